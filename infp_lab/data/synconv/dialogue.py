@@ -57,7 +57,7 @@ def truncate(utterance: Utterance, seconds: float) -> Utterance:
 
 
 def _speak(rng: np.random.Generator, voice: Voice, language: str, sentence: bool = True) -> Utterance:
-    text = make_sentence(rng, language) if sentence else backchannel_text(rng, language)
+    text = make_sentence(rng, language, int(rng.integers(3, 9))) if sentence else backchannel_text(rng, language)
     utterance = synthesize(text, voice, kind="speech" if sentence else "backchannel")
     gain = rng.uniform(0.45, 0.85) / max(1e-4, float(np.abs(utterance.audio).max()))
     return replace(utterance, audio=(utterance.audio * gain).astype(np.float32))
@@ -67,16 +67,18 @@ def schedule_conversation(rng: np.random.Generator, seconds: float, language: st
                           voices: tuple[Voice, Voice], singing: bool = False) -> Conversation:
     """Draw a random turn-taking schedule and synthesise it.
 
-    Turns hold 1-3 sentences. Between turns: a gap (most often), a long silence, an overlap
-    (the next speaker starts before the end), an interruption (the current speaker is cut
-    off shortly after the next one starts), or the same speaker goes on. The listener
+    Turns hold 1-3 sentences of 3-8 words (most often one; no new sentence after 2-4.5 s
+    of turn). Between turns: a gap (most often), a long silence, an overlap (the next
+    speaker starts before the end), an interruption (the current speaker is cut off shortly
+    after the next one starts), or the same speaker goes on. The listener
     backchannels near the speaker's phrase ends. With `singing`, one turn is sung.
+    Roles are not fixed: most turns pass to the other speaker, so both talk within seconds.
     """
     conversation = Conversation(seconds=seconds, language=language)
     speaker = int(rng.integers(2))
     t = rng.uniform(0.2, 1.0)
     sing_turn = int(rng.integers(1, 4)) if singing else -1
-    turn = 0
+    turn, went_on = 0, False
     while t < seconds - 0.5:
         listener = 1 - speaker
         own = conversation.placements[speaker]
@@ -84,7 +86,10 @@ def schedule_conversation(rng: np.random.Generator, seconds: float, language: st
             own.append(Placement(t, sing(rng, voices[speaker], rng.uniform(2.0, 4.0))))
             t = own[-1].end
         else:
-            for sentence in range(int(rng.integers(1, 4))):
+            turn_start, turn_budget = t, rng.uniform(2.0, 4.5)
+            for sentence in range(int(rng.choice([1, 2, 3], p=[0.55, 0.3, 0.15]))):
+                if sentence and t - turn_start > turn_budget:
+                    break
                 if sentence:
                     t += rng.uniform(0.15, 0.5)
                 own.append(Placement(t, _speak(rng, voices[speaker], language)))
@@ -97,10 +102,11 @@ def schedule_conversation(rng: np.random.Generator, seconds: float, language: st
                     break
         # The next turn: who, and how it joins this one.
         roll = rng.random()
-        if roll < 0.15:  # the same speaker goes on after a pause
+        if roll < 0.1 and not went_on:  # the same speaker goes on after a pause (not twice running)
             t += rng.uniform(0.4, 1.2)
-            turn += 1
+            turn, went_on = turn + 1, True
             continue
+        went_on = False
         speaker = listener
         last = own[-1]
         if roll < 0.30:  # interruption: the next speaker starts mid-phrase, the current one stops soon after

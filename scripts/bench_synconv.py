@@ -1,0 +1,65 @@
+"""Benchmark SynConv: generation time (parameters + audio) and rendering speed on one core.
+
+    python scripts/bench_synconv.py [--conversations 10] [--seconds 20] [--workers 2] [--json OUT]
+
+Generation runs `--workers` processes; rendering runs in this process with OpenCV and BLAS
+limited to one thread, over the frames of a generated clip.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import tempfile
+import time
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--conversations", type=int, default=10)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--frames", type=int, default=500, help="frames rendered per size")
+    parser.add_argument("--json", default=None, help="also write the results here")
+    args = parser.parse_args()
+
+    import cv2
+
+    from infp_lab.data.clip import list_clips, load_clip
+    from infp_lab.data.synconv import generate_dataset
+
+    cv2.setNumThreads(1)
+    out = tempfile.mkdtemp(prefix="bench-synconv-")
+    generate_dataset(out, conversations=1, seconds=4, seed=999)  # warm-up: imports, espeak start
+    start = time.perf_counter()
+    generate_dataset(out, conversations=args.conversations, seconds=args.seconds, seed=0, workers=args.workers)
+    synth_wall = time.perf_counter() - start
+
+    clips = [load_clip(p) for p in list_clips(out)]
+    results = {"machine": f"{platform.machine()}, {os.cpu_count()} cores",
+               "synth": {"conversations": args.conversations, "seconds": args.seconds, "workers": args.workers,
+                         "wall_s": round(synth_wall, 2),
+                         "x_real_time": round(args.conversations * args.seconds / synth_wall, 1)},
+               "render_fps_one_core": {}}
+    for size in (128, 256):
+        clips[0].frames(size, 0, 10)  # warm the per-appearance caches
+        done, start = 0, time.perf_counter()
+        for clip in clips:
+            take = min(clip.num_frames, args.frames - done)
+            clip.frames(size, 0, take)
+            done += take
+            if done >= args.frames:
+                break
+        results["render_fps_one_core"][str(size)] = round(done / (time.perf_counter() - start), 1)
+    print(json.dumps(results, indent=1))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
