@@ -26,8 +26,7 @@ def plot_timeline(clip: Clip, ax=None, title: str | None = None):
             ax.axvspan(t[start], t[stop], ymin=0.0, ymax=1.0, color=STATE_COLOURS[name], alpha=0.8, lw=0)
     for segment in clip.meta.get("segments", []):
         y = 0.75 if segment["speaker"] == "self" else 0.25
-        label = f"{segment['kind'][:4]}: {segment['text'][:28]}" if segment["kind"] != "speech" else segment["text"][:28]
-        ax.text(segment["start"], y, label, fontsize=7, va="center", clip_on=True)
+        ax.text(segment["start"], y, _segment_label(segment), fontsize=7, va="center", clip_on=True)
     ax.set_xlim(0, t[-1])
     ax.set_yticks([0.25, 0.75], ["other", "self"])
     ax.set_xlabel("time (s)")
@@ -35,6 +34,15 @@ def plot_timeline(clip: Clip, ax=None, title: str | None = None):
               loc="upper right", ncol=4, fontsize=7, framealpha=0.9)
     ax.set_title(title or f"{clip.name}: who is speaking ({clip.meta['language']})")
     return ax
+
+
+def _segment_label(segment: dict) -> str:
+    """The segment's text when the default font has its glyphs (Latin script), else its kind."""
+    text = segment["text"]
+    if not all(ord(ch) < 0x250 for ch in text):
+        text = f"({len(text.split())} words)" if segment["kind"] != "singing" else ""
+    prefix = "" if segment["kind"] == "speech" else f"{segment['kind']}: "
+    return (prefix + text)[:30]
 
 
 def plot_motion_vs_energy(clip: Clip, names: Sequence[str] = ("jaw_open", "lip_press", "pitch", "smile", "blink_left"),
