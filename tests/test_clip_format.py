@@ -78,3 +78,12 @@ def test_bad_clips_give_clear_errors(tmp_path):
     (tmp_path / "splits.json").write_text(json.dumps({"train": ["c"]}))
     with pytest.raises(ClipFormatError, match="split 'test' not in"):
         list_clips(tmp_path, "test")
+
+
+def test_list_clips_skips_partial_writes(tmp_path):
+    audio = np.zeros(6400, np.float32)
+    write_clip(tmp_path / "c", audio, audio, _meta(), _motion(), {"renderer": "synconv-face", "base_size": 256, "appearance": {}})
+    partial = tmp_path / ".d.partial"
+    partial.mkdir()
+    (partial / "meta.json").write_text("{}")
+    assert list_clips(tmp_path) == [tmp_path / "c"]

@@ -125,9 +125,9 @@ def load_clip(path: str | Path, load_audio_tracks: bool = True) -> Clip:
         except (OSError, ValueError) as error:
             raise ClipFormatError(f"cannot read {motion_file}: {error}") from None
     render_spec = _read_json(path / "render.json") if (path / "render.json").is_file() else None
-    if render_spec is not None:
+    if render_spec is not None or motion:
         _check_motion(motion, meta, motion_file)
-    elif not (path / "video.mp4").is_file():
+    if render_spec is None and not (path / "video.mp4").is_file():
         raise ClipFormatError(f"clip {path} needs render.json + motion.npz (SynConv) or video.mp4 (real data)")
 
     self_audio = other_audio = np.zeros(0, np.float32)
@@ -227,7 +227,7 @@ def list_clips(root: str | Path, split: str | None = None) -> list[Path]:
         if split not in splits:
             raise ClipFormatError(f"split {split!r} not in {splits_file} (has: {', '.join(splits)})")
         return [root / name for name in splits[split]]
-    clips = sorted(p.parent for p in root.glob("*/meta.json"))
+    clips = sorted(p.parent for p in root.glob("*/meta.json") if not p.parent.name.startswith("."))  # skip partial writes
     if not clips:
         raise ClipFormatError(f"no clip folders (with meta.json) under {root}")
     return clips
