@@ -29,6 +29,12 @@ def _add_data_commands(sub: argparse._SubParsersAction) -> None:
     render.add_argument("--size", type=int, default=256, help="frame size in pixels")
     render.set_defaults(func=_data_render)
 
+    prepare = data.add_parser("prepare", help="turn a folder of talking-face videos into clips (MediaPipe)")
+    prepare.add_argument("--videos", required=True, type=Path, help="folder of videos (NAME.mp4, optional NAME.partner.wav)")
+    prepare.add_argument("--out", required=True, type=Path, help="output folder of clips")
+    prepare.add_argument("--size", type=int, default=256, help="side of the square face crop in pixels")
+    prepare.set_defaults(func=_data_prepare)
+
 
 def _data_synth(args: argparse.Namespace) -> None:
     from infp_lab.data.synconv import generate_dataset
@@ -48,10 +54,97 @@ def _data_render(args: argparse.Namespace) -> None:
     print(f"wrote {path}")
 
 
+def _data_prepare(args: argparse.Namespace) -> None:
+    from infp_lab.data.prepare import prepare_videos
+
+    report = prepare_videos(args.videos, args.out, size=args.size, progress=True)
+    for name, problem in report["failed"].items():
+        print(f"skipped {name}: {problem}", file=sys.stderr)
+    print(f"wrote {len(report['clips'])} clips to {args.out}")
+    if not report["clips"]:
+        raise ValueError(f"no video in {args.videos} could be prepared")
+
+
+def _add_train_commands(sub: argparse._SubParsersAction) -> None:
+    train = sub.add_parser("train", help="train a model").add_subparsers(dest="train_command", required=True)
+    stage1 = train.add_parser("stage1", help="stage 1: motion latent space + renderer, by self-reenactment")
+    stage1.add_argument("--data", required=True, type=Path, help="folder of clips (uses its train/val splits)")
+    stage1.add_argument("--out", required=True, type=Path, help="run folder (checkpoint, samples, metrics, weights)")
+    stage1.add_argument("--preset", default="tiny", help="model preset: tiny (CPU) or paper (GPU)")
+    stage1.add_argument("--steps", type=int, default=3000)
+    stage1.add_argument("--batch-size", type=int, default=16)
+    stage1.add_argument("--lr", type=float, default=3e-4)
+    stage1.add_argument("--resume", action="store_true", help="continue the run in --out")
+    stage1.add_argument("--device", default="auto", help="cpu, cuda or auto")
+    stage1.add_argument("--motion-input", default="hybrid", choices=("hybrid", "image", "landmark_map"),
+                        help="motion encoder input (the paper's ablation)")
+    stage1.add_argument("--gan-weight", type=float, default=0.0, help="> 0 adds the patch-GAN loss")
+    stage1.add_argument("--cross-identity", type=float, default=0.5,
+                        help="share of SynConv pairs driven by another identity with the same motion (0: paper's self-reenactment only)")
+    stage1.add_argument("--checkpoint-every", type=int, default=250, help="steps between validation + checkpoint")
+    stage1.add_argument("--seed", type=int, default=0)
+    stage1.add_argument("--workers", type=int, default=1, help="data loader workers")
+    stage1.set_defaults(func=_train_stage1)
+
+
+def _train_stage1(args: argparse.Namespace) -> None:
+    from infp_lab.stage1.train import Stage1TrainConfig, train_stage1
+
+    cfg = Stage1TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, gan_weight=args.gan_weight,
+                            cross_identity=args.cross_identity,
+                            checkpoint_every=args.checkpoint_every, seed=args.seed, workers=args.workers)
+    result = train_stage1(args.data, args.out, args.preset, cfg, resume=args.resume, device=args.device,
+                          motion_input=args.motion_input)
+    if result:
+        print(f"stage 1: step {result['step']}, {result['wall_s']:.0f} s; "
+              + ", ".join(f"val {k} {v:.4g}" for k, v in result.items() if k not in ("step", "wall_s")))
+
+
+def _add_export_command(sub: argparse._SubParsersAction) -> None:
+    export = sub.add_parser("export", help="write slim inference weights (safetensors) from a training checkpoint")
+    export.add_argument("--checkpoint", required=True, type=Path, help="a run's checkpoint.pt")
+    export.add_argument("--out", required=True, type=Path, help="output .safetensors")
+    export.add_argument("--raw", action="store_true", help="export the raw weights instead of the EMA weights")
+    export.set_defaults(func=_export)
+
+
+def _export(args: argparse.Namespace) -> None:
+    from infp_lab.export import export_checkpoint
+
+    print(f"wrote {export_checkpoint(args.checkpoint, args.out, ema=not args.raw)}")
+
+
+def _add_eval_commands(sub: argparse._SubParsersAction) -> None:
+    evaluate = sub.add_parser("eval", help="measure a trained model").add_subparsers(dest="eval_command", required=True)
+    stage1 = evaluate.add_parser("stage1", help="reenactment quality, cross-identity transfer, disentanglement probes")
+    stage1.add_argument("--ckpt", required=True, type=Path, help="stage-1 weights (.safetensors)")
+    stage1.add_argument("--data", required=True, type=Path, help="folder of clips (not the training data)")
+    stage1.add_argument("--split", default="test", help="split of --data to use ('all' for every clip)")
+    stage1.add_argument("--out", required=True, type=Path, help="report .json")
+    stage1.add_argument("--pairs", type=int, default=8, help="reenactment pairs per clip")
+    stage1.add_argument("--seed", type=int, default=0)
+    stage1.set_defaults(func=_eval_stage1)
+
+
+def _eval_stage1(args: argparse.Namespace) -> None:
+    import json
+
+    from infp_lab.stage1.evaluate import evaluate_stage1
+
+    report = evaluate_stage1(args.ckpt, args.data, None if args.split == "all" else args.split,
+                             pairs_per_clip=args.pairs, seed=args.seed)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=1))
+    print(json.dumps(report, indent=1))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="infp-lab", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     _add_data_commands(sub)
+    _add_train_commands(sub)
+    _add_export_command(sub)
+    _add_eval_commands(sub)
     return parser
 
 

@@ -1,0 +1,70 @@
+"""Weights files: safetensors with the config in the metadata (style.md "Checkpoints"),
+and atomic training checkpoints. Weights load only from safetensors, never from pickle."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+
+def save_weights(path: str | Path, state_dict: dict[str, torch.Tensor], kind: str, config: dict,
+                 extra: dict | None = None) -> Path:
+    """Write a slim inference file: tensors + {"kind", "config", **extra} as JSON metadata."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    metadata = {"kind": kind, "config": json.dumps(config)}
+    metadata.update({k: json.dumps(v) for k, v in (extra or {}).items()})
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in state_dict.items()}
+    tmp = path.with_name(f".{path.name}.tmp")
+    save_file(tensors, str(tmp), metadata=metadata)
+    os.replace(tmp, path)
+    return path
+
+
+def load_weights(path: str | Path, kind: str) -> tuple[dict[str, torch.Tensor], dict, dict]:
+    """Read a file written by `save_weights`; returns (state_dict, config, extra metadata).
+
+    Raises ValueError when the file is not a safetensors weights file of this `kind`.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"weights file not found: {path}")
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as f:
+            metadata = f.metadata() or {}
+        state = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as error:
+        raise ValueError(f"{path} is not a readable safetensors weights file: {error}") from None
+    if metadata.get("kind") != kind:
+        raise ValueError(f"{path} holds {metadata.get('kind') or 'unknown'!r} weights, expected {kind!r}")
+    config = json.loads(metadata["config"])
+    extra = {k: json.loads(v) for k, v in metadata.items() if k not in ("kind", "config")}
+    return state, config, extra
+
+
+def save_training_checkpoint(path: str | Path, state: dict) -> Path:
+    """torch.save to a temporary file in the same folder, then rename: a kill never leaves half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_training_checkpoint(path: str | Path) -> dict:
+    """Read a training checkpoint written by this project (tensors and plain containers only)."""
+    return torch.load(path, map_location="cpu", weights_only=True)

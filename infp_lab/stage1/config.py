@@ -1,0 +1,98 @@
+"""Stage-1 configuration: one frozen dataclass per component and named presets
+(design.md section 4; style.md "Config")."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+
+from infp_lab.render import NUM_LANDMARKS
+
+MOTION_INPUTS = ("hybrid", "image", "landmark_map")  # the paper's ablation: hybrid vs intact image vs landmark map
+
+
+@dataclass(frozen=True)
+class MotionEncoderConfig:
+    """Hybrid representation -> 1-D motion latent."""
+
+    channels: tuple[int, ...] = (32, 64, 96, 128, 192)
+    input: str = "hybrid"  # one of MOTION_INPUTS
+
+
+@dataclass(frozen=True)
+class AppearanceEncoderConfig:
+    """Source portrait -> appearance features: a 2-D map ("2d") or a 3-D volume ("3d")."""
+
+    type: str = "2d"
+    channels: tuple[int, ...] = (32, 64, 96)  # one stride-2 step between entries
+    depth: int = 1  # depth bins of the 3-D volume (1 for "2d")
+    blocks: int = 1
+
+
+@dataclass(frozen=True)
+class FlowConfig:
+    """(source latent, driving latent, appearance) -> dense flow + occlusion."""
+
+    channels: int = 64
+    levels: int = 2
+    max_flow: float = 0.5  # in normalised [-1, 1] image coordinates
+
+
+@dataclass(frozen=True)
+class DecoderConfig:
+    """Warped features -> image, blended with the warped source image."""
+
+    blocks: int = 2
+    channels: tuple[int, ...] = (64, 32)  # one x2 upsampling step per entry
+
+
+@dataclass(frozen=True)
+class Stage1Config:
+    """The whole head-imitation model."""
+
+    image_size: int = 128
+    latent_dim: int = 64
+    num_landmarks: int = NUM_LANDMARKS
+    motion: MotionEncoderConfig = field(default_factory=MotionEncoderConfig)
+    appearance: AppearanceEncoderConfig = field(default_factory=AppearanceEncoderConfig)
+    flow: FlowConfig = field(default_factory=FlowConfig)
+    decoder: DecoderConfig = field(default_factory=DecoderConfig)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Stage1Config":
+        def tuples(sub: dict) -> dict:
+            return {k: tuple(v) if isinstance(v, list) else v for k, v in sub.items()}
+
+        return cls(
+            image_size=d["image_size"], latent_dim=d["latent_dim"], num_landmarks=d["num_landmarks"],
+            motion=MotionEncoderConfig(**tuples(d["motion"])),
+            appearance=AppearanceEncoderConfig(**tuples(d["appearance"])),
+            flow=FlowConfig(**tuples(d["flow"])), decoder=DecoderConfig(**tuples(d["decoder"])),
+        )
+
+    def with_motion_input(self, motion_input: str) -> "Stage1Config":
+        if motion_input not in MOTION_INPUTS:
+            raise ValueError(f"motion input must be one of {MOTION_INPUTS}, got {motion_input!r}")
+        return replace(self, motion=replace(self.motion, input=motion_input))
+
+
+PRESETS: dict[str, Stage1Config] = {
+    # CPU-trainable, shipped: 128x128, 64-d latent, 2-D appearance map at 32x32.
+    "tiny": Stage1Config(),
+    # Paper scale, for GPUs: 512x512, 512-d latent, a 3-D appearance volume (as in the paper's figure).
+    "paper": Stage1Config(
+        image_size=512, latent_dim=512,
+        motion=MotionEncoderConfig(channels=(64, 128, 256, 256, 512, 512, 512)),
+        appearance=AppearanceEncoderConfig(type="3d", channels=(64, 128, 256), depth=16, blocks=3),
+        flow=FlowConfig(channels=256, levels=3),
+        decoder=DecoderConfig(blocks=4, channels=(256, 128)),
+    ),
+}
+
+
+def preset(name: str) -> Stage1Config:
+    if name not in PRESETS:
+        raise ValueError(f"unknown stage-1 preset {name!r}; choose from {', '.join(PRESETS)}")
+    return PRESETS[name]

@@ -1,0 +1,116 @@
+"""Training pairs for stage 1 (design.md section 4): a source and a driving frame of the
+same clip (self-reenactment, as in the paper), and, for SynConv clips, cross-identity
+pairs with ground truth, which the paper's real data cannot give.
+
+A cross-identity item drives identity A with the frame of another identity B rendered
+with A's motion parameters; the target is A's own frame. The motion latent must then carry
+the motion, not who shows it. The landmark head's target is the landmarks of a canonical
+face (the default Appearance) with the frame's motion parameters, which depend on motion
+only; real clips, which have no parameters, use their own landmarks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from infp_lab.data.clip import Clip, ClipFormatError, list_clips, load_clip
+from infp_lab.render import Appearance, project_landmarks, render_frame
+
+CANONICAL_FACE = Appearance()
+
+
+def canonical_landmarks(params: np.ndarray) -> np.ndarray:
+    """Landmarks of the canonical face with these motion parameters, in [0, 1]: (..., L, 2)."""
+    return project_landmarks(params, CANONICAL_FACE, 256) / 256.0
+
+
+def head_targets(clip: Clip) -> np.ndarray:
+    """The landmark head's targets for every frame of a clip: (T, L, 2) in [0, 1]."""
+    if clip.render_spec is not None:
+        return canonical_landmarks(clip.motion["params"]).astype(np.float32)
+    return (clip.landmarks() / float(clip.base_size)).astype(np.float32)
+
+
+class FramePairDataset(Dataset):
+    """Item i is a random (source, driving) frame pair drawn from the stream SeedSequence([seed, i]).
+
+    Items are dicts: `source`, `driving`, `target` (3, size, size) float in [0, 1];
+    `source_landmarks`, `driving_landmarks` (L, 2) in [0, 1] of those frames (for the hybrid
+    representation); `target_landmarks` (L, 2), the landmark head's target; `cross` (1 for a
+    cross-identity item); `clip_index`, `source_frame`, `driving_frame`. With probability
+    `cross_identity` a SynConv item is a cross-identity one. The dataset is unbounded (any
+    index is valid); the sampler decides how many are used.
+    """
+
+    def __init__(self, clips: str | Path | Sequence[str | Path], size: int = 128, split: str | None = None,
+                 seed: int = 0, fixed_source: bool = False, cross_identity: float = 0.0):
+        if isinstance(clips, (str, Path)):
+            clips = list_clips(clips, split)
+        self.clip_paths = [Path(c) for c in clips]
+        if not self.clip_paths:
+            raise ClipFormatError("no clips given")
+        self.size, self.seed, self.fixed_source = size, seed, fixed_source
+        self.cross_identity = cross_identity
+        self._clips: dict[int, Clip] = {}
+        self._video_frames: dict[int, np.ndarray] = {}
+
+    def __len__(self) -> int:
+        return 2**62  # unbounded: indices come from the step sampler
+
+    def clip(self, index: int) -> Clip:
+        if index not in self._clips:
+            clip = load_clip(self.clip_paths[index], load_audio_tracks=False)
+            if "landmarks" not in clip.motion:
+                raise ClipFormatError(f"clip {clip.path} has no landmarks; prepare it first")
+            self._clips[index] = clip
+        return self._clips[index]
+
+    def frame(self, clip_index: int, t: int) -> np.ndarray:
+        """Frame t of a clip at `size`: rendered (SynConv) or read once per process (video)."""
+        clip = self.clip(clip_index)
+        if clip.render_spec is not None:
+            return clip.frames(self.size, t, t + 1)[0]
+        if clip_index not in self._video_frames:
+            self._video_frames[clip_index] = clip.frames(self.size)
+        return self._video_frames[clip_index][t]
+
+    def __getitem__(self, index: int) -> dict:
+        rng = np.random.default_rng(np.random.SeedSequence([self.seed, index]))
+        clip_index = int(rng.integers(len(self.clip_paths)))
+        clip = self.clip(clip_index)
+        source_t = 0 if self.fixed_source else int(rng.integers(clip.num_frames))
+        driving_t = int(rng.integers(clip.num_frames))
+        landmarks = clip.landmarks() / float(clip.base_size)  # (T, L, 2) in [0, 1]
+
+        def tensor(image: np.ndarray) -> torch.Tensor:
+            return torch.from_numpy(image).permute(2, 0, 1).float().div_(255.0)
+
+        target = tensor(self.frame(clip_index, driving_t))
+        driving, driving_landmarks, cross = target, landmarks[driving_t], 0
+        other_index = int(rng.integers(len(self.clip_paths)))
+        if clip.render_spec is not None and rng.random() < self.cross_identity and other_index != clip_index:
+            other = self.clip(other_index)
+            if other.render_spec is not None and other.param_names == clip.param_names:
+                params = clip.motion["params"][driving_t]
+                appearance = Appearance.from_dict(other.render_spec["appearance"])
+                driving = tensor(render_frame(params, appearance, self.size))
+                driving_landmarks = project_landmarks(params, appearance, 256) / 256.0
+                cross = 1
+        return {
+            "source": tensor(self.frame(clip_index, source_t)), "driving": driving, "target": target,
+            "source_landmarks": torch.from_numpy(landmarks[source_t].astype(np.float32)),
+            "driving_landmarks": torch.from_numpy(np.asarray(driving_landmarks, np.float32)),
+            "target_landmarks": torch.from_numpy(self.head_targets(clip_index)[driving_t]),
+            "cross": cross, "clip_index": clip_index, "source_frame": source_t, "driving_frame": driving_t,
+        }
+
+    def head_targets(self, clip_index: int) -> np.ndarray:
+        clip = self.clip(clip_index)
+        if "_head_targets" not in clip.motion:
+            clip.motion["_head_targets"] = head_targets(clip)
+        return clip.motion["_head_targets"]

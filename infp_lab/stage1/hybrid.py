@@ -1,0 +1,91 @@
+"""The hybrid facial representation (design.md section 4; INFP section 3.1): the driving
+frame with everything masked except the eye and mouth regions, plus the face-contour
+landmarks drawn onto it (they carry the head's orientation). Also the two inputs of the
+paper's ablation: the intact image and a landmark map.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from infp_lab.render import LANDMARK_GROUPS
+
+EYES = (LANDMARK_GROUPS["right_eye"], LANDMARK_GROUPS["left_eye"])
+MOUTH = LANDMARK_GROUPS["outer_lip"]
+CONTOUR = LANDMARK_GROUPS["contour"]
+
+
+def _grid(size: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    coords = (torch.arange(size, device=device, dtype=torch.float32) + 0.5) / size
+    return coords.view(1, 1, size), coords.view(1, size, 1)  # x (1, 1, W), y (1, H, 1)
+
+
+def _ellipse(points: torch.Tensor, size: int, scale_x: float, scale_y: float, min_y: float) -> torch.Tensor:
+    """Soft elliptic mask (B, H, W) around a landmark group (B, K, 2) in [0, 1] coordinates."""
+    x, y = _grid(size, points.device)
+    centre = points.mean(dim=1)  # (B, 2)
+    extent = points.amax(dim=1) - points.amin(dim=1)  # (B, 2)
+    rx = (extent[:, 0] * scale_x).clamp(min=2.0 / size)
+    ry = torch.maximum(extent[:, 1] * scale_y, extent[:, 0] * min_y).clamp(min=2.0 / size)
+    dist = ((x - centre[:, 0, None, None]) / rx[:, None, None]) ** 2 + ((y - centre[:, 1, None, None]) / ry[:, None, None]) ** 2
+    edge = 4.0 / size / rx[:, None, None]  # about two pixels of soft edge
+    return torch.clamp((1.0 - dist) / (2 * edge) + 0.5, 0.0, 1.0)
+
+
+def region_mask(landmarks: torch.Tensor, size: int) -> torch.Tensor:
+    """Mask (B, 1, H, W) that keeps the two eyes (with brows' lower edge) and the mouth."""
+    eyes = [_ellipse(landmarks[:, list(group)], size, 0.85, 1.6, 0.45) for group in EYES]
+    mouth = _ellipse(landmarks[:, list(MOUTH)], size, 0.75, 0.85, 0.45)
+    return torch.maximum(torch.maximum(eyes[0], eyes[1]), mouth).unsqueeze(1)
+
+
+def draw_points(landmarks: torch.Tensor, size: int, sigma_px: float = 1.0) -> torch.Tensor:
+    """Gaussian dots (B, 1, H, W) in [0, 1] at the given landmarks (B, K, 2) in [0, 1] coordinates."""
+    x, y = _grid(size, landmarks.device)
+    sigma = sigma_px / size
+    dx = x.unsqueeze(1) - landmarks[:, :, 0, None, None]  # (B, K, 1, W)
+    dy = y.unsqueeze(1) - landmarks[:, :, 1, None, None]  # (B, K, H, 1)
+    dots = torch.exp(-(dx**2 + dy**2) / (2 * sigma**2))  # (B, K, H, W)
+    return dots.amax(dim=1, keepdim=True)
+
+
+def hybrid_representation(frames: torch.Tensor, landmarks: torch.Tensor) -> torch.Tensor:
+    """Masked frame with contour points: (B, 3, H, W) in [0, 1], landmarks (B, L, 2) in [0, 1]."""
+    size = frames.shape[-1]
+    masked = frames * region_mask(landmarks, size)
+    dots = draw_points(landmarks[:, list(CONTOUR)], size, sigma_px=max(1.0, size / 128))
+    return masked * (1 - dots) + dots
+
+
+def landmark_map(landmarks: torch.Tensor, size: int) -> torch.Tensor:
+    """All landmarks as white dots on black, (B, 3, H, W): the ablation's landmark-map input."""
+    return draw_points(landmarks, size, sigma_px=max(1.0, size / 128)).expand(-1, 3, -1, -1)
+
+
+def motion_input(kind: str, frames: torch.Tensor, landmarks: torch.Tensor) -> torch.Tensor:
+    """The motion encoder's input of the given kind ("hybrid", "image" or "landmark_map")."""
+    if kind == "hybrid":
+        return hybrid_representation(frames, landmarks)
+    if kind == "image":
+        return frames
+    if kind == "landmark_map":
+        return landmark_map(landmarks, frames.shape[-1])
+    raise ValueError(f"unknown motion input {kind!r}")
+
+
+def colour_jitter(frames: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Random per-sample channel shuffle, grey-scaling, brightness and contrast: (B, 3, H, W).
+
+    Applied to the driving frame before the motion encoder in training, so that colours
+    (skin, fur, lips) do not identify the person: the latent should carry motion, not who.
+    """
+    b = frames.shape[0]
+    device = frames.device
+    perm = torch.stack([torch.randperm(3, generator=generator) for _ in range(b)]).to(device)  # (B, 3)
+    out = torch.gather(frames, 1, perm[:, :, None, None].expand_as(frames))
+    grey = (torch.rand(b, 1, 1, 1, generator=generator) < 0.5).to(device, frames.dtype)
+    out = grey * out.mean(dim=1, keepdim=True).expand_as(out) + (1 - grey) * out
+    contrast = (0.7 + 0.6 * torch.rand(b, 1, 1, 1, generator=generator)).to(device)
+    bright = (0.2 * torch.rand(b, 1, 1, 1, generator=generator) - 0.1).to(device)
+    mean = out.mean(dim=(1, 2, 3), keepdim=True)
+    return ((out - mean) * contrast + mean + bright).clamp(0, 1)

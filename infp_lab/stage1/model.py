@@ -1,0 +1,108 @@
+"""HeadImitator: INFP stage 1, motion-based head imitation (design.md section 4).
+
+A source portrait is re-enacted by a driving frame: the motion encoder turns the driving
+frame's hybrid representation into a 1-D motion latent; the flow estimator predicts, from
+the source's and the driving latents, a flow that warps the source's appearance features;
+the decoder renders the driven frame; the landmark head decodes the latent to landmarks.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from infp_lab.checkpoint import load_weights, save_weights
+from infp_lab.stage1.appearance_encoder import AppearanceEncoder
+from infp_lab.stage1.config import Stage1Config
+from infp_lab.stage1.decoder import Decoder
+from infp_lab.stage1.hybrid import motion_input
+from infp_lab.stage1.motion_encoder import LandmarkHead, MotionEncoder
+from infp_lab.stage1.warping import FlowEstimator, warp
+
+WEIGHTS_KIND = "infp-lab/stage1"
+
+
+class Stage1Output(NamedTuple):
+    """What one re-enactment produces."""
+
+    image: torch.Tensor  # (B, 3, H, W) in [0, 1]
+    driving_latent: torch.Tensor  # (B, latent_dim)
+    source_latent: torch.Tensor  # (B, latent_dim)
+    landmarks: torch.Tensor  # (B, L, 2) decoded from the driving latent, in [0, 1]
+    flow: torch.Tensor  # (B, 2, h, w) or (B, 3, D, h, w)
+    occlusion: torch.Tensor
+    blend: torch.Tensor  # (B, 1, H, W): weight of the warped source image
+
+
+class HeadImitator(nn.Module):
+    """Motion encoder + appearance encoder + flow estimator + decoder + landmark head."""
+
+    def __init__(self, config: Stage1Config):
+        super().__init__()
+        self.config = config
+        self.motion_encoder = MotionEncoder(config)
+        self.landmark_head = LandmarkHead(config)
+        self.appearance_encoder = AppearanceEncoder(config)
+        depth = config.appearance.depth if config.appearance.type == "3d" else 1
+        channels = self.appearance_encoder.volume_channels
+        self.flow_estimator = FlowEstimator(config, channels, depth)
+        self.decoder = Decoder(config, channels, depth)
+
+    def _check(self, frames: torch.Tensor, name: str) -> None:
+        size = self.config.image_size
+        if frames.dim() != 4 or frames.shape[1:] != (3, size, size):
+            raise ValueError(f"{name} must be (B, 3, {size}, {size}) images, got {tuple(frames.shape)}")
+
+    def encode_motion(self, frames: torch.Tensor, landmarks: torch.Tensor) -> torch.Tensor:
+        """Motion latent of frames: (B, 3, H, W) in [0, 1] + landmarks (B, L, 2) in [0, 1] -> (B, Dm)."""
+        self._check(frames, "frames")
+        return self.motion_encoder(motion_input(self.config.motion.input, frames, landmarks))
+
+    def encode_appearance(self, source: torch.Tensor) -> torch.Tensor:
+        """Appearance features of the source portrait."""
+        self._check(source, "source")
+        return self.appearance_encoder(source)
+
+    def render(self, source: torch.Tensor, appearance: torch.Tensor, source_latent: torch.Tensor,
+               driving_latent: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Render the source with the driving motion -> (image, flow, occlusion, blend).
+
+        This is what stage 2 calls with generated motion latents.
+        """
+        flow, occlusion = self.flow_estimator(appearance, source_latent, driving_latent)
+        warped = warp(appearance, flow) * occlusion
+        flow_2d = flow[:, :2].mean(dim=2) if flow.dim() == 5 else flow  # image warp uses the (x, y) flow
+        image, blend = self.decoder(warped, driving_latent, warp(source, flow_2d))
+        return image, flow, occlusion, blend
+
+    def forward(self, source: torch.Tensor, source_landmarks: torch.Tensor, driving: torch.Tensor,
+                driving_landmarks: torch.Tensor, driving_input: torch.Tensor | None = None) -> Stage1Output:
+        """Re-enact `source` with the motion of `driving` (both (B, 3, H, W), landmarks (B, L, 2)).
+
+        `driving_input` optionally replaces the driving frame given to the motion encoder
+        (training passes a colour-jittered copy).
+        """
+        source_latent = self.encode_motion(source, source_landmarks)
+        driving_latent = self.encode_motion(driving if driving_input is None else driving_input, driving_landmarks)
+        appearance = self.encode_appearance(source)
+        image, flow, occlusion, blend = self.render(source, appearance, source_latent, driving_latent)
+        return Stage1Output(image, driving_latent, source_latent, self.landmark_head(driving_latent),
+                            flow, occlusion, blend)
+
+    def save_pretrained(self, path: str | Path, extra: dict | None = None) -> Path:
+        """Slim inference weights (safetensors, config in the metadata)."""
+        return save_weights(path, self.state_dict(), WEIGHTS_KIND, self.config.to_dict(), extra)
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path, device: str | torch.device = "cpu") -> "HeadImitator":
+        """Rebuild the model from a file written by `save_pretrained` alone."""
+        state, config, _ = load_weights(path, WEIGHTS_KIND)
+        model = cls(Stage1Config.from_dict(config))
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as error:
+            raise ValueError(f"{path} does not match its own stage-1 config: {error}") from None
+        return model.to(device).eval()

@@ -1,0 +1,236 @@
+"""Stage-1 training by self-reenactment (design.md section 4), plus, on SynConv,
+cross-identity pairs with ground truth (see infp_lab.stage1.data).
+
+Pairs of frames from one clip; L1 + SSIM (+ optional patch GAN) on the image and L1 on the
+landmark head's output; AdamW with a cosine schedule; EMA weights; periodic validation on
+held-out clips with a sample grid PNG; CSV/TensorBoard scalars; atomic, resumable
+checkpoints; bf16 autocast on CUDA; DDP under torchrun.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
+from tqdm.auto import tqdm
+
+from infp_lab.checkpoint import load_training_checkpoint, save_training_checkpoint
+from infp_lab.data.clip import list_clips
+from infp_lab.stage1.config import Stage1Config, preset
+from infp_lab.stage1.data import FramePairDataset
+from infp_lab.stage1.discriminator import PatchDiscriminator
+from infp_lab.stage1.hybrid import colour_jitter
+from infp_lab.stage1.model import HeadImitator
+from infp_lab.train.common import (
+    EMA, ScalarLogger, StepBatchSampler, autocast, cleanup_distributed, resolve_device, setup_distributed, unwrap,
+)
+
+
+@dataclass(frozen=True)
+class Stage1TrainConfig:
+    """Optimisation settings (the model's own settings live in Stage1Config)."""
+
+    steps: int = 3000
+    batch_size: int = 16
+    lr: float = 3e-4
+    weight_decay: float = 1e-2
+    warmup: int = 100
+    ema_decay: float = 0.999
+    ssim_weight: float = 0.5
+    landmark_weight: float = 10.0
+    gan_weight: float = 0.0  # > 0 turns the patch GAN on
+    colour_jitter: bool = True
+    cross_identity: float = 0.5  # share of SynConv items driven by another identity wearing the same motion
+    checkpoint_every: int = 250
+    val_pairs: int = 32
+    seed: int = 0
+    workers: int = 1
+
+
+def _split_clips(data: Path) -> tuple[list[Path], list[Path]]:
+    """Training and validation clips: the data's train/val splits, or a 90/10 cut of all clips."""
+    if (data / "splits.json").is_file():
+        train, val = list_clips(data, "train"), list_clips(data, "val")
+        if train and val:
+            return train, val
+    clips = list_clips(data)
+    cut = max(1, len(clips) // 10)
+    return clips[cut:] or clips, clips[:cut]
+
+
+def _lr(step: int, cfg: Stage1TrainConfig) -> float:
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    progress = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
+    return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+
+
+def _losses(model, batch, cfg: Stage1TrainConfig, generator: torch.Generator, discriminator=None) -> dict:
+    driving_input = colour_jitter(batch["driving"], generator) if cfg.colour_jitter else None
+    out = model(batch["source"], batch["source_landmarks"], batch["driving"], batch["driving_landmarks"], driving_input)
+    target = batch["target"]
+    image = out.image.float()
+    losses = {
+        "l1": F.l1_loss(image, target),
+        "ssim": 1 - structural_similarity_index_measure(image, target, data_range=1.0),
+        "landmark": F.l1_loss(out.landmarks.float(), batch["target_landmarks"]),
+    }
+    total = losses["l1"] + cfg.ssim_weight * losses["ssim"] + cfg.landmark_weight * losses["landmark"]
+    if discriminator is not None:
+        losses["gan_g"] = -discriminator(image).mean()
+        total = total + cfg.gan_weight * losses["gan_g"]
+    losses["total"] = total
+    return {**losses, "_image": image}
+
+
+@torch.no_grad()
+def evaluate_pairs(model: HeadImitator, batches: list[dict], device: torch.device) -> dict:
+    """Mean PSNR/SSIM (torchmetrics) and landmark error of a model on fixed pairs."""
+    model.eval()
+    psnr, ssim, lm, images = [], [], [], []
+    for batch in batches:
+        batch = {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
+        with autocast(device):
+            out = model(batch["source"], batch["source_landmarks"], batch["driving"], batch["driving_landmarks"])
+        image = out.image.float().clamp(0, 1)
+        psnr.append(peak_signal_noise_ratio(image, batch["target"], data_range=1.0, reduction="none",
+                                            dim=(1, 2, 3)))
+        ssim.append(structural_similarity_index_measure(image, batch["target"], data_range=1.0, reduction="none"))
+        lm.append((out.landmarks.float() - batch["target_landmarks"]).norm(dim=-1).mean(dim=-1))
+        images.append(image.cpu())
+    return {"psnr": torch.cat(psnr).mean().item(), "ssim": torch.cat(ssim).mean().item(),
+            "landmark_error": torch.cat(lm).mean().item(), "images": torch.cat(images)}
+
+
+def sample_grid(batch: dict, images: torch.Tensor, count: int = 8) -> np.ndarray:
+    """Rows of (source | driving | re-enacted) as one uint8 image (validation pairs are self-reenactment)."""
+    from infp_lab.viz import image_grid
+
+    def to_np(x):
+        return (x.clamp(0, 1).permute(1, 2, 0).numpy() * 255).astype(np.uint8)
+
+    tiles, labels = [], []
+    for i in range(min(count, len(images))):
+        tiles += [to_np(batch["source"][i]), to_np(batch["driving"][i]), to_np(images[i])]
+        labels += ["source", "driving", "re-enacted"]
+    return image_grid(tiles, columns=6, labels=labels)
+
+
+def train_stage1(data: str | Path, out: str | Path, preset_name: str = "tiny", train_cfg: Stage1TrainConfig = Stage1TrainConfig(),
+                 resume: bool = False, device: str = "auto", motion_input: str = "hybrid",
+                 progress: bool = True) -> dict:
+    """Train (or resume) a stage-1 model; writes checkpoint.pt, samples/, metrics.csv and
+    stage1.safetensors (EMA weights) into `out`. Returns the final validation metrics."""
+    data, out = Path(data), Path(out)
+    torch_device = resolve_device(device)
+    info = setup_distributed(torch_device)
+    if torch_device.type == "cuda":
+        torch_device = torch.device("cuda", info.local_rank)
+    config: Stage1Config = preset(preset_name).with_motion_input(motion_input)
+    train_clips, val_clips = _split_clips(data)  # bad data fails here, before anything is written
+    checkpoint_path = out / "checkpoint.pt"
+    if checkpoint_path.exists() and not resume:
+        raise FileExistsError(f"{checkpoint_path} exists: pass --resume to continue it, or choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "samples").mkdir(exist_ok=True)
+
+    torch.manual_seed(train_cfg.seed)
+    model = HeadImitator(config).to(torch_device)
+    ema = EMA(model, train_cfg.ema_decay)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay)
+    discriminator = disc_optimizer = None
+    if train_cfg.gan_weight > 0:
+        discriminator = PatchDiscriminator().to(torch_device)
+        disc_optimizer = torch.optim.AdamW(discriminator.parameters(), lr=train_cfg.lr, betas=(0.5, 0.999))
+    start = 0
+    if resume and checkpoint_path.exists():
+        state = load_training_checkpoint(checkpoint_path)
+        if state["config"] != config.to_dict():
+            raise ValueError(f"{checkpoint_path} was trained with another model config; use another --out")
+        model.load_state_dict(state["model"])
+        ema.load_state_dict(state["ema"])
+        optimizer.load_state_dict(state["optimizer"])
+        if discriminator is not None and "discriminator" in state:
+            discriminator.load_state_dict(state["discriminator"])
+            disc_optimizer.load_state_dict(state["disc_optimizer"])
+        start = int(state["step"])
+    if info.world_size > 1:
+        model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[info.local_rank] if torch_device.type == "cuda" else None)
+
+    dataset = FramePairDataset(train_clips, size=config.image_size, seed=train_cfg.seed,
+                               cross_identity=train_cfg.cross_identity)
+    loader = torch.utils.data.DataLoader(
+        dataset, batch_sampler=StepBatchSampler(start, train_cfg.steps, train_cfg.batch_size, info.rank, info.world_size),
+        num_workers=train_cfg.workers, persistent_workers=False)
+    val_set = FramePairDataset(val_clips, size=config.image_size, seed=10_000 + train_cfg.seed)
+    val_batches = [torch.utils.data.default_collate([val_set[i + j] for j in range(min(8, train_cfg.val_pairs - i))])
+                   for i in range(0, train_cfg.val_pairs, 8)] if info.is_main else []
+    logger = ScalarLogger(out, enabled=info.is_main)
+    generator = torch.Generator().manual_seed(train_cfg.seed * 1000 + info.rank)
+    if resume and checkpoint_path.exists() and f"generator_{info.rank}" in state:
+        generator.set_state(state[f"generator_{info.rank}"])
+    eval_model = HeadImitator(config).to(torch_device)
+
+    def validate_and_save(step: int) -> dict:
+        metrics = {}
+        if info.is_main:
+            ema.copy_to(eval_model)
+            result = evaluate_pairs(eval_model, val_batches, torch_device)
+            metrics = {k: v for k, v in result.items() if k != "images"}
+            logger.log(step, **{f"val/{k}": v for k, v in metrics.items()})
+            import imageio.v3 as iio
+
+            iio.imwrite(out / "samples" / f"step_{step:06d}.png", sample_grid(val_batches[0], result["images"]))
+            state = {"model": unwrap(model).state_dict(), "ema": ema.state_dict(), "optimizer": optimizer.state_dict(),
+                     "step": step, "config": config.to_dict(), "train_config": vars(train_cfg),
+                     f"generator_{info.rank}": generator.get_state()}
+            if discriminator is not None:
+                state.update(discriminator=discriminator.state_dict(), disc_optimizer=disc_optimizer.state_dict())
+            save_training_checkpoint(checkpoint_path, state)
+            eval_model.save_pretrained(out / "stage1.safetensors", extra={"step": step, "val": metrics,
+                                                                            "motion_input": motion_input})
+        return metrics
+
+    bar = tqdm(total=train_cfg.steps, initial=start, desc="stage1", disable=not (progress and info.is_main))
+    step, started, metrics = start, time.perf_counter(), {}
+    for batch in loader:
+        model.train()
+        batch = {k: v.to(torch_device) if torch.is_tensor(v) else v for k, v in batch.items()}
+        for group in optimizer.param_groups:
+            group["lr"] = _lr(step, train_cfg)
+        with autocast(torch_device):
+            losses = _losses(model, batch, train_cfg, generator, discriminator)
+        optimizer.zero_grad(set_to_none=True)
+        losses["total"].backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        if discriminator is not None:
+            with autocast(torch_device):
+                real = discriminator(batch["driving"])
+                fake = discriminator(losses["_image"].detach())
+                d_loss = F.relu(1 - real).mean() + F.relu(1 + fake).mean()
+            disc_optimizer.zero_grad(set_to_none=True)
+            d_loss.backward()
+            disc_optimizer.step()
+            losses["gan_d"] = d_loss
+        ema.update(unwrap(model), step)
+        step += 1
+        bar.update()
+        if step % 10 == 0:
+            scalars = {f"train/{k}": v.item() for k, v in losses.items() if not k.startswith("_")}
+            logger.log(step, **scalars, lr=_lr(step, train_cfg), steps_per_s=(step - start) / (time.perf_counter() - started))
+            bar.set_postfix(loss=f"{losses['total'].item():.3f}")
+        if step % train_cfg.checkpoint_every == 0 or step == train_cfg.steps:
+            metrics = validate_and_save(step)
+    bar.close()
+    if step == start and info.is_main:  # nothing left to train: still export
+        metrics = validate_and_save(step)
+    logger.close()
+    cleanup_distributed()
+    return {"step": step, "wall_s": time.perf_counter() - started, **metrics}

@@ -1,0 +1,1 @@
+"""Training utilities shared by the stages: devices, DDP, EMA, logging, resumable checkpoints."""

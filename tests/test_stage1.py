@@ -1,0 +1,176 @@
+"""Stage 1: shapes of both presets, the hybrid representation, save/from_pretrained,
+export, resume after a kill, DDP on CPU, evaluation smoke test and bad inputs."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from infp_lab.render import LANDMARK_GROUPS
+from infp_lab.stage1.config import PRESETS, preset
+from infp_lab.stage1.data import FramePairDataset, canonical_landmarks
+from infp_lab.stage1.hybrid import hybrid_representation, landmark_map, region_mask
+from infp_lab.stage1.model import HeadImitator
+
+SAMPLES = Path(__file__).resolve().parents[1] / "data_samples" / "synconv"
+
+
+def _batch(size, b=2, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    frames = torch.rand(b, 3, size, size, generator=g)
+    landmarks = canonical_landmarks(np.zeros((b, 15), np.float32) + np.eye(15, dtype=np.float32)[14])  # scale = 1
+    return frames, torch.from_numpy(landmarks.astype(np.float32))
+
+
+@pytest.mark.parametrize("name", ["tiny", "paper"])
+def test_presets_build_and_run(name):
+    config = preset(name)
+    model = HeadImitator(config).eval()
+    size = config.image_size
+    frames, landmarks = _batch(size, b=1)
+    with torch.no_grad():
+        out = model(frames, landmarks, frames, landmarks)
+    assert out.image.shape == (1, 3, size, size)
+    assert out.driving_latent.shape == (1, config.latent_dim)
+    assert out.landmarks.shape == (1, config.num_landmarks, 2)
+    assert torch.isfinite(out.image).all() and 0 <= out.image.min() and out.image.max() <= 1
+    if config.appearance.type == "3d":
+        assert out.flow.shape[1] == 3 and out.flow.dim() == 5  # a 3-D flow over a feature volume
+    assert preset("paper").latent_dim == 512 and preset("paper").image_size == 512
+
+
+def test_hybrid_representation_keeps_eyes_and_mouth_only():
+    frames, landmarks = _batch(128, b=1)
+    frames = torch.ones_like(frames) * 0.5
+    hybrid = hybrid_representation(frames, landmarks)[0]
+    px = (landmarks[0] * 128).long()
+    for group in ("right_eye", "left_eye", "outer_lip"):
+        centre = px[list(LANDMARK_GROUPS[group])].float().mean(0).long()
+        assert torch.allclose(hybrid[:, centre[1], centre[0]], torch.full((3,), 0.5), atol=1e-3), group
+    nose_bridge = px[LANDMARK_GROUPS["nose"][0]]  # between the eyes, above them: masked
+    forehead = (px[LANDMARK_GROUPS["right_brow"][2]] + px[LANDMARK_GROUPS["left_brow"][2]]) // 2 - torch.tensor([0, 8])
+    for x, y in (nose_bridge, forehead, (2, 2), (125, 64)):
+        assert hybrid[:, y, x].max() < 0.05, (x, y)
+    # the face contour is drawn on: bright dots at the jaw points
+    for point in px[list(LANDMARK_GROUPS["contour"])]:
+        assert hybrid[:, point[1].clamp(0, 127), point[0].clamp(0, 127)].min() > 0.7
+    kept = region_mask(landmarks, 128).mean()
+    assert 0.02 < kept < 0.2  # a small part of the frame survives
+    dots = landmark_map(landmarks, 128)
+    assert dots.shape == (1, 3, 128, 128) and 0.005 < dots.mean() < 0.1
+
+
+def test_save_and_from_pretrained_round_trip(tmp_path):
+    torch.manual_seed(0)
+    model = HeadImitator(preset("tiny")).eval()
+    path = model.save_pretrained(tmp_path / "w.safetensors")
+    loaded = HeadImitator.from_pretrained(path)
+    frames, landmarks = _batch(128)
+    with torch.no_grad():
+        a, b = model(frames, landmarks, frames, landmarks), loaded(frames, landmarks, frames, landmarks)
+    assert torch.equal(a.image, b.image) and torch.equal(a.landmarks, b.landmarks)
+    assert loaded.config == model.config
+    (tmp_path / "bad.safetensors").write_bytes(b"not a safetensors file")
+    with pytest.raises(ValueError, match="not a readable safetensors"):
+        HeadImitator.from_pretrained(tmp_path / "bad.safetensors")
+    with pytest.raises(FileNotFoundError):
+        HeadImitator.from_pretrained(tmp_path / "missing.safetensors")
+    from infp_lab.checkpoint import save_weights
+
+    save_weights(tmp_path / "other.safetensors", {"x": torch.zeros(1)}, "something-else", {})
+    with pytest.raises(ValueError, match="expected 'infp-lab/stage1'"):
+        HeadImitator.from_pretrained(tmp_path / "other.safetensors")
+    with pytest.raises(ValueError, match=r"\(B, 3, 128, 128\)"):
+        model(torch.rand(1, 3, 64, 64), landmarks[:1], torch.rand(1, 3, 64, 64), landmarks[:1])
+
+
+def test_pair_dataset_cross_identity_items():
+    dataset = FramePairDataset(SAMPLES, size=64, cross_identity=1.0)
+    items = [dataset[i] for i in range(12)]
+    crossed = [it for it in items if it["cross"]]
+    assert crossed, "some items must be cross-identity"
+    for it in crossed:
+        # the driving frame shows another face, the target is the source's identity
+        assert (it["driving"] - it["target"]).abs().mean() > 0.02
+    again = dataset[3]
+    assert torch.equal(again["driving"], items[3]["driving"])  # items depend only on the index
+
+
+def _train(args, **kw):
+    cmd = [sys.executable, "-m", "infp_lab", "train", "stage1", "--data", str(SAMPLES), "--batch-size", "2",
+           "--workers", "0", *args]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw)
+
+
+def test_resume_after_kill_matches_uninterrupted_run(tmp_path):
+    from safetensors.torch import load_file
+
+    steps = ["--steps", "8", "--checkpoint-every", "2"]
+    straight = _train([*steps, "--out", str(tmp_path / "a")])
+    assert straight.wait(timeout=300) == 0, straight.stdout.read()
+
+    killed = _train([*steps, "--out", str(tmp_path / "b")])
+    checkpoint = tmp_path / "b" / "checkpoint.pt"
+    deadline = time.time() + 240
+    while not checkpoint.exists() and time.time() < deadline:
+        time.sleep(0.2)
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    step = torch.load(checkpoint, weights_only=True)["step"]
+    assert step < 8, "the run was killed before it finished"
+    resumed = _train([*steps, "--out", str(tmp_path / "b"), "--resume"])
+    assert resumed.wait(timeout=300) == 0, resumed.stdout.read()
+    a = load_file(str(tmp_path / "a" / "stage1.safetensors"))
+    b = load_file(str(tmp_path / "b" / "stage1.safetensors"))
+    assert all(torch.allclose(a[k], b[k], atol=1e-5) for k in a), "resumed run diverged from the uninterrupted one"
+
+    again = _train([*steps, "--out", str(tmp_path / "a")])  # an existing run without --resume is refused
+    assert again.wait(timeout=120) == 2 and "--resume" in again.stdout.read()
+
+
+def test_ddp_on_cpu_with_two_processes(tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "infp_lab", "train", "stage1", "--data", str(SAMPLES), "--out", str(tmp_path / "ddp"),
+           "--steps", "3", "--checkpoint-every", "3", "--batch-size", "2", "--workers", "0", "--device", "cpu"]
+    result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    state = torch.load(tmp_path / "ddp" / "checkpoint.pt", weights_only=True)
+    assert state["step"] == 3
+    assert HeadImitator.from_pretrained(tmp_path / "ddp" / "stage1.safetensors") is not None
+
+
+def test_export_and_evaluate(tmp_path):
+    from infp_lab.export import export_checkpoint
+    from infp_lab.stage1.evaluate import evaluate_stage1
+
+    run = _train(["--steps", "2", "--checkpoint-every", "2", "--out", str(tmp_path / "r")])
+    assert run.wait(timeout=300) == 0
+    exported = export_checkpoint(tmp_path / "r" / "checkpoint.pt", tmp_path / "e.safetensors")
+    from safetensors.torch import load_file
+
+    ema = torch.load(tmp_path / "r" / "checkpoint.pt", weights_only=True)["ema"]
+    assert all(torch.equal(v, ema[k].to(v.dtype)) for k, v in load_file(str(exported)).items())
+    report = evaluate_stage1(exported, SAMPLES, split=None, pairs_per_clip=2, frames_per_clip=10)
+    for value in (report["self_reenactment"]["psnr"], report["cross_reenactment"]["landmark_error"],
+                  report["probes"]["params_from_motion_latent"]["r2_mean"]):
+        assert np.isfinite(value)
+    assert report["probes"]["identity_from_motion_latent"]["chance"] == pytest.approx(1 / 6)
+
+
+def test_bad_training_inputs(tmp_path):
+    from infp_lab.cli import main
+
+    assert main(["train", "stage1", "--data", str(tmp_path / "none"), "--out", str(tmp_path / "o")]) == 2
+    assert main(["train", "stage1", "--data", str(SAMPLES), "--out", str(tmp_path / "o"), "--preset", "huge"]) == 2
+    if not torch.cuda.is_available():
+        assert main(["train", "stage1", "--data", str(SAMPLES), "--out", str(tmp_path / "o"), "--device", "cuda"]) == 2
+    with pytest.raises(ValueError, match="unknown stage-1 preset"):
+        preset("huge")
+    assert set(PRESETS) >= {"tiny", "paper"}
