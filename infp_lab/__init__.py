@@ -23,6 +23,9 @@ _EXPORTS = {
     "STATE_NAMES": "infp_lab.data.clip",
     "DyadicClipDataset": "infp_lab.data.dataset",
     "generate_dataset": "infp_lab.data.synconv",
+    # stage 1
+    "HeadImitator": "infp_lab.stage1",
+    "Stage1Config": "infp_lab.stage1",
     # rendering
     "PARAM_NAMES": "infp_lab.render",
     "Appearance": "infp_lab.render",
