@@ -6,9 +6,14 @@
   SynConv; normalised by the inter-ocular distance), beside the error of the source's own
   motion (what no transfer would score), and whether the output's appearance features are
   still closest to the source's;
-- disentanglement: linear probes (scikit-learn) from motion latents to the ground-truth
-  motion parameters (R^2 on held-out clips) and to identity (accuracy on held-out frames,
-  against chance), and the same identity probe on appearance features for contrast.
+- disentanglement, as a controlled experiment that only synthetic data allows: every
+  test identity is rendered with the same pool of motion parameters, so identity and
+  motion are independent. A linear probe (scikit-learn) from motion latents to identity is
+  fitted on half the motions and scored on the other half (against chance), the same
+  probe on appearance features for contrast, and a linear probe from motion latents to
+  the motion parameters is fitted on half the identities and scored (R^2) on the others.
+  (Probing frames of each identity's own clip instead would confound identity with that
+  clip's motion trajectory: neighbouring frames identify the clip by their motion alone.)
 """
 
 from __future__ import annotations
@@ -20,30 +25,10 @@ import torch
 from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
 
 from infp_lab.data.clip import Clip, list_clips, load_clip
-from infp_lab.render import LANDMARK_GROUPS
 from infp_lab.stage1.data import head_targets
+from infp_lab.stage1.hybrid import interocular
+from infp_lab.stage1.inference import clip_frames, clip_landmarks
 from infp_lab.stage1.model import HeadImitator
-
-
-def _frames(clip: Clip, size: int, indices: np.ndarray) -> torch.Tensor:
-    """Selected frames (N, 3, size, size) in [0, 1]."""
-    if clip.render_spec is not None:
-        from infp_lab.render import Appearance, render_frames
-
-        images = render_frames(clip.motion["params"][indices], Appearance.from_dict(clip.render_spec["appearance"]), size)
-    else:
-        images = clip.frames(size)[indices]
-    return torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255.0
-
-
-def _landmarks(clip: Clip, indices: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy((clip.landmarks()[indices] / clip.base_size).astype(np.float32))
-
-
-def interocular(landmarks: torch.Tensor) -> torch.Tensor:
-    """Distance between the outer eye corners (B,) of landmarks (B, L, 2)."""
-    right, left = LANDMARK_GROUPS["right_eye"][0], LANDMARK_GROUPS["left_eye"][3]
-    return (landmarks[:, right] - landmarks[:, left]).norm(dim=-1)
 
 
 def normalised_landmark_error(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -51,34 +36,13 @@ def normalised_landmark_error(predicted: torch.Tensor, target: torch.Tensor) -> 
     return (predicted - target).norm(dim=-1).mean(dim=-1) / interocular(target).clamp(min=1e-3)
 
 
-@torch.no_grad()
-def collect(model: HeadImitator, clips: list[Clip], frames_per_clip: int, seed: int) -> dict:
-    """Motion latents, pooled appearance features, params and identities of sampled frames."""
-    size = model.config.image_size
-    rng = np.random.default_rng(seed)
-    latents, appearance, params, identity, clip_ids = [], [], [], [], []
-    for k, clip in enumerate(clips):
-        idx = np.sort(rng.choice(clip.num_frames, size=min(frames_per_clip, clip.num_frames), replace=False))
-        images, lms = _frames(clip, size, idx), _landmarks(clip, idx)
-        latents.append(model.encode_motion(images, lms))
-        feat = model.encode_appearance(images)
-        appearance.append(feat.flatten(2).mean(dim=-1))  # (N, C): pooled over space (and depth)
-        if clip.motion["params"].shape[1]:
-            params.append(torch.from_numpy(clip.motion["params"][idx]))
-        identity += [clip.meta["identity"]] * len(idx)
-        clip_ids += [k] * len(idx)
-    return {"latents": torch.cat(latents).numpy(), "appearance": torch.cat(appearance).numpy(),
-            "params": torch.cat(params).numpy() if params else None,
-            "identity": np.array(identity), "clip": np.array(clip_ids)}
-
-
-def probe_params(latents: np.ndarray, params: np.ndarray, clip_ids: np.ndarray, names: list[str]) -> dict:
-    """Ridge regression latents -> params, fitted on half the clips, R^2 on the other half."""
+def probe_params(latents: np.ndarray, params: np.ndarray, groups: np.ndarray, names: list[str]) -> dict:
+    """Ridge regression latents -> params, fitted on the even groups, R^2 on the odd ones."""
     from sklearn.linear_model import RidgeCV
     from sklearn.metrics import r2_score
     from sklearn.preprocessing import StandardScaler
 
-    held_out = clip_ids % 2 == 1
+    held_out = groups % 2 == 1
     scaler = StandardScaler().fit(latents[~held_out])
     probe = RidgeCV(alphas=np.logspace(-3, 3, 13)).fit(scaler.transform(latents[~held_out]), params[~held_out])
     predicted = probe.predict(scaler.transform(latents[held_out]))
@@ -88,13 +52,13 @@ def probe_params(latents: np.ndarray, params: np.ndarray, clip_ids: np.ndarray, 
             "r2_per_param": {n: round(float(v), 4) for n, v in zip(names, per_param)}}
 
 
-def probe_identity(features: np.ndarray, identity: np.ndarray) -> dict:
-    """Logistic regression features -> identity, fitted on even frames, accuracy on odd ones."""
+def probe_identity(features: np.ndarray, identity: np.ndarray, groups: np.ndarray | None = None) -> dict:
+    """Logistic regression features -> identity, fitted on the even groups (default: even
+    samples), accuracy on the odd ones."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
-    order = np.arange(len(identity))
-    train = order % 2 == 0
+    train = (np.arange(len(identity)) if groups is None else groups) % 2 == 0
     scaler = StandardScaler().fit(features[train])
     probe = LogisticRegression(max_iter=2000, C=1.0).fit(scaler.transform(features[train]), identity[train])
     accuracy = float((probe.predict(scaler.transform(features[~train])) == identity[~train]).mean())
@@ -110,8 +74,8 @@ def reenactment(model: HeadImitator, clips: list[Clip], pairs_per_clip: int, see
     for k, clip in enumerate(clips):
         src_idx = rng.integers(clip.num_frames, size=pairs_per_clip)
         drv_idx = rng.integers(clip.num_frames, size=pairs_per_clip)
-        source, driving = _frames(clip, size, src_idx), _frames(clip, size, drv_idx)
-        src_lm, drv_lm = _landmarks(clip, src_idx), _landmarks(clip, drv_idx)
+        source, driving = clip_frames(clip, size, src_idx), clip_frames(clip, size, drv_idx)
+        src_lm, drv_lm = clip_landmarks(clip, src_idx), clip_landmarks(clip, drv_idx)
         image = model(source, src_lm, driving, drv_lm).image.clamp(0, 1)
         psnr.append(peak_signal_noise_ratio(image, driving, data_range=1.0, reduction="none", dim=(1, 2, 3)))
         ssim.append(structural_similarity_index_measure(image, driving, data_range=1.0, reduction="none"))
@@ -121,10 +85,10 @@ def reenactment(model: HeadImitator, clips: list[Clip], pairs_per_clip: int, see
         # Cross-identity: drive this clip's source with the next clip's motion.
         other = clips[(k + 1) % len(clips)]
         other_idx = rng.integers(other.num_frames, size=pairs_per_clip)
-        other_frames, other_lm = _frames(other, size, other_idx), _landmarks(other, other_idx)
+        other_frames, other_lm = clip_frames(other, size, other_idx), clip_landmarks(other, other_idx)
         driver_latent = model.encode_motion(other_frames, other_lm)
         appearance = model.encode_appearance(source)
-        crossed, *_ = model.render(source, appearance, model.encode_motion(source, src_lm), driver_latent)
+        crossed, *_ = model.render(source, src_lm, appearance, model.encode_motion(source, src_lm), driver_latent)
         crossed = crossed.clamp(0, 1)
         predicted_lm = model.landmark_head(driver_latent)
         reencoded = model.landmark_head(model.encode_motion(crossed, predicted_lm))
@@ -145,8 +109,39 @@ def reenactment(model: HeadImitator, clips: list[Clip], pairs_per_clip: int, see
     }
 
 
+@torch.no_grad()
+def controlled_probes(model: HeadImitator, clips: list[Clip], motions: int = 80, seed: int = 0) -> dict:
+    """Identity and motion probes on SynConv identities all rendered with one motion pool."""
+    from infp_lab.render import Appearance, project_landmarks, render_frames
+
+    synthetic = [c for c in clips if c.render_spec is not None]
+    if len(synthetic) < 4:
+        raise ValueError("controlled probes need at least 4 SynConv clips")
+    rng = np.random.default_rng(seed)
+    per_clip = max(1, motions // len(synthetic))
+    pool = np.concatenate([c.motion["params"][rng.choice(c.num_frames, per_clip, replace=False)] for c in synthetic])
+    size = model.config.image_size
+    latents, appearance, identity, motion_id, identity_id = [], [], [], [], []
+    for k, clip in enumerate(synthetic):
+        face = Appearance.from_dict(clip.render_spec["appearance"])
+        frames = torch.from_numpy(render_frames(pool, face, size)).permute(0, 3, 1, 2).float() / 255.0
+        landmarks = torch.from_numpy((project_landmarks(pool, face, size) / size).astype(np.float32))
+        latents.append(model.encode_motion(frames, landmarks).numpy())
+        appearance.append(model.encode_appearance(frames).flatten(2).mean(dim=-1).numpy())
+        identity += [clip.meta["identity"]] * len(pool)
+        motion_id.append(np.arange(len(pool)))
+        identity_id.append(np.full(len(pool), k))
+    latents, appearance = np.concatenate(latents), np.concatenate(appearance)
+    identity, motion_id, identity_id = np.array(identity), np.concatenate(motion_id), np.concatenate(identity_id)
+    params = np.tile(pool, (len(synthetic), 1))
+    return {"motions": len(pool), "identities": len(synthetic),
+            "identity_from_motion_latent": probe_identity(latents, identity, motion_id),
+            "identity_from_appearance": probe_identity(appearance, identity, motion_id),
+            "params_from_motion_latent": probe_params(latents, params, identity_id, synthetic[0].param_names)}
+
+
 def evaluate_stage1(weights: str | Path, data: str | Path, split: str | None = "test", pairs_per_clip: int = 8,
-                    frames_per_clip: int = 40, seed: int = 0) -> dict:
+                    seed: int = 0) -> dict:
     """The full stage-1 report for a weights file on one split of a data folder."""
     model = HeadImitator.from_pretrained(weights)
     torch.set_grad_enabled(False)
@@ -157,11 +152,6 @@ def evaluate_stage1(weights: str | Path, data: str | Path, split: str | None = "
     report = {"weights": Path(weights).name, "data": Path(data).name, "split": split, "clips": len(clips),
               "image_size": model.config.image_size, "motion_input": model.config.motion.input}
     report.update(reenactment(model, clips, pairs_per_clip, seed))
-    collected = collect(model, clips, frames_per_clip, seed + 1)
-    probes = {"identity_from_motion_latent": probe_identity(collected["latents"], collected["identity"]),
-              "identity_from_appearance": probe_identity(collected["appearance"], collected["identity"])}
-    if collected["params"] is not None:
-        probes["params_from_motion_latent"] = probe_params(collected["latents"], collected["params"],
-                                                           collected["clip"], clips[0].param_names)
+    probes = controlled_probes(model, clips, seed=seed + 1)
     report["probes"] = probes
     return report

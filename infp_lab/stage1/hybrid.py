@@ -89,3 +89,9 @@ def colour_jitter(frames: torch.Tensor, generator: torch.Generator | None = None
     bright = (0.2 * torch.rand(b, 1, 1, 1, generator=generator) - 0.1).to(device)
     mean = out.mean(dim=(1, 2, 3), keepdim=True)
     return ((out - mean) * contrast + mean + bright).clamp(0, 1)
+
+
+def interocular(landmarks: torch.Tensor) -> torch.Tensor:
+    """Distance between the outer eye corners (B,) of landmarks (B, L, 2)."""
+    right, left = LANDMARK_GROUPS["right_eye"][0], LANDMARK_GROUPS["left_eye"][3]
+    return (landmarks[:, right] - landmarks[:, left]).norm(dim=-1)

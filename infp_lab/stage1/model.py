@@ -3,7 +3,9 @@
 A source portrait is re-enacted by a driving frame: the motion encoder turns the driving
 frame's hybrid representation into a 1-D motion latent; the flow estimator predicts, from
 the source's and the driving latents, a flow that warps the source's appearance features;
-the decoder renders the driven frame; the landmark head decodes the latent to landmarks.
+the decoder renders the driven frame; the landmark head decodes the latent to landmarks,
+and the displacement between the two latents' landmarks, moved onto the source's own
+landmarks, gives the flow estimator its starting point.
 """
 
 from __future__ import annotations
@@ -18,9 +20,9 @@ from infp_lab.checkpoint import load_weights, save_weights
 from infp_lab.stage1.appearance_encoder import AppearanceEncoder
 from infp_lab.stage1.config import Stage1Config
 from infp_lab.stage1.decoder import Decoder
-from infp_lab.stage1.hybrid import motion_input
+from infp_lab.stage1.hybrid import interocular, motion_input
 from infp_lab.stage1.motion_encoder import LandmarkHead, MotionEncoder
-from infp_lab.stage1.warping import FlowEstimator, warp
+from infp_lab.stage1.warping import FlowEstimator, landmark_flow, warp
 
 WEIGHTS_KIND = "infp-lab/stage1"
 
@@ -66,13 +68,25 @@ class HeadImitator(nn.Module):
         self._check(source, "source")
         return self.appearance_encoder(source)
 
-    def render(self, source: torch.Tensor, appearance: torch.Tensor, source_latent: torch.Tensor,
-               driving_latent: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    def driven_landmarks(self, source_landmarks: torch.Tensor, source_latent: torch.Tensor,
+                         driving_latent: torch.Tensor) -> torch.Tensor:
+        """Where the source's landmarks (B, L, 2) go under the driving motion: the landmark
+        head's displacement between the two latents, scaled to the source's face size."""
+        head_source, head_driving = self.landmark_head(source_latent), self.landmark_head(driving_latent)
+        scale = interocular(source_landmarks) / interocular(head_source).clamp(min=1e-3)  # (B,)
+        return source_landmarks + (head_driving - head_source) * scale[:, None, None]
+
+    def render(self, source: torch.Tensor, source_landmarks: torch.Tensor, appearance: torch.Tensor,
+               source_latent: torch.Tensor, driving_latent: torch.Tensor
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Render the source with the driving motion -> (image, flow, occlusion, blend).
 
         This is what stage 2 calls with generated motion latents.
         """
-        flow, occlusion = self.flow_estimator(appearance, source_latent, driving_latent)
+        spatial = appearance.shape[-2:]
+        target = self.driven_landmarks(source_landmarks, source_latent, driving_latent)
+        prior = landmark_flow(source_landmarks, target, tuple(spatial))  # (B, 2, h, w)
+        flow, occlusion = self.flow_estimator(appearance, source_latent, driving_latent, prior)
         warped = warp(appearance, flow) * occlusion
         flow_2d = flow[:, :2].mean(dim=2) if flow.dim() == 5 else flow  # image warp uses the (x, y) flow
         image, blend = self.decoder(warped, driving_latent, warp(source, flow_2d))
@@ -88,7 +102,7 @@ class HeadImitator(nn.Module):
         source_latent = self.encode_motion(source, source_landmarks)
         driving_latent = self.encode_motion(driving if driving_input is None else driving_input, driving_landmarks)
         appearance = self.encode_appearance(source)
-        image, flow, occlusion, blend = self.render(source, appearance, source_latent, driving_latent)
+        image, flow, occlusion, blend = self.render(source, source_landmarks, appearance, source_latent, driving_latent)
         return Stage1Output(image, driving_latent, source_latent, self.landmark_head(driving_latent),
                             flow, occlusion, blend)
 

@@ -1,6 +1,11 @@
 """Flow estimator and warping (design.md section 4): from the source and driving motion
 latents (and the source's appearance features) predict a dense flow and an occlusion map
-that warp the appearance features (and the source image) towards the driving motion."""
+that warp the appearance features (and the source image) towards the driving motion.
+
+The estimator starts from a landmark prior: the landmark head decodes both latents, their
+displacement is moved onto the source's own landmarks, and a Gaussian-weighted
+sparse-to-dense interpolation of those displacements gives a first flow (as keypoint-based
+reenactment models do); the network predicts a residual on top of it and the occlusion."""
 
 from __future__ import annotations
 
@@ -29,6 +34,25 @@ def identity_grid(shape: tuple[int, ...], device, dtype=torch.float32) -> torch.
     return torch.stack(mesh[::-1], dim=-1).unsqueeze(0)
 
 
+def landmark_flow(source_landmarks: torch.Tensor, driving_landmarks: torch.Tensor, shape: tuple[int, int],
+                  sigma: float = 0.05, background: float = 0.05) -> torch.Tensor:
+    """Dense backward flow (B, 2, h, w) in grid units from matching landmarks (B, L, 2) in [0, 1].
+
+    At each output location the flow is the Gaussian-weighted mean of the landmarks'
+    driving-to-source offsets; a constant background weight makes it fade to zero far
+    from the face.
+    """
+    h, w = shape
+    ys = (torch.arange(h, device=source_landmarks.device, dtype=source_landmarks.dtype) + 0.5) / h
+    xs = (torch.arange(w, device=source_landmarks.device, dtype=source_landmarks.dtype) + 0.5) / w
+    dx = xs.view(1, 1, 1, w) - driving_landmarks[:, :, 0, None, None]  # (B, L, 1, w)
+    dy = ys.view(1, 1, h, 1) - driving_landmarks[:, :, 1, None, None]  # (B, L, h, 1)
+    weights = torch.exp(-(dx**2 + dy**2) / (2 * sigma**2))  # (B, L, h, w)
+    offsets = 2.0 * (source_landmarks - driving_landmarks)  # (B, L, 2) in grid units
+    flow = torch.einsum("blhw,blc->bchw", weights, offsets)
+    return flow / (weights.sum(dim=1, keepdim=True) + background)
+
+
 def warp(x: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     """Sample `x` (B, C, *S) at identity + flow, flow (B, ndim, *S') resized to S if needed."""
     spatial = x.shape[2:]
@@ -48,7 +72,7 @@ class FlowEstimator(nn.Module):
         width = cfg.channels
         self.depth, self.max_flow = depth, cfg.max_flow
         self.cond = nn.Sequential(nn.Linear(2 * config.latent_dim, 256), nn.SiLU(), nn.Linear(256, 256))
-        self.stem = ConvBlock(feature_channels * depth + 2, width)
+        self.stem = ConvBlock(feature_channels * depth + 4, width)  # + coordinates + landmark prior
         self.down = nn.ModuleList(ConvBlock(width, width, stride=2) for _ in range(cfg.levels))
         self.mid = nn.ModuleList(ResBlock(width, cond_dim=256) for _ in range(cfg.levels + 1))
         self.up = nn.ModuleList(ConvBlock(2 * width, width) for _ in range(cfg.levels))
@@ -57,13 +81,15 @@ class FlowEstimator(nn.Module):
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)
 
-    def forward(self, features: torch.Tensor, source_latent: torch.Tensor, driving_latent: torch.Tensor) -> Flow:
+    def forward(self, features: torch.Tensor, source_latent: torch.Tensor, driving_latent: torch.Tensor,
+                prior: torch.Tensor) -> Flow:
+        """Appearance features, both latents (B, Dm) and the landmark prior flow (B, 2, h, w)."""
         if features.dim() == 5:
             features = rearrange(features, "b c d h w -> b (c d) h w")
         b, _, h, w = features.shape
         cond = self.cond(torch.cat([source_latent, driving_latent], dim=1))  # (B, 256)
         coords = identity_grid((h, w), features.device, features.dtype).movedim(-1, 1).expand(b, -1, -1, -1)
-        x = self.stem(torch.cat([features, coords], dim=1))
+        x = self.stem(torch.cat([features, coords, prior], dim=1))
         skips = []
         for down, block in zip(self.down, self.mid):
             x = block(x, cond)
@@ -76,6 +102,10 @@ class FlowEstimator(nn.Module):
         out = self.head(x)  # (B, k * D, h, w)
         if self.depth > 1:
             out = rearrange(out, "b (k d) h w -> b k d h w", d=self.depth)
-        flow = torch.tanh(out[:, :-1]) * self.max_flow
+        flow = torch.tanh(out[:, :-1]) * self.max_flow  # the residual on top of the prior
+        if self.depth > 1:
+            flow = flow + F.pad(prior, (0, 0, 0, 0, 0, 1)).unsqueeze(2)  # prior moves x and y, not depth
+        else:
+            flow = flow + prior
         occlusion = torch.sigmoid(out[:, -1:] + 3.0)  # starts near 1: everything visible
         return Flow(flow, occlusion)
