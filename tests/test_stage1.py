@@ -158,6 +158,7 @@ def test_export_and_evaluate(tmp_path):
     ema = torch.load(tmp_path / "r" / "checkpoint.pt", weights_only=True)["ema"]
     assert all(torch.equal(v, ema[k].to(v.dtype)) for k, v in load_file(str(exported)).items())
     report = evaluate_stage1(exported, SAMPLES, split=None, pairs_per_clip=2)
+    assert torch.is_grad_enabled(), "evaluation must not switch gradients off for the caller"
     for value in (report["self_reenactment"]["psnr"], report["cross_reenactment"]["landmark_error"],
                   report["probes"]["params_from_motion_latent"]["r2_mean"]):
         assert np.isfinite(value)

@@ -140,11 +140,11 @@ def controlled_probes(model: HeadImitator, clips: list[Clip], motions: int = 80,
             "params_from_motion_latent": probe_params(latents, params, identity_id, synthetic[0].param_names)}
 
 
+@torch.no_grad()
 def evaluate_stage1(weights: str | Path, data: str | Path, split: str | None = "test", pairs_per_clip: int = 8,
                     seed: int = 0) -> dict:
     """The full stage-1 report for a weights file on one split of a data folder."""
     model = HeadImitator.from_pretrained(weights)
-    torch.set_grad_enabled(False)
     paths = list_clips(data, split)
     if len(paths) < 2:
         raise ValueError(f"stage-1 evaluation needs at least 2 clips, {data} split {split!r} has {len(paths)}")
