@@ -46,6 +46,13 @@ class Clip:
     other_audio: np.ndarray  # (N,)
     motion: dict[str, np.ndarray] = field(default_factory=dict)
     render_spec: dict | None = None
+    _decoded: dict[int, np.ndarray] = field(default_factory=dict, repr=False)  # video frames by size
+
+    def _video_frames(self, size: int) -> np.ndarray:
+        """The video decoded once per size and kept: every later call slices it."""
+        if size not in self._decoded:
+            self._decoded[size] = _decode_video(self.path / "video.mp4", size)
+        return self._decoded[size]
 
     @property
     def name(self) -> str:
@@ -92,18 +99,21 @@ class Clip:
 
             appearance = Appearance.from_dict(self.render_spec["appearance"])
             return render_frames(self.motion["params"][start:stop], appearance, size)
-        video = self.path / "video.mp4"
-        if video.is_file():
-            import cv2
-
-            from infp_lab.render.video import read_video
-
-            frames, _ = read_video(video, max_frames=stop)
-            frames = frames[start:stop]
-            if frames.shape[1] != size or frames.shape[2] != size:
-                frames = np.stack([cv2.resize(f, (size, size), interpolation=cv2.INTER_AREA) for f in frames])
-            return frames
+        if (self.path / "video.mp4").is_file():
+            return self._video_frames(size)[start:stop]
         raise ClipFormatError(f"clip {self.path} has neither render.json nor video.mp4: no face to show")
+
+
+def _decode_video(path: Path, size: int) -> np.ndarray:
+    """All frames of a clip's video.mp4 resized to size x size: (T, size, size, 3) uint8."""
+    import cv2
+
+    from infp_lab.render.video import read_video
+
+    frames, _ = read_video(path)
+    if frames.shape[1] != size or frames.shape[2] != size:
+        frames = np.stack([cv2.resize(f, (size, size), interpolation=cv2.INTER_AREA) for f in frames])
+    return frames
 
 
 def load_clip(path: str | Path, load_audio_tracks: bool = True) -> Clip:

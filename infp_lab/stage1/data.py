@@ -57,7 +57,7 @@ class FramePairDataset(Dataset):
         self.size, self.seed, self.fixed_source = size, seed, fixed_source
         self.cross_identity = cross_identity
         self._clips: dict[int, Clip] = {}
-        self._video_frames: dict[int, np.ndarray] = {}
+        self._head_targets: dict[int, np.ndarray] = {}
 
     def __len__(self) -> int:
         return 2**62  # unbounded: indices come from the step sampler
@@ -71,13 +71,8 @@ class FramePairDataset(Dataset):
         return self._clips[index]
 
     def frame(self, clip_index: int, t: int) -> np.ndarray:
-        """Frame t of a clip at `size`: rendered (SynConv) or read once per process (video)."""
-        clip = self.clip(clip_index)
-        if clip.render_spec is not None:
-            return clip.frames(self.size, t, t + 1)[0]
-        if clip_index not in self._video_frames:
-            self._video_frames[clip_index] = clip.frames(self.size)
-        return self._video_frames[clip_index][t]
+        """Frame t of a clip at `size`: rendered (SynConv) or sliced from the decoded video."""
+        return self.clip(clip_index).frames(self.size, t, t + 1)[0]
 
     def __getitem__(self, index: int) -> dict:
         rng = np.random.default_rng(np.random.SeedSequence([self.seed, index]))
@@ -110,7 +105,7 @@ class FramePairDataset(Dataset):
         }
 
     def head_targets(self, clip_index: int) -> np.ndarray:
-        clip = self.clip(clip_index)
-        if "_head_targets" not in clip.motion:
-            clip.motion["_head_targets"] = head_targets(clip)
-        return clip.motion["_head_targets"]
+        """The landmark head's targets of a clip (T, L, 2), computed once per process."""
+        if clip_index not in self._head_targets:
+            self._head_targets[clip_index] = head_targets(self.clip(clip_index))
+        return self._head_targets[clip_index]

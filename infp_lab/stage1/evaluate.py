@@ -52,13 +52,12 @@ def probe_params(latents: np.ndarray, params: np.ndarray, groups: np.ndarray, na
             "r2_per_param": {n: round(float(v), 4) for n, v in zip(names, per_param)}}
 
 
-def probe_identity(features: np.ndarray, identity: np.ndarray, groups: np.ndarray | None = None) -> dict:
-    """Logistic regression features -> identity, fitted on the even groups (default: even
-    samples), accuracy on the odd ones."""
+def probe_identity(features: np.ndarray, identity: np.ndarray, groups: np.ndarray) -> dict:
+    """Logistic regression features -> identity, fitted on the even groups, accuracy on the odd ones."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
-    train = (np.arange(len(identity)) if groups is None else groups) % 2 == 0
+    train = groups % 2 == 0
     scaler = StandardScaler().fit(features[train])
     probe = LogisticRegression(max_iter=2000, C=1.0).fit(scaler.transform(features[train]), identity[train])
     accuracy = float((probe.predict(scaler.transform(features[~train])) == identity[~train]).mean())

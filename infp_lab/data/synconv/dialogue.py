@@ -122,8 +122,8 @@ def schedule_conversation(rng: np.random.Generator, seconds: float, language: st
             t = last.end + rng.uniform(0.15, 0.8)
         _drop_backchannels_after(conversation.placements[speaker], t - 0.2)
         turn += 1
-    conversation.tracks = tuple(_mix(p, seconds, rng) for p in conversation.placements)
     conversation.placements = tuple(_clip_to(p, seconds) for p in conversation.placements)
+    conversation.tracks = tuple(_mix(p, seconds, rng) for p in conversation.placements)
     return conversation
 
 
@@ -144,10 +144,10 @@ def _clip_to(placements: list[Placement], seconds: float) -> list[Placement]:
 
 
 def _mix(placements: list[Placement], seconds: float, rng: np.random.Generator) -> np.ndarray:
-    """One speaker's track: its placements over a faint noise floor (a close microphone)."""
+    """One speaker's track: its placements (already clipped to `seconds`) over a faint noise floor."""
     n = int(round(seconds * SAMPLE_RATE))
     track = (rng.standard_normal(n) * 10 ** (-62 / 20)).astype(np.float32)  # about -62 dBFS
-    for p in _clip_to(placements, seconds):
+    for p in placements:
         start = int(round(p.start * SAMPLE_RATE))
         audio = p.utterance.audio[: n - start]
         track[start:start + len(audio)] += audio
