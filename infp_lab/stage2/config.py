@@ -1,0 +1,157 @@
+"""Stage-2 configuration: one frozen dataclass per component and named presets
+(design.md section 5; style.md "Config")."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields, replace
+
+AUDIO_TYPES = ("logmel", "wav2vec2")
+SAMPLERS = ("ddim", "dpmsolver++")
+BETA_SCHEDULES = ("linear", "scaled_linear", "squaredcos_cap_v2")
+
+
+@dataclass(frozen=True)
+class AudioEncoderConfig:
+    """Per-frame audio features -> per-frame audio embedding; one encoder per track.
+
+    "logmel": a per-frame MLP and `layers` 1-D convolutions of size `kernel` (lookahead of
+    layers * (kernel // 2) frames). "wav2vec2": a local transformers model at `path`, fed
+    raw audio framed per video frame (`input_dim` = samples per frame, 640 at 16 kHz, 25 fps).
+    """
+
+    type: str = "logmel"
+    input_dim: int = 320
+    layers: int = 3
+    kernel: int = 3
+    path: str = ""
+
+
+@dataclass(frozen=True)
+class GuiderConfig:
+    """Interactive motion guider: verbal and non-verbal memory banks of `bank_size` entries."""
+
+    bank_size: int = 64
+    heads: int = 4
+
+
+@dataclass(frozen=True)
+class StyleConfig:
+    """Motion style encoder: reference motion latents -> a `dim`-d style vector."""
+
+    dim: int = 128
+    layers: int = 2
+
+
+@dataclass(frozen=True)
+class DiTConfig:
+    """Denoising transformer over windows of `window` frames, with `context` previous frames."""
+
+    layers: int = 4
+    heads: int = 4
+    window: int = 75
+    context: int = 10
+    mlp_ratio: int = 4
+
+
+@dataclass(frozen=True)
+class DiffusionConfig:
+    """Noise schedule (diffusers) and the default sampler."""
+
+    train_timesteps: int = 1000
+    beta_schedule: str = "squaredcos_cap_v2"
+    sampler: str = "ddim"  # one of SAMPLERS
+    steps: int = 20
+
+
+@dataclass(frozen=True)
+class Stage2Config:
+    """The whole audio-to-motion generator; `latent_dim` must equal the stage-1 model's."""
+
+    latent_dim: int = 64
+    dim: int = 128
+    audio: AudioEncoderConfig = field(default_factory=AudioEncoderConfig)
+    guider: GuiderConfig = field(default_factory=GuiderConfig)
+    style: StyleConfig = field(default_factory=StyleConfig)
+    dit: DiTConfig = field(default_factory=DiTConfig)
+    diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
+
+    def __post_init__(self) -> None:
+        problems = []
+        if min(self.latent_dim, self.dim, self.style.dim) < 1:
+            problems.append("latent_dim, dim and style.dim must be positive")
+        if self.audio.type not in AUDIO_TYPES:
+            problems.append(f"audio.type must be one of {AUDIO_TYPES}, got {self.audio.type!r}")
+        if self.audio.kernel < 1 or self.audio.kernel % 2 == 0 or self.audio.layers < 0:
+            problems.append(f"audio.kernel must be odd and positive, audio.layers >= 0 "
+                            f"(got kernel {self.audio.kernel}, layers {self.audio.layers})")
+        for name, heads in (("guider", self.guider.heads), ("dit", self.dit.heads)):
+            if heads < 1 or self.dim % heads:
+                problems.append(f"dim {self.dim} must be divisible by {name}.heads {heads}")
+        if self.guider.bank_size < 1:
+            problems.append("guider.bank_size must be positive")
+        if min(self.dit.window, self.dit.context, self.dit.layers, self.dit.mlp_ratio) < 1:
+            problems.append("dit.window, dit.context, dit.layers and dit.mlp_ratio must be positive")
+        if self.diffusion.sampler not in SAMPLERS:
+            problems.append(f"diffusion.sampler must be one of {SAMPLERS}, got {self.diffusion.sampler!r}")
+        if self.diffusion.beta_schedule not in BETA_SCHEDULES:
+            problems.append(f"diffusion.beta_schedule must be one of {BETA_SCHEDULES}")
+        if not 1 <= self.diffusion.steps <= self.diffusion.train_timesteps:
+            problems.append("diffusion.steps must be in [1, train_timesteps]")
+        if problems:
+            raise ValueError("invalid stage-2 config: " + "; ".join(problems))
+
+    @property
+    def lookahead(self) -> int:
+        """Future audio frames the audio encoder needs (0 beyond the current frame for wav2vec2)."""
+        return self.audio.layers * (self.audio.kernel // 2) if self.audio.type == "logmel" else 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Stage2Config":
+        """Inverse of `to_dict` (lists become tuples); ValueError on unknown or missing keys."""
+        parts = {"audio": AudioEncoderConfig, "guider": GuiderConfig, "style": StyleConfig,
+                 "dit": DiTConfig, "diffusion": DiffusionConfig}
+
+        def build(kind, sub):
+            if not isinstance(sub, dict):
+                raise ValueError(f"stage-2 config entry for {kind.__name__} must be a dict, got {sub!r}")
+            known = {f.name for f in fields(kind)}
+            if set(sub) - known:
+                raise ValueError(f"unknown {kind.__name__} keys: {sorted(set(sub) - known)}")
+            return kind(**{k: tuple(v) if isinstance(v, list) else v for k, v in sub.items()})
+
+        d = dict(d)
+        top = {k: d.pop(k) for k in ("latent_dim", "dim") if k in d}
+        try:
+            subs = {k: build(kind, d.pop(k)) for k, kind in parts.items() if k in d}
+        except TypeError as error:
+            raise ValueError(f"bad stage-2 config: {error}") from None
+        if d:
+            raise ValueError(f"unknown stage-2 config keys: {sorted(d)}")
+        return cls(**top, **subs)
+
+
+PRESETS: dict[str, Stage2Config] = {
+    # CPU-trainable (about 2 M parameters), matches the tiny stage-1 latent (64-d).
+    "tiny": Stage2Config(
+        latent_dim=64, dim=128, style=StyleConfig(dim=64, layers=2),
+        dit=DiTConfig(layers=3, heads=4, window=50, context=10, mlp_ratio=2),
+    ),
+    # Paper scale (arXiv 2412.04037 and reproductions): 512-d latents, banks of 64 512-d
+    # entries, 4 DiT blocks, windows of 75 frames + 10 context frames.
+    "paper": Stage2Config(
+        latent_dim=512, dim=512, guider=GuiderConfig(bank_size=64, heads=8),
+        style=StyleConfig(dim=512, layers=3),
+        dit=DiTConfig(layers=4, heads=8, window=75, context=10, mlp_ratio=4),
+    ),
+}
+
+
+def preset(name: str, latent_dim: int | None = None) -> Stage2Config:
+    """A named preset, optionally with the latent size of the stage-1 model it drives."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown stage-2 preset {name!r}; choose from {', '.join(PRESETS)}")
+    config = PRESETS[name]
+    return config if latent_dim is None else replace(config, latent_dim=int(latent_dim))

@@ -1,0 +1,159 @@
+"""Diffusion around the motion DiT (design.md section 5): diffusers schedulers for the
+training noise (DDPM) and for sampling (DDIM by default, DPM-Solver++ as an option), the
+training loss with per-sample condition dropout, and classifier-free guidance as a thin
+wrapper that batches its branches.
+
+The network, the noise schedule and the sampler are kept apart (style.md): nothing here
+knows the network's insides, and nothing in the network knows the schedule.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import torch
+from torch import nn
+
+from infp_lab.stage2.config import SAMPLERS, DiffusionConfig
+
+
+@lru_cache(maxsize=8)
+def make_train_scheduler(cfg: DiffusionConfig):
+    """The DDPM scheduler that adds training noise (epsilon parameterisation)."""
+    from diffusers import DDPMScheduler
+
+    return DDPMScheduler(num_train_timesteps=cfg.train_timesteps, beta_schedule=cfg.beta_schedule,
+                         prediction_type="epsilon", clip_sample=False)
+
+
+def make_sampler(cfg: DiffusionConfig, sampler: str | None = None, steps: int | None = None):
+    """A fresh sampling scheduler ("ddim" or "dpmsolver++") with its timesteps set."""
+    from diffusers import DDIMScheduler, DPMSolverMultistepScheduler
+
+    sampler = cfg.sampler if sampler is None else sampler
+    steps = cfg.steps if steps is None else int(steps)
+    if sampler not in SAMPLERS:
+        raise ValueError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
+    if not 1 <= steps <= cfg.train_timesteps:
+        raise ValueError(f"steps must be in [1, {cfg.train_timesteps}], got {steps}")
+    # "leading" spacing (as Stable Diffusion): the cosine schedule's last timestep has a signal
+    # level of ~1e-9, where an epsilon prediction says nothing about the clean latents and
+    # the first step's x0 estimate would amplify the network's error ~2e4 times.
+    common = dict(num_train_timesteps=cfg.train_timesteps, beta_schedule=cfg.beta_schedule,
+                  prediction_type="epsilon", timestep_spacing="leading", steps_offset=1)
+    if sampler == "ddim":
+        scheduler = DDIMScheduler(**common, clip_sample=False, set_alpha_to_one=True)
+    else:
+        scheduler = DPMSolverMultistepScheduler(**common, algorithm_type="dpmsolver++", solver_order=2)
+    scheduler.set_timesteps(steps)
+    return scheduler
+
+
+def diffusion_loss(model: nn.Module, latents: torch.Tensor, self_audio: torch.Tensor, other_audio: torch.Tensor,
+                   previous: torch.Tensor | None, has_previous: torch.Tensor | None,
+                   style_reference: torch.Tensor | None, generator: torch.Generator | None = None,
+                   p_motion: float = 0.5, p_previous: float = 0.5, p_style: float = 0.3) -> dict:
+    """Epsilon-prediction loss on one batch of windows, with classifier-free dropout.
+
+    Args:
+        model: a MotionGenerator (or a DDP wrapper of one).
+        latents: (B, W, Dm) normalised motion latents of the windows.
+        self_audio, other_audio: (B, W, A) audio features of the same frames.
+        previous: (B, C, Dm) normalised latents before each window, or None.
+        has_previous: (B,) bool, False where a window has no real previous frames.
+        style_reference: (B, T', Dm) raw latents of a reference clip, or None.
+        generator: drives timesteps, noise and dropout (reproducible batches).
+        p_motion, p_previous, p_style: per-sample probabilities of dropping f_m, the
+            previous motion and the style (style: in the memory banks and the DiT alike).
+
+    Returns:
+        dict with "loss" (scalar, with grad), "timesteps" (B,), the three drop masks and the
+        guider's attention weights (detached).
+    """
+    core = getattr(model, "module", model)  # DDP wrapper or not
+    batch, device = latents.shape[0], latents.device
+    gen_device = generator.device if generator is not None else device
+    scheduler = make_train_scheduler(core.config.diffusion)
+
+    def uniform() -> torch.Tensor:
+        return torch.rand(batch, generator=generator, device=gen_device).to(device)
+
+    timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (batch,), generator=generator,
+                              device=gen_device).to(device)
+    noise = torch.randn(latents.shape, generator=generator, device=gen_device).to(device, latents.dtype)
+    drop_motion, drop_previous, drop_style = uniform() < p_motion, uniform() < p_previous, uniform() < p_style
+    if previous is None:
+        drop_previous = torch.ones_like(drop_previous)
+    elif has_previous is not None:
+        drop_previous = drop_previous | ~torch.as_tensor(has_previous, device=device).bool()
+    style = None
+    if style_reference is None:
+        drop_style = torch.ones_like(drop_style)
+    else:
+        style = core.encode_style(style_reference)  # (B, Ds)
+
+    guide = core.guide(self_audio, other_audio, style, drop_style)
+    noisy = scheduler.add_noise(latents, noise, timesteps)  # (B, W, Dm)
+    predicted = model(noisy, timesteps, guide.feature, previous, style, drop_motion, drop_previous, drop_style)
+    loss = nn.functional.mse_loss(predicted.float(), noise.float())
+    return dict(loss=loss, timesteps=timesteps, drop_motion=drop_motion, drop_previous=drop_previous,
+                drop_style=drop_style, verbal_attention=guide.verbal_attention.detach(),
+                nonverbal_attention=guide.nonverbal_attention.detach())
+
+
+def guided_epsilon(model: nn.Module, x: torch.Tensor, t: torch.Tensor, motion_feature: torch.Tensor,
+                   previous: torch.Tensor | None, style: torch.Tensor | None, audio_scale: float = 2.0,
+                   style_scale: float = 1.0, unstyled_feature: torch.Tensor | None = None) -> torch.Tensor:
+    """Classifier-free guided noise prediction (B, W, Dm), all branches in one batch.
+
+    With a style: eps_u + audio_scale * (eps_a - eps_u) + style_scale * (eps_s - eps_a), where
+    eps_u has neither f_m nor style, eps_a has f_m without style and eps_s has both. The
+    previous-motion context is kept in every branch so that windows stay continuous.
+    `unstyled_feature` is f_m computed with unmodulated memory banks (used by eps_a; f_m
+    itself when not given). Without a style: eps_u + audio_scale * (eps_c - eps_u).
+    Scales of 1 give the fully conditional prediction.
+    """
+    batch = x.shape[0]
+    t = torch.as_tensor(t, device=x.device)
+    t = t.expand(batch) if t.dim() == 0 else t
+    branches = 2 if style is None else 3
+    features = [motion_feature, motion_feature] if style is None else \
+        [motion_feature, motion_feature if unstyled_feature is None else unstyled_feature, motion_feature]
+
+    def repeat(v: torch.Tensor | None) -> torch.Tensor | None:
+        return None if v is None else torch.cat([v] * branches)
+
+    def flags(*values: bool) -> torch.Tensor:
+        return torch.tensor(values, device=x.device).repeat_interleave(batch)  # (branches * B,)
+
+    drop_motion = flags(True, *([False] * (branches - 1)))
+    drop_style = flags(*([True] * (branches - 1)), False) if style is not None else None
+    eps = model(repeat(x), repeat(t), torch.cat(features), repeat(previous), repeat(style),
+                drop_motion=drop_motion, drop_style=drop_style).chunk(branches)
+    if style is None:
+        return eps[0] + audio_scale * (eps[1] - eps[0])
+    return eps[0] + audio_scale * (eps[1] - eps[0]) + style_scale * (eps[2] - eps[1])
+
+
+@torch.no_grad()
+def sample(model: nn.Module, motion_feature: torch.Tensor, previous: torch.Tensor | None = None,
+           style: torch.Tensor | None = None, unstyled_feature: torch.Tensor | None = None,
+           audio_scale: float = 2.0, style_scale: float = 1.0, sampler: str | None = None,
+           steps: int | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Sample one window of normalised latents (B, W, Dm) for f_m (B, W, D) with guidance.
+
+    The initial noise is drawn from `generator` on its own device (CPU by default), so a
+    seed gives the same window on any device.
+    """
+    config = model.config
+    scheduler = make_sampler(config.diffusion, sampler, steps)
+    batch, width = motion_feature.shape[:2]
+    shape = (batch, width, config.latent_dim)
+    gen_device = generator.device if generator is not None else torch.device("cpu")
+    x = torch.randn(shape, generator=generator, device=gen_device).to(motion_feature.device)
+    x = x * scheduler.init_noise_sigma
+    for t in scheduler.timesteps:
+        eps = guided_epsilon(model, scheduler.scale_model_input(x, t), t, motion_feature, previous, style,
+                             audio_scale, style_scale, unstyled_feature)
+        x = scheduler.step(eps, t, x).prev_sample
+    return x

@@ -1,0 +1,145 @@
+"""Long and streaming motion generation (design.md section 5).
+
+`generate` turns the audio features of both tracks into one motion latent per frame: the
+guider runs once over the whole sequence (it is frame-local apart from the audio
+encoders' small receptive field), then windows are sampled one after another, each
+conditioned on the last C latents of the one before. `StreamingGenerator` does the same
+from audio chunks as they arrive (see infp_lab.stage2.streaming).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import torch
+
+from infp_lab.stage2.diffusion import sample
+from infp_lab.stage2.model import MotionGenerator
+
+
+class GenerationOutput(NamedTuple):
+    """Generated motion and the guider's attention, one row per frame."""
+
+    latents: torch.Tensor  # (T, Dm) raw (de-normalised) stage-1 motion latents
+    verbal_attention: torch.Tensor  # (T, K) self audio over the verbal bank
+    nonverbal_attention: torch.Tensor  # (T, K) other audio over the non-verbal bank
+
+
+class WindowChain:
+    """Samples consecutive windows, each conditioned on the last C latents generated so far."""
+
+    def __init__(self, model: MotionGenerator, style: torch.Tensor | None, audio_scale: float,
+                 style_scale: float, steps: int | None, sampler: str | None, seed: int):
+        self.model, self.style = model, style
+        self.options = dict(audio_scale=audio_scale, style_scale=style_scale, steps=steps, sampler=sampler)
+        self.generator = torch.Generator().manual_seed(int(seed))  # CPU noise: same output on any device
+        self.previous: torch.Tensor | None = None  # (1, <= C, Dm) normalised
+
+    def __call__(self, feature: torch.Tensor, unstyled: torch.Tensor | None) -> torch.Tensor:
+        """f_m of one window (1, W, D) -> raw latents (W, Dm)."""
+        x = sample(self.model, feature, self.previous, self.style, unstyled, generator=self.generator,
+                   **self.options)  # (1, W, Dm) normalised
+        context = self.model.config.dit.context
+        joined = x if self.previous is None else torch.cat([self.previous, x], dim=1)
+        self.previous = joined[:, -context:]
+        return self.model.denormalise(x[0])
+
+
+def _frames(values, name: str, dim: int, device: torch.device) -> torch.Tensor:
+    """(T, dim) array or tensor -> float32 tensor on `device`, checked."""
+    x = torch.as_tensor(np.asarray(values, dtype=np.float32) if not torch.is_tensor(values) else values)
+    if x.dim() != 2 or x.shape[1] != dim:
+        raise ValueError(f"{name} must be (T, {dim}), got {tuple(x.shape)}")
+    if x.shape[0] < 1:
+        raise ValueError(f"{name} holds no frames")
+    if not torch.isfinite(x).all():
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return x.to(device=device, dtype=torch.float32)
+
+
+def prepare_style(model: MotionGenerator, style_reference, device: torch.device) -> torch.Tensor | None:
+    """Raw reference latents (T', Dm) -> style vector (1, Ds), or None."""
+    if style_reference is None:
+        return None
+    reference = _frames(style_reference, "style_reference", model.config.latent_dim, device)
+    return model.encode_style(reference[None])
+
+
+@torch.no_grad()
+def generate(model: MotionGenerator, self_features, other_features, style_reference=None,
+             audio_scale: float = 2.0, style_scale: float = 1.0, steps: int | None = None,
+             sampler: str | None = None, seed: int = 0, window: int | None = None,
+             progress: bool = False) -> GenerationOutput:
+    """Generate one motion latent per frame from the audio features of both tracks.
+
+    Args:
+        model: a trained MotionGenerator.
+        self_features, other_features: (T, A) audio features (array or tensor), T >= 1.
+        style_reference: optional (T', Dm) raw motion latents of a reference clip.
+        audio_scale, style_scale: classifier-free guidance scales (1 = no guidance).
+        steps, sampler: override the config's sampler ("ddim" or "dpmsolver++") and steps.
+        seed: the same seed gives the same output.
+        window: frames per generated window (default: the config's window).
+        progress: show a progress bar over windows.
+
+    Returns:
+        GenerationOutput with latents (T, Dm) and attention (T, K), on the model's device.
+    """
+    config = model.config
+    window = config.dit.window if window is None else int(window)
+    if not 1 <= window <= config.dit.window:
+        raise ValueError(f"window must be in [1, {config.dit.window}] frames, got {window}")
+    device = next(model.parameters()).device
+    self_audio = _frames(self_features, "self_features", config.audio.input_dim, device)
+    other_audio = _frames(other_features, "other_features", config.audio.input_dim, device)
+    if self_audio.shape != other_audio.shape:
+        raise ValueError(f"self and other features must have the same number of frames, got "
+                         f"{self_audio.shape[0]} and {other_audio.shape[0]} (pad the shorter track with silence)")
+    was_training = model.training
+    model.eval()
+    try:
+        style = prepare_style(model, style_reference, device)
+        guide = model.guide(self_audio[None], other_audio[None], style)  # (1, T, D), (1, T, K) x 2
+        unstyled = model.guide(self_audio[None], other_audio[None], None).feature if style is not None else None
+        chain = WindowChain(model, style, audio_scale, style_scale, steps, sampler, seed)
+        starts = range(0, self_audio.shape[0], window)
+        if progress:
+            from tqdm.auto import tqdm
+
+            starts = tqdm(starts, desc="windows", unit="window")
+        latents = [chain(guide.feature[:, s:s + window], None if unstyled is None else unstyled[:, s:s + window])
+                   for s in starts]
+    finally:
+        model.train(was_training)
+    return GenerationOutput(torch.cat(latents), guide.verbal_attention[0], guide.nonverbal_attention[0])
+
+
+def generate_from_audio(model: MotionGenerator, self_audio: np.ndarray, other_audio: np.ndarray,
+                        sample_rate: int = 16000, **kwargs) -> GenerationOutput:
+    """Generate from raw audio of both tracks ((N,) arrays at `sample_rate`).
+
+    The shorter track is padded with silence; there is one latent per whole 25 fps frame.
+    Other keyword arguments go to `generate`.
+    """
+    from infp_lab.data.audio import SAMPLE_RATE, num_video_frames, prepare_audio
+    from infp_lab.stage2.audio_encoder import encoder_inputs
+
+    tracks = [prepare_audio(a, sample_rate, SAMPLE_RATE, name=name)
+              for a, name in ((self_audio, "self audio"), (other_audio, "other audio"))]
+    length = max(len(a) for a in tracks)
+    frames = num_video_frames(length)
+    if frames < 1:
+        raise ValueError(f"audio is shorter than one video frame ({length} samples at {SAMPLE_RATE} Hz)")
+    tracks = [np.pad(a, (0, length - len(a))) for a in tracks]
+    features = [encoder_inputs(a, frames, model.config) for a in tracks]
+    return generate(model, features[0], features[1], **kwargs)
+
+
+def __getattr__(name: str):
+    """`StreamingGenerator` lives in infp_lab.stage2.streaming (which imports this module)."""
+    if name == "StreamingGenerator":
+        from infp_lab.stage2.streaming import StreamingGenerator
+
+        return StreamingGenerator
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

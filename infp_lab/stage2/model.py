@@ -1,0 +1,122 @@
+"""MotionGenerator: INFP stage 2, audio-guided interactive motion generation (design.md
+section 5).
+
+Two audio encoders (self, other track) feed the interactive motion guider, whose memory
+banks are modulated by the style vector of a reference clip; the guider's motion feature
+f_m conditions the denoising transformer, which predicts the noise in a window of stage-1
+motion latents. Latents are normalised per channel with statistics of the training set
+(`set_latent_stats`), so the diffusion works in a unit-variance space.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from infp_lab.checkpoint import load_weights, save_weights
+from infp_lab.stage2.audio_encoder import AudioEncoder
+from infp_lab.stage2.config import Stage2Config
+from infp_lab.stage2.dit import MotionDiT
+from infp_lab.stage2.memory_guider import GuiderOutput, InteractiveMotionGuider
+from infp_lab.stage2.style import StyleEncoder
+
+WEIGHTS_KIND = "infp-lab/stage2"
+
+
+class MotionGenerator(nn.Module):
+    """Audio encoders + interactive motion guider + style encoder + motion DiT."""
+
+    def __init__(self, config: Stage2Config):
+        super().__init__()
+        self.config = config
+        self.self_audio_encoder = AudioEncoder(config)
+        self.other_audio_encoder = AudioEncoder(config)
+        self.guider = InteractiveMotionGuider(config)
+        self.style_encoder = StyleEncoder(config)
+        self.dit = MotionDiT(config)
+        self.register_buffer("latent_mean", torch.zeros(config.latent_dim))
+        self.register_buffer("latent_std", torch.ones(config.latent_dim))
+
+    @property
+    def lookahead(self) -> int:
+        """Audio frames of future context the audio encoders need."""
+        return self.self_audio_encoder.lookahead
+
+    def set_latent_stats(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        """Per-channel mean and std (latent_dim,) of the stage-1 latents of the training set."""
+        dim = self.config.latent_dim
+        mean, std = torch.as_tensor(mean, dtype=torch.float32), torch.as_tensor(std, dtype=torch.float32)
+        if mean.shape != (dim,) or std.shape != (dim,):
+            raise ValueError(f"latent stats must be ({dim},) each, got {tuple(mean.shape)} and {tuple(std.shape)}")
+        if not (torch.isfinite(mean).all() and torch.isfinite(std).all() and (std > 0).all()):
+            raise ValueError("latent stats must be finite, with std > 0")
+        self.latent_mean.copy_(mean)
+        self.latent_std.copy_(std)
+
+    def normalise(self, latents: torch.Tensor) -> torch.Tensor:
+        """Raw stage-1 latents (..., Dm) -> the unit-variance space the diffusion works in."""
+        self._check_latents(latents, "latents")
+        return (latents - self.latent_mean) / self.latent_std
+
+    def denormalise(self, latents: torch.Tensor) -> torch.Tensor:
+        """Inverse of `normalise`."""
+        self._check_latents(latents, "latents")
+        return latents * self.latent_std + self.latent_mean
+
+    def encode_style(self, reference_latents: torch.Tensor) -> torch.Tensor:
+        """Raw motion latents of a reference clip (B, T, Dm) -> style vector (B, Ds)."""
+        self._check_latents(reference_latents, "style reference")
+        if reference_latents.dim() != 3:
+            raise ValueError(f"style reference must be (B, T, {self.config.latent_dim}), "
+                             f"got {tuple(reference_latents.shape)}")
+        return self.style_encoder(self.normalise(reference_latents))
+
+    def guide(self, self_audio: torch.Tensor, other_audio: torch.Tensor, style: torch.Tensor | None = None,
+              drop_style: torch.Tensor | None = None) -> GuiderOutput:
+        """Audio features of both tracks (B, T, A) and a style (B, Ds) or None -> GuiderOutput.
+
+        `drop_style` (B,) bool leaves the memory banks unmodulated for those samples.
+        """
+        if self_audio.shape != other_audio.shape:
+            raise ValueError(f"self and other audio features must have the same shape (B, T, A); got "
+                             f"{tuple(self_audio.shape)} and {tuple(other_audio.shape)} (pad the shorter "
+                             f"track with silence)")
+        if style is not None and style.shape != (self_audio.shape[0], self.config.style.dim):
+            raise ValueError(f"style must be ({self_audio.shape[0]}, {self.config.style.dim}), "
+                             f"got {tuple(style.shape)}")
+        return self.guider(self.self_audio_encoder(self_audio), self.other_audio_encoder(other_audio),
+                           style, drop_style)
+
+    def forward(self, noisy: torch.Tensor, timestep: torch.Tensor, motion_feature: torch.Tensor | None,
+                previous: torch.Tensor | None, style: torch.Tensor | None, drop_motion: torch.Tensor | None = None,
+                drop_previous: torch.Tensor | None = None, drop_style: torch.Tensor | None = None) -> torch.Tensor:
+        """Predicted noise (B, W, Dm) of normalised noisy latents (B, W, Dm); see `MotionDiT.forward`.
+
+        `previous` (B, C, Dm) is in the normalised space too.
+        """
+        return self.dit(noisy, timestep, motion_feature, previous, style, drop_motion, drop_previous, drop_style)
+
+    def _check_latents(self, latents: torch.Tensor, name: str) -> None:
+        if latents.shape[-1:] != (self.config.latent_dim,):
+            raise ValueError(f"{name} must have {self.config.latent_dim} channels (the stage-1 latent size "
+                             f"this model was built for), got shape {tuple(latents.shape)}")
+
+    def save_pretrained(self, path: str | Path, extra: dict | None = None) -> Path:
+        """Slim inference weights (safetensors, config in the metadata; latent stats included)."""
+        return save_weights(path, self.state_dict(), WEIGHTS_KIND, self.config.to_dict(), extra)
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path, device: str | torch.device = "cpu") -> "MotionGenerator":
+        """Rebuild the model from a file written by `save_pretrained` alone."""
+        state, config, _ = load_weights(path, WEIGHTS_KIND)
+        try:
+            model = cls(Stage2Config.from_dict(config))
+        except (TypeError, KeyError) as error:
+            raise ValueError(f"{path} holds an unreadable stage-2 config: {error}") from None
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as error:
+            raise ValueError(f"{path} does not match its own stage-2 config: {error}") from None
+        return model.to(device).eval()

@@ -1,0 +1,329 @@
+"""Stage 2: shapes of both presets, the guider's attention, style modulation, CFG
+identities, per-sample dropout, long and streaming generation, save/from_pretrained and
+bad inputs. Tiny randomly initialised models only (CPU, seconds)."""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from infp_lab.checkpoint import save_weights
+from infp_lab.data.audio import audio_features
+from infp_lab.stage2 import (AudioEncoderConfig, DiffusionConfig, DiTConfig, GuiderConfig, MotionGenerator,
+                             Stage2Config, StreamingFeatures, StreamingGenerator, StyleConfig, diffusion_loss,
+                             generate, generate_from_audio, guided_epsilon, make_sampler, preset)
+from infp_lab.stage2.memory_guider import MemoryBank
+
+SR = 16000
+TINY = Stage2Config(
+    latent_dim=8, dim=32, audio=AudioEncoderConfig(layers=2), guider=GuiderConfig(bank_size=8, heads=2),
+    style=StyleConfig(dim=16, layers=1), dit=DiTConfig(layers=2, heads=2, window=16, context=4, mlp_ratio=2),
+    diffusion=DiffusionConfig(steps=3),
+)
+
+
+def _model(config=TINY, seed=0) -> MotionGenerator:
+    """A tiny model with every weight perturbed (the zero-initialised output layers too)."""
+    torch.manual_seed(seed)
+    model = MotionGenerator(config)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    return model.eval()
+
+
+@pytest.fixture(scope="module")
+def model():
+    return _model()
+
+
+@pytest.fixture(scope="module")
+def audio():
+    """2.3 s of two tracks: a tone plus noise (self), noise in the first half (other)."""
+    rng = np.random.default_rng(0)
+    t = np.arange(int(2.3 * SR)) / SR
+    self_audio = 0.3 * np.sin(2 * np.pi * 220 * t) * (t > 0.5) + 0.05 * rng.standard_normal(len(t))
+    other_audio = 0.2 * rng.standard_normal(len(t)) * (t < 1.2)
+    return self_audio.astype(np.float32), other_audio.astype(np.float32)
+
+
+def _features(b, t, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(b, t, 320, generator=g), torch.randn(b, t, 320, generator=g)
+
+
+@pytest.mark.parametrize("name", ["tiny", "paper"])
+def test_presets_build_and_run(name):
+    config = preset(name)
+    model = MotionGenerator(config).eval()
+    width = 8
+    with torch.no_grad():
+        guide = model.guide(*_features(1, width))
+        eps = model(torch.randn(1, width, config.latent_dim), torch.tensor([500]), guide.feature,
+                    torch.randn(1, config.dit.context, config.latent_dim), model.encode_style(torch.randn(1, 12, config.latent_dim)))
+    assert guide.feature.shape == (1, width, config.dim)
+    assert guide.verbal_attention.shape == guide.nonverbal_attention.shape == (1, width, config.guider.bank_size)
+    assert eps.shape == (1, width, config.latent_dim) and torch.isfinite(eps).all()
+    if name == "paper":
+        assert (config.latent_dim, config.dim, config.guider.bank_size) == (512, 512, 64)
+        assert (config.dit.layers, config.dit.window, config.dit.context) == (4, 75, 10)
+    else:
+        assert 1e6 < sum(p.numel() for p in model.parameters()) < 3e6
+    assert preset(name, latent_dim=32).latent_dim == 32
+
+
+def test_config_round_trip_and_validation():
+    for config in (TINY, preset("tiny"), preset("paper")):
+        assert Stage2Config.from_dict(config.to_dict()) == config
+    with pytest.raises(ValueError, match="divisible"):
+        replace(TINY, dit=DiTConfig(heads=5))
+    with pytest.raises(ValueError, match="sampler"):
+        replace(TINY, diffusion=DiffusionConfig(sampler="euler"))
+    with pytest.raises(ValueError, match="unknown"):
+        Stage2Config.from_dict({**TINY.to_dict(), "bogus": 1})
+    with pytest.raises(ValueError, match="preset"):
+        preset("huge")
+    with pytest.raises(ValueError, match="audio.path"):
+        MotionGenerator(replace(TINY, audio=AudioEncoderConfig(type="wav2vec2", input_dim=640)))
+
+
+def test_wav2vec2_without_transformers_says_so(tmp_path):
+    try:
+        import transformers  # noqa: F401
+    except ImportError:
+        with pytest.raises(ImportError, match="transformers"):
+            MotionGenerator(replace(TINY, audio=AudioEncoderConfig(type="wav2vec2", input_dim=640, path=str(tmp_path))))
+    else:
+        pytest.skip("transformers is installed")
+
+
+def test_guider_attention_sums_to_one_and_follows_each_track(model):
+    self_audio, other_audio = _features(2, 10)
+    with torch.no_grad():
+        base = model.guide(self_audio, other_audio)
+        new_self = model.guide(self_audio + torch.randn_like(self_audio), other_audio)
+        new_other = model.guide(self_audio, other_audio + torch.randn_like(other_audio))
+    for weights in (base.verbal_attention, base.nonverbal_attention):
+        assert torch.allclose(weights.sum(-1), torch.ones(2, 10), atol=1e-5) and (weights >= 0).all()
+    assert (new_self.verbal_attention - base.verbal_attention).abs().max() > 1e-3
+    assert torch.equal(new_self.nonverbal_attention, base.nonverbal_attention)
+    assert (new_other.nonverbal_attention - base.nonverbal_attention).abs().max() > 1e-3
+    assert torch.equal(new_other.verbal_attention, base.verbal_attention)
+    assert (new_self.feature - base.feature).abs().max() > 1e-4 and (new_other.feature - base.feature).abs().max() > 1e-4
+
+
+def test_style_modulates_memory_banks():
+    torch.manual_seed(0)
+    bank = MemoryBank(8, 32, 16)
+    styles = torch.randn(2, 16)
+    plain, styled = bank(None), bank(styles)
+    assert plain.shape == (1, 8, 32) and styled.shape == (2, 8, 32)
+    rms = bank.entries.pow(2).mean(-1, keepdim=True).sqrt()
+    assert torch.allclose(plain[0], bank.entries / rms, atol=1e-5)  # unmodulated, only normalised
+    assert (styled[0] - styled[1]).abs().max() > 1e-3 and (styled[0] - plain[0]).abs().max() > 1e-3
+    assert torch.allclose(styled.pow(2).mean(-1), torch.ones(2, 8), atol=1e-4)  # demodulated
+    dropped = bank(styles, torch.tensor([True, False]))
+    assert torch.allclose(dropped[0], plain[0], atol=1e-6) and torch.allclose(dropped[1], styled[1])
+
+
+def _conditions(model, b=2, w=6, seed=1):
+    g = torch.Generator().manual_seed(seed)
+    latent, dim, ds = model.config.latent_dim, model.config.dim, model.config.style.dim
+    return (torch.randn(b, w, latent, generator=g), torch.tensor([300, 700][:b]), torch.randn(b, w, dim, generator=g),
+            torch.randn(b, 3, latent, generator=g), torch.randn(b, ds, generator=g))
+
+
+def test_cfg_scale_one_is_conditional_and_zero_unconditional(model):
+    x, t, feature, previous, style = _conditions(model)
+    unstyled = feature + 0.5
+    with torch.no_grad():
+        full = model(x, t, feature, previous, style)
+        uncond = model(x, t, feature, previous, style, drop_motion=torch.ones(2, dtype=torch.bool),
+                       drop_style=torch.ones(2, dtype=torch.bool))
+        no_style = model(x, t, feature, previous, None)
+        assert (full - uncond).abs().max() > 1e-3
+        for unstyled_feature in (None, unstyled):
+            guided = guided_epsilon(model, x, t, feature, previous, style, 1.0, 1.0, unstyled_feature)
+            assert torch.allclose(guided, full, atol=1e-5)
+            zero = guided_epsilon(model, x, t, feature, previous, style, 0.0, 0.0, unstyled_feature)
+            assert torch.allclose(zero, uncond, atol=1e-5)
+        assert torch.allclose(guided_epsilon(model, x, t, feature, previous, None, 1.0), no_style, atol=1e-5)
+        strong = guided_epsilon(model, x, t, feature, previous, style, 3.0, 2.0)
+        assert (strong - full).abs().max() > 1e-3
+
+
+def test_drop_masks_act_per_sample(model):
+    x, t, feature, previous, style = _conditions(model)
+    with torch.no_grad():
+        base = model(x, t, feature, previous, style)
+        for name in ("drop_motion", "drop_previous", "drop_style"):
+            out = model(x, t, feature, previous, style, **{name: torch.tensor([True, False])})
+            assert (out[0] - base[0]).abs().max() > 1e-4, name
+            assert torch.allclose(out[1], base[1], atol=1e-6), name
+        # a dropped condition's value does not matter
+        dropped = model(x, t, feature * 0, previous * 0, style * 0, torch.ones(2, dtype=torch.bool),
+                        torch.ones(2, dtype=torch.bool), torch.ones(2, dtype=torch.bool))
+        assert torch.allclose(dropped, model(x, t, None, None, None), atol=1e-6)
+        short = model(x[:, :1], t, feature[:, :1], previous[:, -1:], style)  # W = 1, one previous frame
+        assert short.shape == (2, 1, model.config.latent_dim)
+
+
+def test_diffusion_loss_trains_and_is_reproducible(model):
+    b, w = 3, 6
+    latents, previous = torch.randn(b, w, 8), torch.randn(b, 4, 8)
+    self_audio, other_audio = _features(b, w)
+    has_previous = torch.tensor([True, False, True])
+    args = (model, latents, self_audio, other_audio, previous, has_previous, torch.randn(b, 20, 8))
+    out = diffusion_loss(*args, generator=torch.Generator().manual_seed(5))
+    assert out["loss"].dim() == 0 and torch.isfinite(out["loss"])
+    assert out["drop_previous"][1] and out["verbal_attention"].shape == (b, w, 8)
+    out["loss"].backward()
+    assert model.dit.output.weight.grad is not None and model.guider.verbal_bank.entries.grad is not None
+    model.zero_grad()
+    again = diffusion_loss(*args, generator=torch.Generator().manual_seed(5))
+    assert torch.equal(again["loss"], out["loss"]) and torch.equal(again["timesteps"], out["timesteps"])
+    no_style = diffusion_loss(model, latents, self_audio, other_audio, None, None, None,
+                              generator=torch.Generator().manual_seed(5))
+    assert no_style["drop_style"].all() and no_style["drop_previous"].all()
+    model.zero_grad()
+
+
+def test_generate_lengths_and_seeds(model):
+    t = 40  # 2.5 windows of 16
+    self_audio, other_audio = (f[0].numpy() for f in _features(1, t))
+    out = generate(model, self_audio, other_audio, seed=1)
+    assert out.latents.shape == (t, 8) and torch.isfinite(out.latents).all()
+    assert out.verbal_attention.shape == out.nonverbal_attention.shape == (t, 8)
+    assert torch.equal(generate(model, self_audio, other_audio, seed=1).latents, out.latents)
+    assert (generate(model, self_audio, other_audio, seed=2).latents - out.latents).abs().max() > 1e-3
+    assert generate(model, self_audio[:1], other_audio[:1]).latents.shape == (1, 8)
+    styled = generate(model, self_audio, other_audio, style_reference=torch.randn(30, 8), sampler="dpmsolver++",
+                      steps=4, window=7, seed=1)
+    assert styled.latents.shape == (t, 8) and torch.isfinite(styled.latents).all()
+    model.set_latent_stats(torch.full((8,), 2.0), torch.full((8,), 3.0))  # outputs are de-normalised
+    shifted = generate(model, self_audio, other_audio, seed=1).latents
+    assert torch.allclose(shifted, out.latents * 3 + 2, atol=1e-4)
+    model.set_latent_stats(torch.zeros(8), torch.ones(8))
+
+
+def test_generate_from_audio_pads_the_shorter_track(model, audio):
+    self_audio, other_audio = audio
+    out = generate_from_audio(model, self_audio, other_audio[: SR // 2], steps=2, window=16)
+    assert out.latents.shape == (len(self_audio) * 25 // SR, 8)
+    with pytest.raises(ValueError, match="shorter than one video frame"):
+        generate_from_audio(model, self_audio[:100], other_audio[:100])
+    with pytest.raises(ValueError, match="NaN"):
+        generate_from_audio(model, np.full(SR, np.nan, np.float32), other_audio)
+
+
+@pytest.mark.parametrize("chunk", [640, 3200, 1000, 7])
+def test_streaming_features_match_offline(audio, chunk):
+    self_audio, other_audio = audio
+    stream, parts = StreamingFeatures(), []
+    for i in range(0, len(self_audio), chunk):
+        parts.append(stream.push(self_audio[i:i + chunk], other_audio[i:i + chunk]))
+    parts.append(stream.flush())
+    for track, offline in enumerate((audio_features(self_audio), audio_features(other_audio))):
+        streamed = np.concatenate([p[track] for p in parts])
+        assert streamed.shape == offline.shape
+        assert np.abs(streamed - offline).max() < 1e-3
+    assert len(stream.buffers[0]) < 2 * 640 + chunk  # the audio buffer stays bounded
+
+
+@pytest.mark.parametrize("chunk_ms", [40, 200])
+def test_streaming_generator_matches_offline(model, audio, chunk_ms):
+    self_audio, other_audio = audio
+    frames = len(self_audio) * 25 // SR
+    stream = StreamingGenerator(model, chunk_ms=chunk_ms, window=5, seed=3)
+    step, parts, emitted = stream.chunk_samples, [], 0
+    for i in range(0, len(self_audio), step):
+        parts.append(stream.push(self_audio[i:i + step], other_audio[i:i + step]))
+        received = min(i + step, len(self_audio))
+        for t in range(emitted, emitted + len(parts[-1])):  # frame t's audio was complete at 640 (t + 1)
+            assert received - 640 * (t + 1) <= stream.latency_samples
+        emitted += len(parts[-1])
+    parts.append(stream.flush())
+    streamed = torch.cat(parts)
+    assert streamed.shape == (frames, 8)
+    offline = generate(model, audio_features(self_audio), audio_features(other_audio), window=5, seed=3)
+    assert (streamed - offline.latents).abs().max() < 1e-3
+    assert emitted >= frames - stream.latency_frames  # only the last frames wait for the flush
+    assert stream.latency_s == pytest.approx(stream.latency_samples / SR)
+    default = StreamingGenerator(model, chunk_ms=chunk_ms)
+    assert default.window == max(1, chunk_ms // 40) and default.latency_s < 0.5
+
+
+def test_streaming_rejects_bad_chunks(model):
+    stream = StreamingGenerator(model, chunk_ms=40)
+    chunk = np.zeros(640, np.float32)
+    with pytest.raises(ValueError, match="same length"):
+        stream.push(chunk, chunk[:320])
+    with pytest.raises(ValueError, match="no samples"):
+        stream.push(chunk[:0], chunk[:0])
+    with pytest.raises(ValueError, match="NaN"):
+        stream.push(np.full(640, np.nan, np.float32), chunk)
+    assert stream.push(chunk, chunk).shape[1] == 8
+    stream.flush()
+    with pytest.raises(ValueError, match="flushed"):
+        stream.push(chunk, chunk)
+
+
+def test_save_and_from_pretrained(model, tmp_path):
+    model.set_latent_stats(torch.linspace(-1, 1, 8), torch.linspace(0.5, 2, 8))
+    path = model.save_pretrained(tmp_path / "stage2.safetensors", extra={"note": "test"})
+    loaded = MotionGenerator.from_pretrained(path)
+    assert loaded.config == model.config and torch.equal(loaded.latent_std, model.latent_std)
+    model.set_latent_stats(torch.zeros(8), torch.ones(8))
+    wrong_kind = save_weights(tmp_path / "s1.safetensors", model.state_dict(), "infp-lab/stage1", model.config.to_dict())
+    with pytest.raises(ValueError, match="expected 'infp-lab/stage2'"):
+        MotionGenerator.from_pretrained(wrong_kind)
+    other = replace(TINY, dim=64)
+    mismatched = save_weights(tmp_path / "bad.safetensors", model.state_dict(), "infp-lab/stage2", other.to_dict())
+    with pytest.raises(ValueError, match="does not match"):
+        MotionGenerator.from_pretrained(mismatched)
+    (tmp_path / "junk.safetensors").write_bytes(b"not a weights file")
+    with pytest.raises(ValueError):
+        MotionGenerator.from_pretrained(tmp_path / "junk.safetensors")
+
+
+def test_round_trip_outputs_identical(model, tmp_path):
+    model.set_latent_stats(torch.linspace(-1, 1, 8), torch.linspace(0.5, 2, 8))
+    loaded = MotionGenerator.from_pretrained(model.save_pretrained(tmp_path / "m.safetensors"))
+    self_audio, other_audio = (f[0] for f in _features(1, 20))
+    ref = torch.randn(10, 8)
+    a = generate(model, self_audio, other_audio, style_reference=ref, seed=4)
+    b = generate(loaded, self_audio, other_audio, style_reference=ref, seed=4)
+    model.set_latent_stats(torch.zeros(8), torch.ones(8))
+    assert torch.equal(a.latents, b.latents) and torch.equal(a.verbal_attention, b.verbal_attention)
+
+
+def test_bad_inputs_raise_clear_errors(model):
+    self_audio, other_audio = _features(1, 10)
+    with pytest.raises(ValueError, match=r"\(B, T, 320\)"):
+        model.guide(self_audio[..., :100], other_audio[..., :100])
+    with pytest.raises(ValueError, match="same shape"):
+        model.guide(self_audio, other_audio[:, :5])
+    x, t, feature, previous, style = _conditions(model)
+    with pytest.raises(ValueError, match="noisy latents"):
+        model(torch.randn(2, 6, 5), t, feature, previous, style)
+    with pytest.raises(ValueError, match=r"window length must be in \[1, 16\]"):
+        model(torch.randn(2, 17, 8), t, None, None, None)
+    with pytest.raises(ValueError, match="motion feature"):
+        model(x, t, feature[:, :3], previous, style)
+    with pytest.raises(ValueError, match="previous motion"):
+        model(x, t, feature, torch.randn(2, 5, 8), style)
+    with pytest.raises(ValueError, match="drop masks"):
+        model(x, t, feature, previous, style, drop_motion=torch.tensor([True]))
+    with pytest.raises(ValueError, match="stage-1 latent size"):
+        model.encode_style(torch.randn(1, 10, 64))
+    with pytest.raises(ValueError, match="latent stats"):
+        model.set_latent_stats(torch.zeros(4), torch.ones(4))
+    with pytest.raises(ValueError, match="same number of frames"):
+        generate(model, self_audio[0], other_audio[0, :5])
+    with pytest.raises(ValueError, match="window must be"):
+        generate(model, self_audio[0], other_audio[0], window=40)
+    with pytest.raises(ValueError, match="sampler"):
+        make_sampler(TINY.diffusion, sampler="euler")
+    with pytest.raises(ValueError, match="window must be"):
+        StreamingGenerator(model, window=0)
