@@ -26,6 +26,29 @@ _EXPORTS = {
     # stage 1
     "HeadImitator": "infp_lab.stage1",
     "Stage1Config": "infp_lab.stage1",
+    # stage 2
+    "MotionGenerator": "infp_lab.stage2",
+    "Stage2Config": "infp_lab.stage2",
+    "generate": "infp_lab.stage2",
+    "generate_from_audio": "infp_lab.stage2",
+    "StreamingGenerator": "infp_lab.stage2",
+    # metrics
+    "frechet_distance": "infp_lab.metrics",
+    "fit_clusters": "infp_lab.metrics",
+    "MotionClusters": "infp_lab.metrics",
+    "motion_variance": "infp_lab.metrics",
+    "rpcc": "infp_lab.metrics",
+    "rpcc_mean": "infp_lab.metrics",
+    "SpeakingStateClassifier": "infp_lab.metrics",
+    "transition_lags": "infp_lab.metrics",
+    "mouth_opening_ratio": "infp_lab.metrics",
+    "nod_rate": "infp_lab.metrics",
+    # SyncNet-SynConv (LSE-C / LSE-D)
+    "SyncNet": "infp_lab.syncnet",
+    "SyncNetConfig": "infp_lab.syncnet",
+    "mouth_crops": "infp_lab.syncnet",
+    "sync_scores": "infp_lab.syncnet",
+    "train_syncnet": "infp_lab.syncnet",
     # rendering
     "PARAM_NAMES": "infp_lab.render",
     "Appearance": "infp_lab.render",

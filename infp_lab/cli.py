@@ -86,6 +86,21 @@ def _add_train_commands(sub: argparse._SubParsersAction) -> None:
     stage1.add_argument("--workers", type=int, default=1, help="data loader workers")
     stage1.set_defaults(func=_train_stage1)
 
+    syncnet = train.add_parser("syncnet", help="SyncNet-SynConv: the lip-sync expert for LSE-C / LSE-D")
+    syncnet.add_argument("--data", required=True, type=Path, help="folder of clips (uses its train/val splits)")
+    syncnet.add_argument("--out", required=True, type=Path, help="run folder (checkpoint, metrics, weights)")
+    syncnet.add_argument("--preset", default="tiny", help="model preset: tiny (CPU) or base")
+    syncnet.add_argument("--steps", type=int, default=1000)
+    syncnet.add_argument("--batch-size", type=int, default=32)
+    syncnet.add_argument("--lr", type=float, default=1e-3)
+    syncnet.add_argument("--max-clips", type=int, default=0, help="training clips to cache (0: all)")
+    syncnet.add_argument("--frame-size", type=int, default=128, help="frame size the clips are rendered at")
+    syncnet.add_argument("--checkpoint-every", type=int, default=100, help="steps between validation + checkpoint")
+    syncnet.add_argument("--seed", type=int, default=0)
+    syncnet.add_argument("--resume", action="store_true", help="continue the run in --out")
+    syncnet.add_argument("--device", default="auto", help="cpu, cuda or auto")
+    syncnet.set_defaults(func=_train_syncnet)
+
 
 def _train_stage1(args: argparse.Namespace) -> None:
     from infp_lab.stage1.train import Stage1TrainConfig, train_stage1
@@ -98,6 +113,17 @@ def _train_stage1(args: argparse.Namespace) -> None:
     if result:
         print(f"stage 1: step {result['step']}, {result['wall_s']:.0f} s; "
               + ", ".join(f"val {k} {v:.4g}" for k, v in result.items() if k not in ("step", "wall_s")))
+
+
+def _train_syncnet(args: argparse.Namespace) -> None:
+    from infp_lab.syncnet.train import SyncNetTrainConfig, train_syncnet
+
+    cfg = SyncNetTrainConfig(preset=args.preset, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
+                             max_clips=args.max_clips, frame_size=args.frame_size,
+                             checkpoint_every=args.checkpoint_every, seed=args.seed)
+    result = train_syncnet(args.data, args.out, cfg, resume=args.resume, device=args.device)
+    print(f"SyncNet-SynConv: step {result['step']}, {result['wall_s']:.0f} s; "
+          + ", ".join(f"val {k} {v:.4g}" for k, v in result.items() if k not in ("step", "wall_s")))
 
 
 def _add_export_command(sub: argparse._SubParsersAction) -> None:

@@ -1,0 +1,18 @@
+"""Evaluation metrics (design.md section 8): the listening-head motion metrics (FD, SID,
+Var, rPCC) and the interaction metrics (speaking-state accuracy, transition lag, mouth
+opening while listening, nod rate). Lip sync (LSE-C/LSE-D) lives in infp_lab.syncnet."""
+
+from infp_lab.metrics.interaction import (
+    SpeakingStateClassifier, TransitionLags, is_speaking, mouth_opening_ratio, nod_rate, transition_lags,
+    window_features,
+)
+from infp_lab.metrics.motion import (
+    EXPRESSION_CLUSTERS, POSE_CLUSTERS, MotionClusters, fit_clusters, frechet_distance, motion_variance, pearson,
+    rpcc, rpcc_mean,
+)
+
+__all__ = [
+    "EXPRESSION_CLUSTERS", "POSE_CLUSTERS", "MotionClusters", "fit_clusters", "frechet_distance",
+    "motion_variance", "pearson", "rpcc", "rpcc_mean", "SpeakingStateClassifier", "TransitionLags",
+    "is_speaking", "mouth_opening_ratio", "nod_rate", "transition_lags", "window_features",
+]

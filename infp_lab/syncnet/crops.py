@@ -1,0 +1,74 @@
+"""Mouth crops for SyncNet-SynConv (design.md section 8, SyncScore).
+
+A grayscale box around the outer lip, sized by the face (the distance between the outer
+eye corners), turned with the eye line (head roll) and smoothed over time so the crop does
+not jitter; warped with one affine map per frame (cv2.warpAffine).
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from scipy.ndimage import gaussian_filter1d
+
+from infp_lab.render.face_model import LANDMARK_GROUPS
+
+RIGHT_EYE_OUTER = LANDMARK_GROUPS["right_eye"][0]  # 36 (image left)
+LEFT_EYE_OUTER = LANDMARK_GROUPS["left_eye"][3]  # 45 (image right)
+OUTER_LIP = list(LANDMARK_GROUPS["outer_lip"])  # 48-59
+BOX_WIDTH = 1.5  # crop width in interocular distances; a wide-open mouth fits in width / 2 of height
+
+
+def crop_boxes(landmarks: np.ndarray, smooth_frames: float = 2.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Smoothed mouth centres (T, 2), box widths (T,) in px and roll angles (T,) in radians."""
+    lms = np.asarray(landmarks, np.float64)
+    centre = lms[:, OUTER_LIP].mean(axis=1)  # (T, 2)
+    eyes = lms[:, LEFT_EYE_OUTER] - lms[:, RIGHT_EYE_OUTER]  # (T, 2), image left -> right
+    width = BOX_WIDTH * np.linalg.norm(eyes, axis=1)  # (T,)
+    angle = np.arctan2(eyes[:, 1], eyes[:, 0])
+    if smooth_frames > 0 and len(lms) > 1:
+        centre = gaussian_filter1d(centre, smooth_frames, axis=0, mode="nearest")
+        width = gaussian_filter1d(width, 2 * smooth_frames, mode="nearest")
+        angle = gaussian_filter1d(angle, 2 * smooth_frames, mode="nearest")
+    return centre, width, angle
+
+
+def mouth_crops(frames: np.ndarray, landmarks: np.ndarray, size: tuple[int, int] = (48, 96),
+                smooth_frames: float = 2.0) -> np.ndarray:
+    """Grayscale mouth crops of a clip.
+
+    Args:
+        frames: (T, H, W, 3) uint8 RGB frames.
+        landmarks: (T, L, 2) landmarks in the frames' pixels (the 86-point layout of
+            infp_lab.render.face_model; only the outer eye corners and outer lip are used).
+        size: (height, width) of each crop.
+        smooth_frames: Gaussian sigma (frames) of the box's centre; size and angle use twice it.
+
+    Returns:
+        (T, height, width) float32 crops in [0, 1].
+    """
+    frames, landmarks = np.asarray(frames), np.asarray(landmarks)
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+        raise ValueError(f"frames must be (T, H, W, 3) uint8, got {frames.shape} {frames.dtype}")
+    if landmarks.ndim != 3 or landmarks.shape[-1] != 2 or landmarks.shape[1] <= max(OUTER_LIP):
+        raise ValueError(f"landmarks must be (T, L >= {max(OUTER_LIP) + 1}, 2), got {landmarks.shape}")
+    if len(frames) != len(landmarks):
+        raise ValueError(f"{len(frames)} frames but {len(landmarks)} landmark sets")
+    height, width = size
+    centres, widths, angles = crop_boxes(landmarks, smooth_frames)
+    crops = np.empty((len(frames), height, width), np.float32)
+    for t, frame in enumerate(frames):
+        gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+        scale = widths[t] / width  # source pixels per crop pixel
+        centre = centres[t]
+        shrink = int(scale)  # area-downsample first when the box is much larger than the crop
+        if shrink >= 2:
+            gray = cv2.resize(gray, (gray.shape[1] // shrink, gray.shape[0] // shrink), interpolation=cv2.INTER_AREA)
+            scale, centre = scale / shrink, (centre + 0.5) / shrink - 0.5
+        cos, sin = scale * np.cos(angles[t]), scale * np.sin(angles[t])
+        offset = np.array([(width - 1) / 2, (height - 1) / 2])
+        matrix = np.array([[cos, -sin, 0.0], [sin, cos, 0.0]])  # crop pixel -> frame pixel
+        matrix[:, 2] = centre - matrix[:, :2] @ offset
+        crops[t] = cv2.warpAffine(gray, matrix, (width, height), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                                  borderMode=cv2.BORDER_REPLICATE)
+    return crops / 255.0

@@ -1,0 +1,116 @@
+"""Motion and interaction metrics on constructed signals with known answers."""
+
+import math
+
+import numpy as np
+import pytest
+
+from infp_lab.metrics import (
+    SpeakingStateClassifier, fit_clusters, frechet_distance, motion_variance, mouth_opening_ratio, nod_rate, rpcc,
+    rpcc_mean, transition_lags,
+)
+
+
+def test_frechet_distance_zero_for_identical_and_grows_with_shift():
+    rng = np.random.default_rng(0)
+    real = rng.normal(size=(500, 6))
+    assert frechet_distance(real, real) == pytest.approx(0.0, abs=1e-6)
+    distances = [frechet_distance(real, real + shift) for shift in (0.5, 1.0, 2.0)]
+    assert distances == sorted(distances)
+    assert distances[1] == pytest.approx(6 * 1.0**2, rel=1e-4)  # a pure mean shift adds ||shift||^2
+
+
+def test_frechet_distance_singular_covariance_is_finite():
+    rng = np.random.default_rng(1)
+    real = np.concatenate([rng.normal(size=(100, 3)), np.zeros((100, 1))], axis=1)  # a constant dim
+    generated = np.concatenate([rng.normal(size=(80, 3)), np.ones((80, 1))], axis=1)
+    value = frechet_distance(real, generated)
+    assert math.isfinite(value) and value >= 1.0 - 1e-3
+    with pytest.raises(ValueError):
+        frechet_distance(real, generated[:, :2])
+
+
+def test_sid_uniform_is_log_k_and_single_cluster_is_zero():
+    rng = np.random.default_rng(0)
+    centres = np.arange(9)[:, None] * 10.0 * np.ones((1, 3))
+    real = np.concatenate([c + rng.normal(scale=0.1, size=(50, 3)) for c in centres])
+    clusters = fit_clusters(real, k=9, seed=0)
+    assert clusters.sid(real) == pytest.approx(math.log(9), abs=1e-6)
+    assert clusters.sid(centres[3] + rng.normal(scale=0.1, size=(40, 3))) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_variance_and_rpcc():
+    assert motion_variance([np.ones((50, 4)), np.full((30, 4), 3.0)]) == 0.0
+    assert motion_variance([np.array([0.0, 2.0] * 10)]) == pytest.approx(1.0)
+    t = np.linspace(0, 10, 250)
+    partner, real = np.sin(t), np.sin(t - 0.3)
+    assert rpcc(real, partner, real) == 0.0
+    assert rpcc(real, partner, np.cos(3 * t)) > 0.5
+    assert rpcc(real, partner, np.zeros_like(t)) == pytest.approx(abs(np.corrcoef(real, partner)[0, 1]))
+    real2 = np.stack([real, -real], axis=1)
+    assert rpcc_mean([real2], [partner], [real2]) == 0.0
+    assert rpcc_mean([real2], [np.stack([partner, partner], 1)], [real2[:, ::-1]]) > 1.0
+
+
+def _speaking_data(rng, clips=6, frames=400):
+    motions, states = [], []
+    for _ in range(clips):
+        state = np.repeat(rng.choice([0, 1, 2, 3], size=frames // 40), 40)  # turns of 1.6 s
+        speaking = np.isin(state, (1, 3))
+        motion = rng.normal(scale=0.05, size=(frames, 4))
+        motion[:, 0] += speaking * np.abs(rng.normal(scale=0.5, size=frames))  # jaw moves while speaking
+        motions.append(motion)
+        states.append(state)
+    return motions, states
+
+
+def test_speaking_state_classifier_learns_and_fails_on_shuffled_labels(tmp_path):
+    rng = np.random.default_rng(0)
+    motions, states = _speaking_data(rng)
+    test_motions, test_states = _speaking_data(rng, clips=3)
+    clf = SpeakingStateClassifier().fit(motions, states)
+    accuracy = np.mean([clf.accuracy(m, s) for m, s in zip(test_motions, test_states)])
+    assert accuracy > 0.9
+    # Labels shuffled across all clips carry no information: the probe falls to chance.
+    shuffled_states = np.split(rng.permutation(np.concatenate(states)), len(states))
+    shuffled = SpeakingStateClassifier().fit(motions, shuffled_states)
+    chance = np.mean([shuffled.accuracy(m, s, balanced=True) for m, s in zip(test_motions, test_states)])
+    assert abs(chance - 0.5) < 0.1
+    # And the good probe scored against shuffled test labels is at chance too.
+    chance = np.mean([clf.accuracy(m, rng.permutation(s), balanced=True) for m, s in zip(test_motions, test_states)])
+    assert abs(chance - 0.5) < 0.1
+    loaded = SpeakingStateClassifier.load(clf.save(tmp_path / "clf.json"))
+    assert np.array_equal(loaded.predict(test_motions[0]), clf.predict(test_motions[0]))
+    with pytest.raises(ValueError):
+        SpeakingStateClassifier().predict(test_motions[0])
+
+
+def test_transition_lag_recovers_known_shift():
+    truth = np.zeros(500, bool)
+    truth[100:200] = truth[300:420] = True
+    predicted = np.roll(truth, 7)
+    result = transition_lags(truth, predicted, fps=25)
+    assert result.lags == pytest.approx([7 / 25] * 4) and result.misses == []
+    never = transition_lags(truth, np.zeros(500, bool), fps=25)
+    assert never.misses == pytest.approx([4.0, 12.0]) and never.lags == [0.0, 0.0]
+    assert never.miss_rate == 0.5
+
+
+def test_mouth_opening_ratio():
+    states = np.array([1] * 50 + [2] * 50 + [0] * 20)
+    mouth = np.where(states == 1, 0.4, np.where(states == 2, 0.1, 0.9))
+    assert mouth_opening_ratio(mouth, states) == pytest.approx(0.25)
+    assert math.isnan(mouth_opening_ratio(mouth, np.zeros(120, int)))
+
+
+def test_nod_rate_counts_sine_nods_on_listening_frames():
+    fps, seconds = 25, 60
+    t = np.arange(fps * seconds) / fps
+    pitch = 4.0 * np.clip(np.sin(2 * np.pi * 0.5 * t), 0, None)  # a 4-degree nod every 2 s: 30 nods
+    pitch += 0.1 * np.sin(2 * np.pi * 0.05 * t)  # slow drift is not a nod
+    everything = np.ones_like(t, bool)
+    assert nod_rate(pitch, everything, fps) == pytest.approx(30.0, abs=1.0)
+    half = t < 30  # 15 nods in 0.5 min of listening
+    assert nod_rate(pitch, half, fps) == pytest.approx(30.0, abs=2.0)
+    assert nod_rate(0.5 * np.sin(2 * np.pi * 0.5 * t), everything, fps) == 0.0  # below the threshold
+    assert math.isnan(nod_rate(pitch, np.zeros_like(everything), fps))
