@@ -241,3 +241,15 @@ def list_clips(root: str | Path, split: str | None = None) -> list[Path]:
     if not clips:
         raise ClipFormatError(f"no clip folders (with meta.json) under {root}")
     return clips
+
+
+def train_val_clips(data: str | Path) -> tuple[list[Path], list[Path]]:
+    """Training and validation clips: the data's train/val splits, or a 90/10 cut of all clips."""
+    data = Path(data)
+    if (data / "splits.json").is_file():
+        train, val = list_clips(data, "train"), list_clips(data, "val")
+        if train and val:
+            return train, val
+    clips = list_clips(data)
+    cut = max(1, len(clips) // 10)
+    return clips[cut:] or clips, clips[:cut]

@@ -21,7 +21,7 @@ from torchmetrics.functional.image import peak_signal_noise_ratio, structural_si
 from tqdm.auto import tqdm
 
 from infp_lab.checkpoint import load_training_checkpoint, save_training_checkpoint
-from infp_lab.data.clip import list_clips
+from infp_lab.data.clip import train_val_clips
 from infp_lab.stage1.config import Stage1Config, preset
 from infp_lab.stage1.data import FramePairDataset
 from infp_lab.stage1.discriminator import PatchDiscriminator
@@ -51,17 +51,6 @@ class Stage1TrainConfig:
     val_pairs: int = 32
     seed: int = 0
     workers: int = 1
-
-
-def _split_clips(data: Path) -> tuple[list[Path], list[Path]]:
-    """Training and validation clips: the data's train/val splits, or a 90/10 cut of all clips."""
-    if (data / "splits.json").is_file():
-        train, val = list_clips(data, "train"), list_clips(data, "val")
-        if train and val:
-            return train, val
-    clips = list_clips(data)
-    cut = max(1, len(clips) // 10)
-    return clips[cut:] or clips, clips[:cut]
 
 
 def _lr(step: int, cfg: Stage1TrainConfig) -> float:
@@ -133,7 +122,7 @@ def train_stage1(data: str | Path, out: str | Path, preset_name: str = "tiny", t
     if torch_device.type == "cuda":
         torch_device = torch.device("cuda", info.local_rank)
     config: Stage1Config = preset(preset_name).with_motion_input(motion_input)
-    train_clips, val_clips = _split_clips(data)  # bad data fails here, before anything is written
+    train_clips, val_clips = train_val_clips(data)  # bad data fails here, before anything is written
     checkpoint_path = out / "checkpoint.pt"
     if checkpoint_path.exists() and not resume:
         raise FileExistsError(f"{checkpoint_path} exists: pass --resume to continue it, or choose another --out")

@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from infp_lab.checkpoint import load_training_checkpoint, save_training_checkpoint
 from infp_lab.data.audio import audio_features
-from infp_lab.data.clip import list_clips, load_clip
+from infp_lab.data.clip import load_clip, train_val_clips
 from infp_lab.metrics.interaction import is_speaking
 from infp_lab.syncnet.crops import mouth_crops
 from infp_lab.syncnet.model import SyncNet, SyncNetConfig, preset
@@ -61,17 +61,6 @@ class CachedClip(NamedTuple):
     crops: np.ndarray  # (T, h, w) uint8
     audio: np.ndarray  # (T, 320) float32
     speaking: np.ndarray  # (T - window + 1,) bool: the avatar speaks in most of the window
-
-
-def _split_clips(data: Path) -> tuple[list[Path], list[Path]]:
-    """Training and validation clips: the data's train/val splits, or a 90/10 cut of all clips."""
-    if (data / "splits.json").is_file():
-        train, val = list_clips(data, "train"), list_clips(data, "val")
-        if train and val:
-            return train, val
-    clips = list_clips(data)
-    cut = max(1, len(clips) // 10)
-    return clips[cut:] or clips, clips[:cut]
 
 
 def cache_clips(paths: list[Path], config: SyncNetConfig, frame_size: int, progress: bool = True) -> list[CachedClip]:
@@ -161,7 +150,7 @@ def train_syncnet(data: str | Path, out: str | Path, cfg: SyncNetTrainConfig = S
     data, out = Path(data), Path(out)
     torch_device = resolve_device(device)
     config = preset(cfg.preset)
-    train_paths, val_paths = _split_clips(data)  # bad data fails here, before anything is written
+    train_paths, val_paths = train_val_clips(data)  # bad data fails here, before anything is written
     if cfg.max_clips > 0:
         train_paths = [train_paths[i] for i in np.linspace(0, len(train_paths) - 1, min(cfg.max_clips, len(train_paths))).astype(int)]
     checkpoint_path = out / "checkpoint.pt"
