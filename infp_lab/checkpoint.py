@@ -68,3 +68,18 @@ def save_training_checkpoint(path: str | Path, state: dict) -> Path:
 def load_training_checkpoint(path: str | Path) -> dict:
     """Read a training checkpoint written by this project (tensors and plain containers only)."""
     return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def load_pretrained(model_cls, config_cls, path: str | Path, kind: str, device="cpu"):
+    """Rebuild a model from a file written by `save_weights` alone: its config from the
+    metadata (`config_cls.from_dict`), then its weights; clear errors for a wrong file."""
+    state, config, _ = load_weights(path, kind)
+    try:
+        model = model_cls(config_cls.from_dict(config))
+    except (TypeError, KeyError) as error:
+        raise ValueError(f"{path} holds an unreadable {kind} config: {error}") from None
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as error:
+        raise ValueError(f"{path} does not match its own {kind} config: {error}") from None
+    return model.to(device).eval()

@@ -16,7 +16,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from infp_lab.checkpoint import load_weights, save_weights
+from infp_lab.checkpoint import load_pretrained, save_weights
 from infp_lab.stage1.appearance_encoder import AppearanceEncoder
 from infp_lab.stage1.config import Stage1Config
 from infp_lab.stage1.decoder import Decoder
@@ -113,10 +113,4 @@ class HeadImitator(nn.Module):
     @classmethod
     def from_pretrained(cls, path: str | Path, device: str | torch.device = "cpu") -> "HeadImitator":
         """Rebuild the model from a file written by `save_pretrained` alone."""
-        state, config, _ = load_weights(path, WEIGHTS_KIND)
-        model = cls(Stage1Config.from_dict(config))
-        try:
-            model.load_state_dict(state)
-        except RuntimeError as error:
-            raise ValueError(f"{path} does not match its own stage-1 config: {error}") from None
-        return model.to(device).eval()
+        return load_pretrained(cls, Stage1Config, path, WEIGHTS_KIND, device)

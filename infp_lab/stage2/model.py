@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from infp_lab.checkpoint import load_weights, save_weights
+from infp_lab.checkpoint import load_pretrained, save_weights
 from infp_lab.stage2.audio_encoder import AudioEncoder
 from infp_lab.stage2.config import Stage2Config
 from infp_lab.stage2.dit import MotionDiT
@@ -110,13 +110,4 @@ class MotionGenerator(nn.Module):
     @classmethod
     def from_pretrained(cls, path: str | Path, device: str | torch.device = "cpu") -> "MotionGenerator":
         """Rebuild the model from a file written by `save_pretrained` alone."""
-        state, config, _ = load_weights(path, WEIGHTS_KIND)
-        try:
-            model = cls(Stage2Config.from_dict(config))
-        except (TypeError, KeyError) as error:
-            raise ValueError(f"{path} holds an unreadable stage-2 config: {error}") from None
-        try:
-            model.load_state_dict(state)
-        except RuntimeError as error:
-            raise ValueError(f"{path} does not match its own stage-2 config: {error}") from None
-        return model.to(device).eval()
+        return load_pretrained(cls, Stage2Config, path, WEIGHTS_KIND, device)

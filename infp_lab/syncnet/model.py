@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
-from infp_lab.checkpoint import load_weights, save_weights
+from infp_lab.checkpoint import load_pretrained, save_weights
 from infp_lab.nn.blocks import ConvBlock, norm
 
 WEIGHTS_KIND = "infp-lab/syncnet"
@@ -158,10 +158,4 @@ class SyncNet(nn.Module):
     @classmethod
     def from_pretrained(cls, path: str | Path, device: str | torch.device = "cpu") -> "SyncNet":
         """Rebuild SyncNet-SynConv from a file written by `save_pretrained` alone."""
-        state, config, _ = load_weights(path, WEIGHTS_KIND)
-        model = cls(SyncNetConfig.from_dict(config))
-        try:
-            model.load_state_dict(state)
-        except RuntimeError as error:
-            raise ValueError(f"{path} does not match its own SyncNet-SynConv config: {error}") from None
-        return model.to(device).eval()
+        return load_pretrained(cls, SyncNetConfig, path, WEIGHTS_KIND, device)
