@@ -3,6 +3,7 @@ and atomic training checkpoints. Weights load only from safetensors, never from 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -48,6 +49,15 @@ def load_weights(path: str | Path, kind: str) -> tuple[dict[str, torch.Tensor], 
     config = json.loads(metadata["config"])
     extra = {k: json.loads(v) for k, v in metadata.items() if k not in ("kind", "config")}
     return state, config, extra
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex sha256 of a file's bytes: names the exact weights a run or a cache was built from."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def save_training_checkpoint(path: str | Path, state: dict) -> Path:

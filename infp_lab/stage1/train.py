@@ -9,7 +9,6 @@ checkpoints; bf16 autocast on CUDA; DDP under torchrun.
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +27,8 @@ from infp_lab.stage1.discriminator import PatchDiscriminator
 from infp_lab.stage1.hybrid import colour_jitter
 from infp_lab.stage1.model import HeadImitator
 from infp_lab.train.common import (
-    EMA, ScalarLogger, StepBatchSampler, autocast, cleanup_distributed, resolve_device, setup_distributed, unwrap,
+    EMA, ScalarLogger, StepBatchSampler, autocast, cleanup_distributed, cosine_lr, distribute, distributed_device,
+    run_checkpoint, unwrap,
 )
 
 
@@ -54,10 +54,7 @@ class Stage1TrainConfig:
 
 
 def _lr(step: int, cfg: Stage1TrainConfig) -> float:
-    if step < cfg.warmup:
-        return cfg.lr * (step + 1) / cfg.warmup
-    progress = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
-    return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+    return cosine_lr(step, cfg.lr, cfg.warmup, cfg.steps)
 
 
 def _losses(model, batch, cfg: Stage1TrainConfig, generator: torch.Generator, discriminator=None) -> dict:
@@ -117,16 +114,10 @@ def train_stage1(data: str | Path, out: str | Path, preset_name: str = "tiny", t
     """Train (or resume) a stage-1 model; writes checkpoint.pt, samples/, metrics.csv and
     stage1.safetensors (EMA weights) into `out`. Returns the final validation metrics."""
     data, out = Path(data), Path(out)
-    torch_device = resolve_device(device)
-    info = setup_distributed(torch_device)
-    if torch_device.type == "cuda":
-        torch_device = torch.device("cuda", info.local_rank)
+    torch_device, info = distributed_device(device)
     config: Stage1Config = preset(preset_name).with_motion_input(motion_input)
     train_clips, val_clips = train_val_clips(data)  # bad data fails here, before anything is written
-    checkpoint_path = out / "checkpoint.pt"
-    if checkpoint_path.exists() and not resume:
-        raise FileExistsError(f"{checkpoint_path} exists: pass --resume to continue it, or choose another --out")
-    out.mkdir(parents=True, exist_ok=True)
+    checkpoint_path = run_checkpoint(out, resume)
     (out / "samples").mkdir(exist_ok=True)
 
     torch.manual_seed(train_cfg.seed)
@@ -149,8 +140,7 @@ def train_stage1(data: str | Path, out: str | Path, preset_name: str = "tiny", t
             discriminator.load_state_dict(state["discriminator"])
             disc_optimizer.load_state_dict(state["disc_optimizer"])
         start = int(state["step"])
-    if info.world_size > 1:
-        model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[info.local_rank] if torch_device.type == "cuda" else None)
+    model = distribute(model, torch_device, info)
 
     dataset = FramePairDataset(train_clips, size=config.image_size, seed=train_cfg.seed,
                                cross_identity=train_cfg.cross_identity)

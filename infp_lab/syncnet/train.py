@@ -30,7 +30,7 @@ from infp_lab.metrics.interaction import is_speaking
 from infp_lab.syncnet.crops import mouth_crops
 from infp_lab.syncnet.model import SyncNet, SyncNetConfig, preset
 from infp_lab.syncnet.score import score_crops
-from infp_lab.train.common import ScalarLogger, resolve_device
+from infp_lab.train.common import ScalarLogger, cosine_lr, resolve_device, run_checkpoint
 
 
 @dataclass(frozen=True)
@@ -122,10 +122,7 @@ def sync_loss(model: SyncNet, batch: dict[str, torch.Tensor]) -> dict[str, torch
 
 
 def _lr(step: int, cfg: SyncNetTrainConfig) -> float:
-    if step < cfg.warmup:
-        return cfg.lr * (step + 1) / cfg.warmup
-    progress = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
-    return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+    return cosine_lr(step, cfg.lr, cfg.warmup, cfg.steps)
 
 
 @torch.no_grad()
@@ -153,10 +150,7 @@ def train_syncnet(data: str | Path, out: str | Path, cfg: SyncNetTrainConfig = S
     train_paths, val_paths = train_val_clips(data)  # bad data fails here, before anything is written
     if cfg.max_clips > 0:
         train_paths = [train_paths[i] for i in np.linspace(0, len(train_paths) - 1, min(cfg.max_clips, len(train_paths))).astype(int)]
-    checkpoint_path = out / "checkpoint.pt"
-    if checkpoint_path.exists() and not resume:
-        raise FileExistsError(f"{checkpoint_path} exists: pass --resume to continue it, or choose another --out")
-    out.mkdir(parents=True, exist_ok=True)
+    checkpoint_path = run_checkpoint(out, resume)
 
     torch.manual_seed(cfg.seed)
     model = SyncNet(config).to(torch_device)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +54,24 @@ def setup_distributed(device: torch.device) -> DistInfo:
     return info
 
 
+def distributed_device(name: str = "auto") -> tuple[torch.device, DistInfo]:
+    """`resolve_device` + `setup_distributed`; on CUDA, this process's own GPU."""
+    device = resolve_device(name)
+    info = setup_distributed(device)
+    if device.type == "cuda":
+        device = torch.device("cuda", info.local_rank)
+    return device, info
+
+
+def distribute(model: nn.Module, device: torch.device, info: DistInfo,
+               find_unused_parameters: bool = False) -> nn.Module:
+    """The model wrapped in DistributedDataParallel when the run has several processes."""
+    if info.world_size == 1:
+        return model
+    return nn.parallel.DistributedDataParallel(model, device_ids=[info.local_rank] if device.type == "cuda" else None,
+                                               find_unused_parameters=find_unused_parameters)
+
+
 def cleanup_distributed() -> None:
     if dist.is_initialized():
         dist.destroy_process_group()
@@ -63,6 +82,23 @@ def autocast(device: torch.device):
     if device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+def run_checkpoint(out: Path, resume: bool) -> Path:
+    """`out/checkpoint.pt`, with `out` created; FileExistsError if it exists and `resume` is off."""
+    path = out / "checkpoint.pt"
+    if path.exists() and not resume:
+        raise FileExistsError(f"{path} exists: pass --resume to continue it, or choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def cosine_lr(step: int, lr: float, warmup: int, steps: int) -> float:
+    """Linear warm-up over `warmup` steps, then cosine decay to 10% of `lr` at `steps`."""
+    if step < warmup:
+        return lr * (step + 1) / warmup
+    progress = (step - warmup) / max(1, steps - warmup)
+    return lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
 
 
 class EMA:
