@@ -66,6 +66,33 @@ def test_hybrid_representation_keeps_eyes_and_mouth_only():
     assert dots.shape == (1, 3, 128, 128) and 0.005 < dots.mean() < 0.1
 
 
+def test_region_crops_follow_the_head_roll(monkeypatch):
+    """The eye and mouth crops the motion encoder reads are upright: rolling the head 30
+    degrees changes them much less than it changes the same crops taken unrotated."""
+    from infp_lab.render import PARAM_NAMES, Appearance, project_landmarks, render_frames
+    from infp_lab.stage1 import motion_encoder
+
+    params = np.zeros((2, len(PARAM_NAMES)), np.float32)
+    params[:, PARAM_NAMES.index("scale")] = 1.0
+    params[:, PARAM_NAMES.index("jaw_open")] = 0.6
+    params[1, PARAM_NAMES.index("roll")] = 30.0
+    face = Appearance()
+    frames = torch.from_numpy(render_frames(params, face, 128)).permute(0, 3, 1, 2).float() / 255.0
+    landmarks = torch.from_numpy((project_landmarks(params, face, 128) / 128).astype(np.float32))
+
+    def change(crops):
+        return [(c[0] - c[1]).abs().mean().item() for c in crops]
+
+    upright = motion_encoder.region_crops(frames, landmarks, 32)
+    assert all(c.shape == (2, 3, 32, 32) for c in upright)
+    face_frame = motion_encoder.face_frame
+    monkeypatch.setattr(motion_encoder, "face_frame",
+                        lambda lm: (lambda centre, iod, angle: (centre, iod, torch.zeros_like(angle)))(*face_frame(lm)))
+    unrotated = motion_encoder.region_crops(frames, landmarks, 32)
+    for kept, fixed in zip(change(upright), change(unrotated)):
+        assert kept < 0.8 * fixed, (change(upright), change(unrotated))
+
+
 def test_save_and_from_pretrained_round_trip(tmp_path):
     torch.manual_seed(0)
     model = HeadImitator(preset("tiny")).eval()

@@ -12,10 +12,13 @@ MOTION_INPUTS = ("hybrid", "image", "landmark_map")  # the paper's ablation: hyb
 
 @dataclass(frozen=True)
 class MotionEncoderConfig:
-    """Hybrid representation -> 1-D motion latent."""
+    """Driving frame + landmarks -> 1-D motion latent (see stage1/motion_encoder.py)."""
 
-    channels: tuple[int, ...] = (32, 64, 96, 128, 192)
+    channels: tuple[int, ...] = (32, 64, 96, 128, 192)  # strided CNN over the intact frame ("image" input)
     input: str = "hybrid"  # one of MOTION_INPUTS
+    region_size: int = 32  # side of the upright eye and mouth crops ("hybrid" input)
+    region_channels: tuple[int, ...] = (32, 64, 96)  # strided CNN over each crop
+    hidden: int = 128
 
 
 @dataclass(frozen=True)
@@ -84,7 +87,8 @@ PRESETS: dict[str, Stage1Config] = {
     # Paper scale, for GPUs: 512x512, 512-d latent, a 3-D appearance volume (as in the paper's figure).
     "paper": Stage1Config(
         image_size=512, latent_dim=512,
-        motion=MotionEncoderConfig(channels=(64, 128, 256, 256, 512, 512, 512)),
+        motion=MotionEncoderConfig(channels=(64, 128, 256, 256, 512, 512, 512), region_size=64,
+                                   region_channels=(64, 128, 256, 256), hidden=512),
         appearance=AppearanceEncoderConfig(type="3d", channels=(64, 128, 256), depth=16, blocks=3),
         flow=FlowConfig(channels=256, levels=3),
         decoder=DecoderConfig(blocks=4, channels=(256, 128)),

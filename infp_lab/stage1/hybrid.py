@@ -13,6 +13,8 @@ from infp_lab.render import LANDMARK_GROUPS
 EYES = (LANDMARK_GROUPS["right_eye"], LANDMARK_GROUPS["left_eye"])
 MOUTH = LANDMARK_GROUPS["outer_lip"]
 CONTOUR = LANDMARK_GROUPS["contour"]
+EYE_CORNERS = ((36, 39), (42, 45))  # outer and inner corner of the right, then the left eye
+MOUTH_CORNERS = (48, 54)
 
 
 def _grid(size: int, device) -> tuple[torch.Tensor, torch.Tensor]:

@@ -20,7 +20,7 @@ from infp_lab.checkpoint import load_pretrained, save_weights
 from infp_lab.stage1.appearance_encoder import AppearanceEncoder
 from infp_lab.stage1.config import Stage1Config
 from infp_lab.stage1.decoder import Decoder
-from infp_lab.stage1.hybrid import interocular, motion_input
+from infp_lab.stage1.hybrid import interocular
 from infp_lab.stage1.motion_encoder import LandmarkHead, MotionEncoder
 from infp_lab.stage1.warping import FlowEstimator, landmark_flow, warp
 
@@ -61,7 +61,7 @@ class HeadImitator(nn.Module):
     def encode_motion(self, frames: torch.Tensor, landmarks: torch.Tensor) -> torch.Tensor:
         """Motion latent of frames: (B, 3, H, W) in [0, 1] + landmarks (B, L, 2) in [0, 1] -> (B, Dm)."""
         self._check(frames, "frames")
-        return self.motion_encoder(motion_input(self.config.motion.input, frames, landmarks))
+        return self.motion_encoder(frames, landmarks)
 
     def encode_appearance(self, source: torch.Tensor) -> torch.Tensor:
         """Appearance features of the source portrait."""

@@ -1,43 +1,125 @@
-"""Motion encoder (design.md section 4): the hybrid representation of a driving frame ->
-a 1-D motion latent (INFP's implicit motion code)."""
+"""Motion encoder (design.md section 4): a driving frame and its landmarks -> a 1-D motion
+latent (INFP's implicit motion code), and the landmark head that decodes it.
+
+The hybrid representation keeps the eye and mouth regions of the frame and the face
+contour. At 128x128 an eye is about ten pixels wide, so a strided CNN over the whole,
+mostly black frame learns the fine motion (blinks, gaze, lip shapes) very slowly. The
+encoder therefore looks at the kept regions directly: each eye and the mouth are cropped
+upright (rotated with the eye line, scaled with the inter-ocular distance) and read by a
+small CNN, and the contour points, in the face's own frame plus the face's placement, go
+through an MLP. The paper's ablation inputs use the same latent size: the intact frame
+through a strided CNN, or every landmark through the MLP (the landmark map).
+"""
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from infp_lab.nn.blocks import ConvBlock
 from infp_lab.stage1.config import Stage1Config
+from infp_lab.stage1.hybrid import CONTOUR, EYE_CORNERS, MOUTH_CORNERS, hybrid_representation
+
+
+def face_frame(landmarks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The face's placement from landmarks (B, L, 2) in [0, 1]: eye-line centre (B, 2),
+    inter-ocular distance (B,) and roll angle (B,) in radians."""
+    right, left = (landmarks[:, list(corners)].mean(dim=1) for corners in EYE_CORNERS)
+    line = left - right
+    return (right + left) / 2, line.norm(dim=-1).clamp(min=1e-3), torch.atan2(line[:, 1], line[:, 0])
+
+
+def upright_crop(images: torch.Tensor, centre: torch.Tensor, side: torch.Tensor, angle: torch.Tensor,
+                 size: int) -> torch.Tensor:
+    """Square crops (B, C, size, size) of side `side` (B,) around `centre` (B, 2), both in
+    [0, 1] image units, rotated by `angle` (B,) so that the face is upright."""
+    cos, sin = torch.cos(angle) * side, torch.sin(angle) * side  # half-side in [-1, 1] units is `side`
+    theta = torch.stack([torch.stack([cos, -sin, 2 * centre[:, 0] - 1], dim=1),
+                         torch.stack([sin, cos, 2 * centre[:, 1] - 1], dim=1)], dim=1)  # (B, 2, 3)
+    grid = F.affine_grid(theta, [images.shape[0], images.shape[1], size, size], align_corners=False)
+    return F.grid_sample(images, grid, align_corners=False)
+
+
+def region_crops(images: torch.Tensor, landmarks: torch.Tensor, size: int) -> list[torch.Tensor]:
+    """Upright crops of the right eye, the left eye and the mouth: three (B, C, size, size)."""
+    centre, iod, angle = face_frame(landmarks)
+    down = torch.stack([-torch.sin(angle), torch.cos(angle)], dim=1)  # the face's downward direction
+    eyes = [upright_crop(images, landmarks[:, list(corners)].mean(dim=1), 0.5 * iod, angle, size)
+            for corners in EYE_CORNERS]
+    mouth_centre = landmarks[:, list(MOUTH_CORNERS)].mean(dim=1) + 0.1 * iod[:, None] * down
+    return [*eyes, upright_crop(images, mouth_centre, 0.8 * iod, angle, size)]
+
+
+def point_features(landmarks: torch.Tensor, points: tuple[int, ...]) -> torch.Tensor:
+    """Points in the face's own frame (relative to the eye-line centre, in inter-ocular
+    units) and the face's placement, all of order 1: (B, 2 * len(points) + 4)."""
+    centre, iod, angle = face_frame(landmarks)
+    local = (landmarks[:, list(points)] - centre[:, None]) / iod[:, None, None]
+    placement = torch.stack([10 * (iod - 0.25), 10 * torch.sin(angle), 10 * (centre[:, 0] - 0.5),
+                             10 * (centre[:, 1] - 0.5)], dim=1)
+    return torch.cat([local.flatten(1), placement], dim=1)
+
+
+def strided_cnn(channels: tuple[int, ...], cin: int = 3) -> nn.Sequential:
+    layers = []
+    for cout in channels:
+        layers.append(ConvBlock(cin, cout, stride=2))
+        cin = cout
+    return nn.Sequential(*layers, nn.Flatten())
 
 
 class MotionEncoder(nn.Module):
-    """Strided convolutions, then a linear map of the flattened 4x4 grid to the latent."""
+    """Frame (B, 3, H, W) + landmarks (B, L, 2) -> motion latent (B, latent_dim), by input kind."""
 
     def __init__(self, config: Stage1Config):
         super().__init__()
-        channels = config.motion.channels
-        layers, cin = [], 3
-        for cout in channels:
-            layers.append(ConvBlock(cin, cout, stride=2))
-            cin = cout
-        self.features = nn.Sequential(*layers)
-        side = config.image_size // 2 ** len(channels)
-        self.to_latent = nn.Linear(cin * side * side, config.latent_dim)
+        motion = config.motion
+        self.kind, self.region_size = motion.input, motion.region_size
+        hidden = motion.hidden
+        if self.kind == "hybrid":
+            side = motion.region_size // 2 ** len(motion.region_channels)
+            features = motion.region_channels[-1] * side * side
+            self.eye = nn.Sequential(strided_cnn(motion.region_channels), nn.Linear(features, hidden))
+            self.mouth = nn.Sequential(strided_cnn(motion.region_channels), nn.Linear(features, hidden))
+            self.points = tuple(CONTOUR)
+            parts = 4
+        elif self.kind == "landmark_map":
+            self.points = tuple(range(config.num_landmarks))
+            parts = 1
+        elif self.kind == "image":
+            side = config.image_size // 2 ** len(motion.channels)
+            self.image = nn.Sequential(strided_cnn(motion.channels), nn.Linear(motion.channels[-1] * side * side, hidden))
+            parts = 1
+        else:
+            raise ValueError(f"unknown motion input {self.kind!r}")
+        if self.kind != "image":
+            self.geometry = nn.Sequential(nn.Linear(2 * len(self.points) + 4, hidden), nn.SiLU(), nn.Linear(hidden, hidden))
+        self.to_latent = nn.Sequential(nn.SiLU(), nn.Linear(parts * hidden, hidden), nn.SiLU(),
+                                       nn.Linear(hidden, config.latent_dim))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, 3, H, W) -> (B, latent_dim)."""
-        return self.to_latent(self.features(x).flatten(1))
+    def forward(self, frames: torch.Tensor, landmarks: torch.Tensor) -> torch.Tensor:
+        if self.kind == "image":
+            parts = [self.image(frames)]
+        else:
+            parts = [self.geometry(point_features(landmarks, self.points))]
+        if self.kind == "hybrid":
+            right, left, mouth = region_crops(hybrid_representation(frames, landmarks), landmarks, self.region_size)
+            parts = [self.eye(right), self.eye(left), self.mouth(mouth), *parts]
+        return self.to_latent(torch.cat(parts, dim=1))
 
 
 class LandmarkHead(nn.Module):
-    """Motion latent -> the project's landmarks, normalised to [0, 1] of the frame."""
+    """Motion latent -> the project's landmarks, normalised to [0, 1] of the frame.
 
-    def __init__(self, config: Stage1Config, hidden: int = 256):
+    Linear, so that the latent holds the landmarks (and so the motion) linearly.
+    """
+
+    def __init__(self, config: Stage1Config):
         super().__init__()
         self.num_landmarks = config.num_landmarks
-        self.net = nn.Sequential(nn.Linear(config.latent_dim, hidden), nn.SiLU(),
-                                 nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, 2 * config.num_landmarks))
+        self.linear = nn.Linear(config.latent_dim, 2 * config.num_landmarks)
 
     def forward(self, latent: torch.Tensor) -> torch.Tensor:
         """(B, latent_dim) -> (B, L, 2)."""
-        return 0.5 + self.net(latent).view(-1, self.num_landmarks, 2)
+        return 0.5 + self.linear(latent).view(-1, self.num_landmarks, 2)

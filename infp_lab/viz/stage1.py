@@ -18,15 +18,22 @@ def to_images(x: torch.Tensor) -> list[np.ndarray]:
     return list(array)
 
 
-def motion_input_panels(frame: torch.Tensor, landmarks: torch.Tensor) -> tuple[list[np.ndarray], list[str]]:
-    """The frame, the kept-region mask, the hybrid representation and the landmark map."""
+def motion_input_panels(frame: torch.Tensor, landmarks: torch.Tensor,
+                        region_size: int = 32) -> tuple[list[np.ndarray], list[str]]:
+    """The frame, the kept-region mask, the hybrid representation, the landmark map, and the
+    three upright crops of the hybrid representation the motion encoder reads (enlarged)."""
     from infp_lab.stage1.hybrid import hybrid_representation, landmark_map, region_mask
+    from infp_lab.stage1.motion_encoder import region_crops
 
     frame, landmarks = frame.unsqueeze(0), landmarks.unsqueeze(0)
     size = frame.shape[-1]
     mask = region_mask(landmarks, size).expand(-1, 3, -1, -1)
-    panels = torch.cat([frame, mask, hybrid_representation(frame, landmarks), landmark_map(landmarks, size)])
-    return to_images(panels), ["driving frame", "kept regions", "hybrid representation", "landmark map"]
+    hybrid = hybrid_representation(frame, landmarks)
+    crops = [torch.nn.functional.interpolate(c, size=(size, size), mode="nearest")
+             for c in region_crops(hybrid, landmarks, region_size)]
+    panels = torch.cat([frame, mask, hybrid, landmark_map(landmarks, size), *crops])
+    return to_images(panels), ["driving frame", "kept regions", "hybrid representation", "landmark map",
+                               "right eye crop", "left eye crop", "mouth crop"]
 
 
 @torch.no_grad()
