@@ -63,7 +63,7 @@ def main() -> None:
         start = time.perf_counter()
         train_stage1(args.data, run, "tiny", cfg, resume=(run / "checkpoint.pt").exists(), motion_input=variant)
         seconds = time.perf_counter() - start
-        report = evaluate_stage1(run / "stage1.safetensors", args.test, "test")
+        report = evaluate_stage1(run / "stage1.safetensors", args.test, "test", probe_data=args.data)
         (run / "report.json").write_text(json.dumps(report, indent=1))
         rows[variant] = {**row(report), "train_s": seconds}
     (args.out / "ablation.json").write_text(json.dumps({"steps": args.steps, "batch_size": args.batch_size,

@@ -1,8 +1,9 @@
 """Stage-1 measurements (design.md sections 4 and 8) on held-out clips:
 
 - self-reenactment PSNR / SSIM (torchmetrics), beside the "copy the source frame" baseline;
-- cross-identity reenactment: the landmark head on the re-encoded output against the
-  driver's landmark-head targets (canonical-face landmarks of the driver's motion for
+- cross-identity reenactment: on SynConv, PSNR / SSIM against the true crossed frame (the
+  source's face rendered with the driver's motion); the landmark head on the re-encoded
+  output against the driver's landmark-head targets (canonical-face landmarks of the driver's motion for
   SynConv; normalised by the inter-ocular distance), beside the error of the source's own
   motion (what no transfer would score), and whether the output's appearance features are
   still closest to the source's;
@@ -11,7 +12,9 @@
   motion are independent. A linear probe (scikit-learn) from motion latents to identity is
   fitted on half the motions and scored on the other half (against chance), the same
   probe on appearance features for contrast, and a linear probe from motion latents to
-  the motion parameters is fitted on half the identities and scored (R^2) on the others.
+  the motion parameters is fitted on other identities (training clips rendered with the
+  same motions, or half the test identities) and scored (R^2) on the test identities,
+  beside the same probe on the frames' true landmarks.
   (Probing frames of each identity's own clip instead would confound identity with that
   clip's motion trajectory: neighbouring frames identify the clip by their motion alone.)
 """
@@ -36,19 +39,19 @@ def normalised_landmark_error(predicted: torch.Tensor, target: torch.Tensor) -> 
     return (predicted - target).norm(dim=-1).mean(dim=-1) / interocular(target).clamp(min=1e-3)
 
 
-def probe_params(latents: np.ndarray, params: np.ndarray, groups: np.ndarray, names: list[str]) -> dict:
-    """Ridge regression latents -> params, fitted on the even groups, R^2 on the odd ones."""
+def probe_params(fit_x: np.ndarray, fit_params: np.ndarray, test_x: np.ndarray, test_params: np.ndarray,
+                 names: list[str]) -> dict:
+    """Ridge regression features -> params fitted on one set of identities, R^2 on another."""
     from sklearn.linear_model import RidgeCV
     from sklearn.metrics import r2_score
     from sklearn.preprocessing import StandardScaler
 
-    held_out = groups % 2 == 1
-    scaler = StandardScaler().fit(latents[~held_out])
-    probe = RidgeCV(alphas=np.logspace(-3, 3, 13)).fit(scaler.transform(latents[~held_out]), params[~held_out])
-    predicted = probe.predict(scaler.transform(latents[held_out]))
-    per_param = r2_score(params[held_out], predicted, multioutput="raw_values")
+    scaler = StandardScaler().fit(fit_x)
+    probe = RidgeCV(alphas=np.logspace(-3, 3, 13)).fit(scaler.transform(fit_x), fit_params)
+    predicted = probe.predict(scaler.transform(test_x))
+    per_param = r2_score(test_params, predicted, multioutput="raw_values")
     return {"r2_mean": float(np.mean(per_param)),
-            "r2_variance_weighted": float(r2_score(params[held_out], predicted, multioutput="variance_weighted")),
+            "r2_variance_weighted": float(r2_score(test_params, predicted, multioutput="variance_weighted")),
             "r2_per_param": {n: round(float(v), 4) for n, v in zip(names, per_param)}}
 
 
@@ -64,12 +67,25 @@ def probe_identity(features: np.ndarray, identity: np.ndarray, groups: np.ndarra
     return {"accuracy": accuracy, "chance": 1.0 / len(np.unique(identity)), "identities": int(len(np.unique(identity)))}
 
 
+def crossed_truth(clip: Clip, driver: Clip, frames: np.ndarray, size: int) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """SynConv only: `clip`'s face rendered with the driver's motion at those frames, and its
+    landmarks in [0, 1] -> ((N, 3, size, size), (N, L, 2)); None for real clips."""
+    from infp_lab.render import Appearance, project_landmarks, render_frames
+
+    if clip.render_spec is None or driver.render_spec is None or clip.param_names != driver.param_names:
+        return None
+    params, face = driver.motion["params"][frames], Appearance.from_dict(clip.render_spec["appearance"])
+    images = torch.from_numpy(render_frames(params, face, size)).permute(0, 3, 1, 2).float() / 255.0
+    return images, torch.from_numpy((project_landmarks(params, face, size) / size).astype(np.float32))
+
+
 @torch.no_grad()
 def reenactment(model: HeadImitator, clips: list[Clip], pairs_per_clip: int, seed: int) -> dict:
     """Self- and cross-identity reenactment metrics over the clips."""
     size = model.config.image_size
     rng = np.random.default_rng(seed)
     psnr, ssim, copy_psnr, copy_ssim, cross_err, cross_base, keeps_source = [], [], [], [], [], [], []
+    cross_psnr, cross_ssim, cross_copy_psnr = [], [], []
     for k, clip in enumerate(clips):
         src_idx = rng.integers(clip.num_frames, size=pairs_per_clip)
         drv_idx = rng.integers(clip.num_frames, size=pairs_per_clip)
@@ -81,7 +97,8 @@ def reenactment(model: HeadImitator, clips: list[Clip], pairs_per_clip: int, see
         copy_psnr.append(peak_signal_noise_ratio(source, driving, data_range=1.0, reduction="none", dim=(1, 2, 3)))
         copy_ssim.append(structural_similarity_index_measure(source, driving, data_range=1.0, reduction="none"))
 
-        # Cross-identity: drive this clip's source with the next clip's motion.
+        # Cross-identity: drive this clip's source with the next clip's motion. On SynConv the
+        # truth exists: this clip's face rendered with the driver's motion parameters.
         other = clips[(k + 1) % len(clips)]
         other_idx = rng.integers(other.num_frames, size=pairs_per_clip)
         other_frames, other_lm = clip_frames(other, size, other_idx), clip_landmarks(other, other_idx)
@@ -89,8 +106,18 @@ def reenactment(model: HeadImitator, clips: list[Clip], pairs_per_clip: int, see
         appearance = model.encode_appearance(source)
         crossed, *_ = model.render(source, src_lm, appearance, model.encode_motion(source, src_lm), driver_latent)
         crossed = crossed.clamp(0, 1)
-        predicted_lm = model.landmark_head(driver_latent)
-        reencoded = model.landmark_head(model.encode_motion(crossed, predicted_lm))
+        truth = crossed_truth(clip, other, other_idx, size)
+        if truth is not None:
+            truth_frames, truth_lm = truth
+            cross_psnr.append(peak_signal_noise_ratio(crossed, truth_frames, data_range=1.0, reduction="none",
+                                                      dim=(1, 2, 3)))
+            cross_ssim.append(structural_similarity_index_measure(crossed, truth_frames, data_range=1.0,
+                                                                  reduction="none"))
+            cross_copy_psnr.append(peak_signal_noise_ratio(source, truth_frames, data_range=1.0, reduction="none",
+                                                           dim=(1, 2, 3)))
+        else:  # real clips: the landmarks the model itself moves the source's landmarks to
+            truth_lm = model.driven_landmarks(src_lm, model.encode_motion(source, src_lm), driver_latent)
+        reencoded = model.landmark_head(model.encode_motion(crossed, truth_lm))
         driver_truth = torch.from_numpy(head_targets(other)[other_idx])  # landmark-head targets of the driver
         own_truth = torch.from_numpy(head_targets(clip)[src_idx])
         cross_err.append(normalised_landmark_error(reencoded, driver_truth))
@@ -104,45 +131,77 @@ def reenactment(model: HeadImitator, clips: list[Clip], pairs_per_clip: int, see
         "self_reenactment": {"psnr": mean(psnr), "ssim": mean(ssim), "pairs": int(sum(len(x) for x in psnr)),
                              "copy_source_psnr": mean(copy_psnr), "copy_source_ssim": mean(copy_ssim)},
         "cross_reenactment": {"landmark_error": mean(cross_err), "source_vs_driver_landmark_error": mean(cross_base),
-                              "appearance_closer_to_source": mean(keeps_source)},
+                              "appearance_closer_to_source": mean(keeps_source),
+                              **({"psnr": mean(cross_psnr), "ssim": mean(cross_ssim),
+                                  "copy_source_psnr": mean(cross_copy_psnr)} if cross_psnr else {})},
     }
 
 
 @torch.no_grad()
-def controlled_probes(model: HeadImitator, clips: list[Clip], motions: int = 80, seed: int = 0) -> dict:
-    """Identity and motion probes on SynConv identities all rendered with one motion pool."""
+def _pool_features(model: HeadImitator, clips: list[Clip], pool: np.ndarray) -> dict[str, np.ndarray]:
+    """Every clip's face rendered with every motion of the pool: motion latents, pooled
+    appearance features and true landmarks, stacked clip after clip."""
     from infp_lab.render import Appearance, project_landmarks, render_frames
 
+    size = model.config.image_size
+    out = {"latents": [], "appearance": [], "landmarks": []}
+    for clip in clips:
+        face = Appearance.from_dict(clip.render_spec["appearance"])
+        frames = torch.from_numpy(render_frames(pool, face, size)).permute(0, 3, 1, 2).float() / 255.0
+        landmarks = torch.from_numpy((project_landmarks(pool, face, size) / size).astype(np.float32))
+        out["latents"].append(model.encode_motion(frames, landmarks).numpy())
+        out["appearance"].append(model.encode_appearance(frames).flatten(2).mean(dim=-1).numpy())
+        out["landmarks"].append(landmarks.flatten(1).numpy())
+    return {k: np.concatenate(v) for k, v in out.items()}
+
+
+@torch.no_grad()
+def controlled_probes(model: HeadImitator, clips: list[Clip], motions: int = 80, seed: int = 0,
+                      fit_clips: list[Clip] | None = None) -> dict:
+    """Identity and motion probes on SynConv identities all rendered with one motion pool.
+
+    The motion probe is fitted on the identities of `fit_clips` (e.g. training clips) and
+    scored on those of `clips`; without `fit_clips`, on half of `clips`' identities and
+    scored on the other half.
+    """
     synthetic = [c for c in clips if c.render_spec is not None]
     if len(synthetic) < 4:
         raise ValueError("controlled probes need at least 4 SynConv clips")
     rng = np.random.default_rng(seed)
     per_clip = max(1, motions // len(synthetic))
     pool = np.concatenate([c.motion["params"][rng.choice(c.num_frames, per_clip, replace=False)] for c in synthetic])
-    size = model.config.image_size
-    latents, appearance, identity, motion_id, identity_id = [], [], [], [], []
-    for k, clip in enumerate(synthetic):
-        face = Appearance.from_dict(clip.render_spec["appearance"])
-        frames = torch.from_numpy(render_frames(pool, face, size)).permute(0, 3, 1, 2).float() / 255.0
-        landmarks = torch.from_numpy((project_landmarks(pool, face, size) / size).astype(np.float32))
-        latents.append(model.encode_motion(frames, landmarks).numpy())
-        appearance.append(model.encode_appearance(frames).flatten(2).mean(dim=-1).numpy())
-        identity += [clip.meta["identity"]] * len(pool)
-        motion_id.append(np.arange(len(pool)))
-        identity_id.append(np.full(len(pool), k))
-    latents, appearance = np.concatenate(latents), np.concatenate(appearance)
-    identity, motion_id, identity_id = np.array(identity), np.concatenate(motion_id), np.concatenate(identity_id)
+    test = _pool_features(model, synthetic, pool)
+    identity = np.repeat([c.meta["identity"] for c in synthetic], len(pool))
+    motion_id = np.tile(np.arange(len(pool)), len(synthetic))
     params = np.tile(pool, (len(synthetic), 1))
-    return {"motions": len(pool), "identities": len(synthetic),
-            "identity_from_motion_latent": probe_identity(latents, identity, motion_id),
-            "identity_from_appearance": probe_identity(appearance, identity, motion_id),
-            "params_from_motion_latent": probe_params(latents, params, identity_id, synthetic[0].param_names)}
+    names = synthetic[0].param_names
+    fitting = [c for c in (fit_clips or []) if c.render_spec is not None]
+    if fitting:
+        fit = _pool_features(model, fitting, pool)
+        fit_params, protocol = np.tile(pool, (len(fitting), 1)), f"fitted on {len(fitting)} other identities"
+
+        def param_probe(key: str) -> dict:
+            return probe_params(fit[key], fit_params, test[key], params, names)
+    else:
+        held_out = np.repeat(np.arange(len(synthetic)) % 2 == 1, len(pool))
+        protocol = "fitted on half the identities, scored on the other half"
+
+        def param_probe(key: str) -> dict:
+            return probe_params(test[key][~held_out], params[~held_out], test[key][held_out], params[held_out], names)
+    return {"motions": len(pool), "identities": len(synthetic), "param_probe_protocol": protocol,
+            "identity_from_motion_latent": probe_identity(test["latents"], identity, motion_id),
+            "identity_from_appearance": probe_identity(test["appearance"], identity, motion_id),
+            "params_from_motion_latent": param_probe("latents"),
+            # The same probe on the frames' true landmarks: how much of the motion one frame's
+            # geometry shows linearly when the face (its shape and placement) is unknown.
+            "params_from_frame_landmarks": param_probe("landmarks")}
 
 
 @torch.no_grad()
 def evaluate_stage1(weights: str | Path, data: str | Path, split: str | None = "test", pairs_per_clip: int = 8,
-                    seed: int = 0) -> dict:
-    """The full stage-1 report for a weights file on one split of a data folder."""
+                    seed: int = 0, probe_data: str | Path | None = None, probe_clips: int = 24) -> dict:
+    """The full stage-1 report for a weights file on one split of a data folder; the motion
+    probe is fitted on the first `probe_clips` training clips of `probe_data` when given."""
     model = HeadImitator.from_pretrained(weights)
     paths = list_clips(data, split)
     if len(paths) < 2:
@@ -151,6 +210,10 @@ def evaluate_stage1(weights: str | Path, data: str | Path, split: str | None = "
     report = {"weights": Path(weights).name, "data": Path(data).name, "split": split, "clips": len(clips),
               "image_size": model.config.image_size, "motion_input": model.config.motion.input}
     report.update(reenactment(model, clips, pairs_per_clip, seed))
-    probes = controlled_probes(model, clips, seed=seed + 1)
+    fit_clips = None
+    if probe_data is not None:
+        fit_clips = [load_clip(p, load_audio_tracks=False) for p in list_clips(probe_data, "train")[:probe_clips]]
+        report["probe_data"] = Path(probe_data).name
+    probes = controlled_probes(model, clips, seed=seed + 1, fit_clips=fit_clips)
     report["probes"] = probes
     return report

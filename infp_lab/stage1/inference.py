@@ -32,12 +32,14 @@ def clip_landmarks(clip: Clip, indices: np.ndarray | None = None) -> torch.Tenso
 
 @torch.no_grad()
 def encode_clip(model: HeadImitator, clip: Clip, indices: np.ndarray | None = None, batch: int = 64) -> torch.Tensor:
-    """Motion latents (N, latent_dim) of a clip's frames."""
+    """Motion latents (N, latent_dim) of a clip's frames, on the model's device."""
     indices = np.arange(clip.num_frames) if indices is None else np.asarray(indices)
+    device = next(model.parameters()).device
     latents = []
     for start in range(0, len(indices), batch):
         part = indices[start:start + batch]
-        latents.append(model.encode_motion(clip_frames(clip, model.config.image_size, part), clip_landmarks(clip, part)))
+        latents.append(model.encode_motion(clip_frames(clip, model.config.image_size, part).to(device),
+                                           clip_landmarks(clip, part).to(device)))
     return torch.cat(latents)
 
 
