@@ -101,6 +101,31 @@ def _add_train_commands(sub: argparse._SubParsersAction) -> None:
     syncnet.add_argument("--device", default="auto", help="cpu, cuda or auto")
     syncnet.set_defaults(func=_train_syncnet)
 
+    stage2 = train.add_parser("stage2", help="stage 2: audio-driven motion generator on stage-1 motion latents")
+    stage2.add_argument("--data", required=True, type=Path, help="folder of clips (uses its train/val splits)")
+    stage2.add_argument("--stage1", required=True, type=Path, help="stage-1 weights (.safetensors) whose latents to learn")
+    stage2.add_argument("--out", required=True, type=Path, help="run folder (checkpoint, metrics, latent cache, weights)")
+    stage2.add_argument("--preset", default="tiny", help="model preset: tiny (CPU) or paper (GPU)")
+    stage2.add_argument("--steps", type=int, default=4000)
+    stage2.add_argument("--batch-size", type=int, default=32)
+    stage2.add_argument("--lr", type=float, default=1e-4)
+    stage2.add_argument("--one-sided-steps", type=int, default=1000,
+                        help="first steps on windows where only one side speaks (the paper's warm-up)")
+    stage2.add_argument("--resume", action="store_true", help="continue the run in --out")
+    stage2.add_argument("--device", default="auto", help="cpu, cuda or auto")
+    stage2.add_argument("--checkpoint-every", type=int, default=250, help="steps between validation + checkpoint")
+    stage2.add_argument("--seed", type=int, default=0)
+    stage2.add_argument("--workers", type=int, default=0, help="data loader workers")
+    stage2.add_argument("--cache", type=Path, default=None, help="latent cache folder (default: OUT/latent_cache)")
+    stage2.add_argument("--ablation", choices=["no_memory_banks", "no_style_modulation"], default=None,
+                        help="train one of the paper's ablations instead of the full model")
+    stage2.set_defaults(func=_train_stage2)
+
+
+def _print_result(name: str, result: dict) -> None:
+    print(f"{name}: step {result['step']}, {result['wall_s']:.0f} s; "
+          + ", ".join(f"val {k} {v:.4g}" for k, v in result.items() if k not in ("step", "wall_s")))
+
 
 def _train_stage1(args: argparse.Namespace) -> None:
     from infp_lab.stage1.train import Stage1TrainConfig, train_stage1
@@ -111,8 +136,7 @@ def _train_stage1(args: argparse.Namespace) -> None:
     result = train_stage1(args.data, args.out, args.preset, cfg, resume=args.resume, device=args.device,
                           motion_input=args.motion_input)
     if result:
-        print(f"stage 1: step {result['step']}, {result['wall_s']:.0f} s; "
-              + ", ".join(f"val {k} {v:.4g}" for k, v in result.items() if k not in ("step", "wall_s")))
+        _print_result("stage 1", result)
 
 
 def _train_syncnet(args: argparse.Namespace) -> None:
@@ -122,13 +146,24 @@ def _train_syncnet(args: argparse.Namespace) -> None:
                              max_clips=args.max_clips, frame_size=args.frame_size,
                              checkpoint_every=args.checkpoint_every, seed=args.seed)
     result = train_syncnet(args.data, args.out, cfg, resume=args.resume, device=args.device)
-    print(f"SyncNet-SynConv: step {result['step']}, {result['wall_s']:.0f} s; "
-          + ", ".join(f"val {k} {v:.4g}" for k, v in result.items() if k not in ("step", "wall_s")))
+    _print_result("SyncNet-SynConv", result)
+
+
+def _train_stage2(args: argparse.Namespace) -> None:
+    from infp_lab.stage2.train import Stage2TrainConfig, train_stage2
+
+    cfg = Stage2TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr,
+                            one_sided_steps=args.one_sided_steps, checkpoint_every=args.checkpoint_every,
+                            seed=args.seed, workers=args.workers)
+    result = train_stage2(args.data, args.stage1, args.out, args.preset, cfg, resume=args.resume,
+                          device=args.device, cache_dir=args.cache, ablation=args.ablation)
+    if result:
+        _print_result("stage 2", result)
 
 
 def _add_export_command(sub: argparse._SubParsersAction) -> None:
     export = sub.add_parser("export", help="write slim inference weights (safetensors) from a training checkpoint")
-    export.add_argument("--checkpoint", required=True, type=Path, help="a run's checkpoint.pt")
+    export.add_argument("--checkpoint", required=True, type=Path, help="a run's checkpoint.pt (stage 1 or stage 2)")
     export.add_argument("--out", required=True, type=Path, help="output .safetensors")
     export.add_argument("--raw", action="store_true", help="export the raw weights instead of the EMA weights")
     export.set_defaults(func=_export)
@@ -148,20 +183,49 @@ def _add_eval_commands(sub: argparse._SubParsersAction) -> None:
     stage1.add_argument("--split", default="test", help="split of --data to use ('all' for every clip)")
     stage1.add_argument("--out", required=True, type=Path, help="report .json")
     stage1.add_argument("--pairs", type=int, default=8, help="reenactment pairs per clip")
+    stage1.add_argument("--probe-data", type=Path, default=None,
+                        help="training clips whose identities the motion probe is fitted on (default: half the test ones)")
     stage1.add_argument("--seed", type=int, default=0)
     stage1.set_defaults(func=_eval_stage1)
 
+    stage2 = evaluate.add_parser("stage2", help="end to end from audio: image, sync, motion and interaction metrics")
+    stage2.add_argument("--ckpt", required=True, type=Path, help="stage-2 weights (.safetensors)")
+    stage2.add_argument("--stage1", required=True, type=Path, help="the stage-1 weights stage 2 was trained on")
+    stage2.add_argument("--syncnet", required=True, type=Path, help="SyncNet-SynConv weights (.safetensors)")
+    stage2.add_argument("--data", required=True, type=Path, help="folder of clips (not the training data)")
+    stage2.add_argument("--train-data", required=True, type=Path,
+                        help="training clips, for the metrics' reference models (state classifier, clusters)")
+    stage2.add_argument("--split", default="test", help="split of --data to use ('all' for every clip)")
+    stage2.add_argument("--out", required=True, type=Path, help="report .json")
+    stage2.add_argument("--clips", type=int, default=None, help="evaluate only the first N clips")
+    stage2.add_argument("--audio-scale", type=float, default=2.0, help="classifier-free guidance scale")
+    stage2.add_argument("--seed", type=int, default=0)
+    stage2.set_defaults(func=_eval_stage2)
 
-def _eval_stage1(args: argparse.Namespace) -> None:
+
+def _write_report(report: dict, out: Path) -> None:
     import json
 
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=1))
+    print(json.dumps(report, indent=1))
+
+
+def _eval_stage2(args: argparse.Namespace) -> None:
+    from infp_lab.stage2.evaluate import evaluate_stage2
+
+    report, _ = evaluate_stage2(args.ckpt, args.stage1, args.syncnet, args.data, args.train_data,
+                                None if args.split == "all" else args.split, max_clips=args.clips,
+                                audio_scale=args.audio_scale, seed=args.seed)
+    _write_report(report, args.out)
+
+
+def _eval_stage1(args: argparse.Namespace) -> None:
     from infp_lab.stage1.evaluate import evaluate_stage1
 
     report = evaluate_stage1(args.ckpt, args.data, None if args.split == "all" else args.split,
-                             pairs_per_clip=args.pairs, seed=args.seed)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=1))
-    print(json.dumps(report, indent=1))
+                             pairs_per_clip=args.pairs, seed=args.seed, probe_data=args.probe_data)
+    _write_report(report, args.out)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Reproduce the shipped stage-1 weights, their report and the ablation, from nothing.
-# About 70 min of training + 15 min of ablation on 2 CPU cores (see weights/README.md).
+# About 75 min of training + 15 min of ablation on 2 CPU cores (see weights/README.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 IL=".venv/bin/infp-lab"
@@ -13,7 +13,7 @@ $IL train stage1 --data data/s1train --out runs/stage1_tiny --preset tiny --step
 mkdir -p weights
 $IL export --checkpoint runs/stage1_tiny/checkpoint.pt --out weights/stage1_tiny.safetensors
 $IL eval stage1 --ckpt weights/stage1_tiny.safetensors --data data/s1test --split test \
-    --out weights/stage1_tiny.report.json
+    --probe-data data/s1train --out weights/stage1_tiny.report.json
 
 .venv/bin/python scripts/stage1_ablation.py --data data/s1train --test data/s1test --out runs/stage1_ablation \
     --steps 400 --batch-size 8

@@ -28,10 +28,16 @@ class AudioEncoderConfig:
 
 @dataclass(frozen=True)
 class GuiderConfig:
-    """Interactive motion guider: verbal and non-verbal memory banks of `bank_size` entries."""
+    """Interactive motion guider: verbal and non-verbal memory banks of `bank_size` entries.
+
+    The paper's ablations switch off `memory_banks` (each track's audio goes straight to the
+    fusion MLP) or `style_modulation` (the banks ignore the style vector).
+    """
 
     bank_size: int = 64
     heads: int = 4
+    memory_banks: bool = True
+    style_modulation: bool = True
 
 
 @dataclass(frozen=True)
@@ -155,3 +161,18 @@ def preset(name: str, latent_dim: int | None = None) -> Stage2Config:
         raise ValueError(f"unknown stage-2 preset {name!r}; choose from {', '.join(PRESETS)}")
     config = PRESETS[name]
     return config if latent_dim is None else replace(config, latent_dim=int(latent_dim))
+
+
+ABLATIONS = {  # the paper's stage-2 ablations: name -> GuiderConfig changes
+    "no_memory_banks": {"memory_banks": False},
+    "no_style_modulation": {"style_modulation": False},
+}
+
+
+def ablated(config: Stage2Config, name: str | None) -> Stage2Config:
+    """The config with one of the paper's ablations applied (None: unchanged)."""
+    if name is None:
+        return config
+    if name not in ABLATIONS:
+        raise ValueError(f"unknown stage-2 ablation {name!r}; choose from {', '.join(ABLATIONS)}")
+    return replace(config, guider=replace(config.guider, **ABLATIONS[name]))

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from infp_lab.stage2.config import SAMPLERS, DiffusionConfig
+from infp_lab.stage2.memory_guider import GuiderOutput
 
 
 @lru_cache(maxsize=8)
@@ -49,22 +50,38 @@ def make_sampler(cfg: DiffusionConfig, sampler: str | None = None, steps: int | 
     return scheduler
 
 
+def crop_frames(guide: GuiderOutput, offset: torch.Tensor | int, width: int) -> GuiderOutput:
+    """Frames [offset, offset + width) of every guider output; `offset` is an int or (B,) ints."""
+    feature = guide.feature  # (B, T', D)
+    batch, length = feature.shape[:2]
+    offset = torch.as_tensor(offset, device=feature.device).long().expand(batch)
+    if (offset < 0).any() or (offset + width > length).any():
+        raise ValueError(f"audio offsets {offset.tolist()} + window {width} do not fit in {length} audio frames")
+    index = offset[:, None] + torch.arange(width, device=feature.device)  # (B, W)
+    return GuiderOutput(*(x.gather(1, index[..., None].expand(-1, -1, x.shape[-1])) for x in guide))
+
+
 def diffusion_loss(model: nn.Module, latents: torch.Tensor, self_audio: torch.Tensor, other_audio: torch.Tensor,
                    previous: torch.Tensor | None, has_previous: torch.Tensor | None,
                    style_reference: torch.Tensor | None, generator: torch.Generator | None = None,
-                   p_motion: float = 0.5, p_previous: float = 0.5, p_style: float = 0.3) -> dict:
+                   p_motion: float = 0.5, p_previous: float = 0.5, p_style: float = 0.3,
+                   audio_offset: torch.Tensor | int | None = None) -> dict:
     """Epsilon-prediction loss on one batch of windows, with classifier-free dropout.
 
     Args:
         model: a MotionGenerator (or a DDP wrapper of one).
         latents: (B, W, Dm) normalised motion latents of the windows.
-        self_audio, other_audio: (B, W, A) audio features of the same frames.
+        self_audio, other_audio: (B, W, A) audio features of the same frames, or with
+            `audio_offset`, (B, W', A) features of a longer stretch holding the window at
+            frames [offset, offset + W): the extra frames are the context the audio encoders
+            see around a window when `generate` runs them over a whole sequence.
         previous: (B, C, Dm) normalised latents before each window, or None.
         has_previous: (B,) bool, False where a window has no real previous frames.
         style_reference: (B, T', Dm) raw latents of a reference clip, or None.
         generator: drives timesteps, noise and dropout (reproducible batches).
         p_motion, p_previous, p_style: per-sample probabilities of dropping f_m, the
             previous motion and the style (style: in the memory banks and the DiT alike).
+        audio_offset: int or (B,) ints, where each window starts in the audio (None: 0, W' = W).
 
     Returns:
         dict with "loss" (scalar, with grad), "timesteps" (B,), the three drop masks and the
@@ -93,6 +110,8 @@ def diffusion_loss(model: nn.Module, latents: torch.Tensor, self_audio: torch.Te
         style = core.encode_style(style_reference)  # (B, Ds)
 
     guide = core.guide(self_audio, other_audio, style, drop_style)
+    if audio_offset is not None:
+        guide = crop_frames(guide, audio_offset, latents.shape[1])
     noisy = scheduler.add_noise(latents, noise, timesteps)  # (B, W, Dm)
     predicted = model(noisy, timesteps, guide.feature, previous, style, drop_motion, drop_previous, drop_style)
     loss = nn.functional.mse_loss(predicted.float(), noise.float())

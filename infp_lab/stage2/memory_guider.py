@@ -87,6 +87,8 @@ class InteractiveMotionGuider(nn.Module):
         self.verbal_attention = BankAttention(dim, config.guider.heads)
         self.nonverbal_attention = BankAttention(dim, config.guider.heads)
         self.fuse = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, 2 * dim), nn.GELU(), nn.Linear(2 * dim, dim))
+        self.memory_banks, self.style_modulation = config.guider.memory_banks, config.guider.style_modulation
+        self.bank_size = size
 
     def forward(self, self_audio: torch.Tensor, other_audio: torch.Tensor, style: torch.Tensor | None = None,
                 drop_style: torch.Tensor | None = None) -> GuiderOutput:
@@ -94,7 +96,12 @@ class InteractiveMotionGuider(nn.Module):
 
         `drop_style` (B,) bool leaves the banks unmodulated for those samples.
         """
-        batch = self_audio.shape[0]
+        batch, frames = self_audio.shape[:2]
+        if not self.memory_banks:  # ablation: no banks, the audio goes straight to the fusion (uniform weights)
+            uniform = self_audio.new_full((batch, frames, self.bank_size), 1.0 / self.bank_size)
+            return GuiderOutput(self.fuse(self_audio + other_audio), uniform, uniform)
+        if not self.style_modulation:  # ablation: banks without style modulation
+            style = None
         verbal = self.verbal_bank(style, drop_style).expand(batch, -1, -1)  # (B, K, D)
         nonverbal = self.nonverbal_bank(style, drop_style).expand(batch, -1, -1)  # (B, K, D)
         speaking, verbal_weights = self.verbal_attention(self_audio, verbal)  # (B, T, D), (B, T, K)

@@ -1,0 +1,224 @@
+"""Stage-2 measurements (design.md section 8; the issue's table), end to end from audio.
+
+For every held-out clip, motion latents are generated from the clip's two voices alone and
+rendered by the stage-1 model from the clip's first frame; the same is done with the
+ground-truth latents (the stage-1 encoder on the true frames), which shows what stage 1
+alone costs. Reported beside the ground truth:
+
+- SSIM and PSNR of the rendered frames against the true frames (torchmetrics);
+- SyncScore (LSE-C / LSE-D) from SyncNet-SynConv, on the whole clip, for the true frames,
+  the stage-1 reconstruction and the generated video;
+- the motion metrics FD, SID, Var and rPCC, on motion read from the latents: a linear map
+  (ridge) from latents to SynConv's 15 motion parameters, fitted on the ground-truth
+  latents of training clips and applied alike to true and generated latents;
+- the interaction metrics: speaking-state accuracy (a classifier fitted on ground-truth
+  motion of training clips, applied to generated motion), transition lag, mouth opening
+  while only the partner speaks relative to while speaking, nod rate while listening.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
+from tqdm.auto import tqdm
+
+from infp_lab.data.audio import frame_energy
+from infp_lab.data.clip import Clip, list_clips, load_clip
+from infp_lab.metrics import (
+    EXPRESSION_CLUSTERS, POSE_CLUSTERS, SpeakingStateClassifier, fit_clusters, frechet_distance, is_speaking,
+    motion_variance, mouth_opening_ratio, nod_rate, rpcc_mean, transition_lags,
+)
+from infp_lab.render import PARAM_NAMES
+from infp_lab.stage1.inference import clip_frames, clip_landmarks, encode_clip, reenact
+from infp_lab.stage1.model import HeadImitator
+from infp_lab.stage2.generate import generate_from_audio
+from infp_lab.stage2.model import MotionGenerator
+
+EXPRESSION = [PARAM_NAMES.index(n) for n in ("jaw_open", "smile", "lip_round", "lip_press", "blink_left",
+                                             "blink_right", "brow_raise", "gaze_x", "gaze_y")]
+POSE = [PARAM_NAMES.index(n) for n in ("yaw", "pitch", "roll")]
+JAW, PITCH = PARAM_NAMES.index("jaw_open"), PARAM_NAMES.index("pitch")
+
+# The INFP paper's main table (DyConv, 512x512): a different dataset and resolution, shown for scale only.
+PAPER = {"infp": {"ssim": 0.834, "psnr": 31.56, "lse_c": 7.188, "sid": 2.613, "var": 2.386},
+         "ground_truth": {"lse_c": 7.261, "sid": 2.891, "var": 2.435}}
+
+
+class MotionReader:
+    """Motion latents -> SynConv motion parameters, by ridge regression fitted on true pairs."""
+
+    def __init__(self, latents: np.ndarray, params: np.ndarray):
+        from sklearn.linear_model import RidgeCV
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        self.pipeline = make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-3, 3, 13))).fit(latents, params)
+
+    def __call__(self, latents: np.ndarray) -> np.ndarray:
+        """(T, Dm) -> (T, 15) in PARAM_NAMES order."""
+        return self.pipeline.predict(np.asarray(latents, np.float64))
+
+
+class References:
+    """What the metrics learn from ground-truth training clips: the latent-to-params reader,
+    the speaking-state classifier and the motion clusters for SID."""
+
+    def __init__(self, stage1: HeadImitator, clips: list[Clip]):
+        synthetic = [c for c in clips if c.render_spec is not None]
+        if len(synthetic) < 2:
+            raise ValueError("stage-2 evaluation needs at least 2 SynConv training clips for its reference models")
+        latents = [encode_clip(stage1, c).numpy() for c in synthetic]
+        self.reader = MotionReader(np.concatenate(latents), np.concatenate([c.motion["params"] for c in synthetic]))
+        motions = [self.reader(z) for z in latents]
+        self.classifier = SpeakingStateClassifier().fit(motions, [c.motion["state"] for c in synthetic])
+        real = np.concatenate(motions)
+        self.expression_clusters = fit_clusters(real[:, EXPRESSION], EXPRESSION_CLUSTERS)
+        self.pose_clusters = fit_clusters(real[:, POSE], POSE_CLUSTERS)
+
+
+def _video(frames: torch.Tensor) -> np.ndarray:
+    """(T, 3, H, W) in [0, 1] -> (T, H, W, 3) uint8."""
+    return (frames.clamp(0, 1).permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8)
+
+
+@torch.no_grad()
+def _image_scores(frames: torch.Tensor, truth: torch.Tensor, batch: int = 64) -> tuple[float, float]:
+    psnr, ssim = [], []
+    for s in range(0, len(frames), batch):
+        a, b = frames[s:s + batch], truth[s:s + batch]
+        psnr.append(peak_signal_noise_ratio(a, b, data_range=1.0, reduction="none", dim=(1, 2, 3)))
+        ssim.append(structural_similarity_index_measure(a, b, data_range=1.0, reduction="none"))
+    return float(torch.cat(psnr).mean()), float(torch.cat(ssim).mean())
+
+
+@torch.no_grad()
+def _rendered(stage1: HeadImitator, clip: Clip, latents: torch.Tensor) -> tuple[torch.Tensor, np.ndarray]:
+    """The clip's first frame driven by `latents`: frames (T, 3, H, W) and their landmarks
+    (T, L, 2) in pixels (the source's landmarks moved by the landmark head)."""
+    size = stage1.config.image_size
+    source, source_lm = clip_frames(clip, size, np.array([0]))[0], clip_landmarks(clip, np.array([0]))[0]
+    frames = reenact(stage1, source, source_lm, latents)
+    source_latent = stage1.encode_motion(source[None], source_lm[None])
+    landmarks = stage1.driven_landmarks(source_lm[None].expand(len(latents), -1, -1),
+                                        source_latent.expand(len(latents), -1), latents)
+    return frames, landmarks.numpy() * size
+
+
+def evaluate_clip(stage1: HeadImitator, stage2: MotionGenerator, syncnet, clip: Clip, audio_scale: float = 2.0,
+                  seed: int = 0) -> dict:
+    """Ground-truth and generated latents, motion and scores of one clip."""
+    from infp_lab.syncnet import sync_scores
+
+    size = stage1.config.image_size
+    true_latents = encode_clip(stage1, clip)
+    generated = generate_from_audio(stage2, clip.self_audio, clip.other_audio, clip.sample_rate,
+                                    audio_scale=audio_scale, seed=seed)
+    frames = min(len(true_latents), len(generated.latents))
+    truth = clip_frames(clip, size, np.arange(frames))
+    result = {"clip": clip.name, "frames": frames, "state": clip.motion["state"][:frames],
+              "true_latents": true_latents[:frames].numpy(), "latents": generated.latents[:frames].numpy(),
+              "verbal_attention": generated.verbal_attention[:frames].numpy(),
+              "nonverbal_attention": generated.nonverbal_attention[:frames].numpy()}
+    audio = clip.self_audio[: int(round(frames * clip.sample_rate / clip.fps))]
+    true_lm = clip_landmarks(clip, np.arange(frames)).numpy() * size
+    result["sync_truth"] = sync_scores(syncnet, _video(truth), true_lm, audio)
+    for name, latents in (("reconstruction", true_latents[:frames]), ("generated", generated.latents[:frames])):
+        video, landmarks = _rendered(stage1, clip, latents)
+        result[f"psnr_{name}"], result[f"ssim_{name}"] = _image_scores(video, truth)
+        result[f"sync_{name}"] = sync_scores(syncnet, _video(video), landmarks, audio)
+    result["partner_energy"] = frame_energy(clip.other_audio, clip.sample_rate, clip.fps, num_frames=frames)
+    return result
+
+
+def _summary(motions: list[np.ndarray], states: list[np.ndarray], partner: list[np.ndarray],
+             real: list[np.ndarray], refs: References) -> dict:
+    """Motion and interaction metrics of one set of motion sequences (T, 15)."""
+    speaking = [is_speaking(s) for s in states]
+    predicted = [refs.classifier.predict(m) for m in motions]
+    lags = [transition_lags(t, p) for t, p in zip(speaking, predicted)]
+    all_lags = [x for lag in lags for x in lag.lags]
+    misses = sum(len(lag.misses) for lag in lags)
+    joined = np.concatenate(motions)
+    return {
+        "state_accuracy": float(np.mean(np.concatenate([p == t for p, t in zip(predicted, speaking)]))),
+        "transition_lag_s": float(np.mean(all_lags)) if all_lags else float("nan"),
+        "transition_miss_rate": misses / max(1, misses + len(all_lags)),
+        "mouth_listening_over_speaking": float(np.nanmean([mouth_opening_ratio(np.clip(m[:, JAW], 0, None), s)
+                                                           for m, s in zip(motions, states)])),
+        "nods_per_min_listening": float(np.nanmean([nod_rate(m[:, PITCH], ~sp) for m, sp in zip(motions, speaking)])),
+        "sid_expression": refs.expression_clusters.sid(joined[:, EXPRESSION]),
+        "sid_pose": refs.pose_clusters.sid(joined[:, POSE]),
+        "var_expression": motion_variance([m[:, EXPRESSION] for m in motions]),
+        "var_pose": motion_variance([m[:, POSE] for m in motions]),
+        "fd_expression": frechet_distance(np.concatenate(real)[:, EXPRESSION], joined[:, EXPRESSION]),
+        "fd_pose": frechet_distance(np.concatenate(real)[:, POSE], joined[:, POSE]),
+        "rpcc": rpcc_mean(real, partner, motions),
+    }
+
+
+def summarise(results: list[dict], refs: References) -> dict:
+    """The report's table from per-clip results: ground truth, stage-1 reconstruction and generated."""
+    states = [r["state"] for r in results]
+    partner = [r["partner_energy"] for r in results]
+    true_motion = [refs.reader(r["true_latents"]) for r in results]
+    generated = [refs.reader(r["latents"]) for r in results]
+
+    def sync(key: str) -> dict:
+        return {"lse_c": float(np.mean([r[key].lse_c for r in results])),
+                "lse_d": float(np.mean([r[key].lse_d for r in results])),
+                "offset_abs_mean": float(np.mean([abs(r[key].offset) for r in results]))}
+
+    table = {
+        "ground_truth": {**sync("sync_truth"), **_summary(true_motion, states, partner, true_motion, refs)},
+        "stage1_reconstruction": {"psnr": float(np.mean([r["psnr_reconstruction"] for r in results])),
+                                  "ssim": float(np.mean([r["ssim_reconstruction"] for r in results])),
+                                  **sync("sync_reconstruction")},
+        "generated": {"psnr": float(np.mean([r["psnr_generated"] for r in results])),
+                      "ssim": float(np.mean([r["ssim_generated"] for r in results])),
+                      **sync("sync_generated"), **_summary(generated, states, partner, true_motion, refs)},
+    }
+    truth, gen = table["ground_truth"], table["generated"]
+
+    def within(key: str, tolerance: float = 0.2) -> bool:
+        return bool(abs(gen[key] - truth[key]) <= tolerance * abs(truth[key]))
+
+    table["targets"] = {
+        "state_accuracy>=0.9": gen["state_accuracy"] >= 0.9,
+        "mouth_listening<=25%": gen["mouth_listening_over_speaking"] <= 0.25,
+        "lse_c_within_20%": within("lse_c"),
+        "sid_within_20%": within("sid_expression") and within("sid_pose"),
+        "var_within_20%": within("var_expression") and within("var_pose"),
+    }
+    table["paper"] = PAPER
+    return table
+
+
+def evaluate_stage2(stage2_weights: str | Path, stage1_weights: str | Path, syncnet_weights: str | Path,
+                    data: str | Path, train_data: str | Path, split: str | None = "test", reference_clips: int = 24,
+                    max_clips: int | None = None, audio_scale: float = 2.0, seed: int = 0,
+                    progress: bool = True) -> tuple[dict, list[dict]]:
+    """The full stage-2 report of one weights file on one split -> (report, per-clip results)."""
+    from infp_lab.syncnet import SyncNet
+
+    stage1, stage2 = HeadImitator.from_pretrained(stage1_weights), MotionGenerator.from_pretrained(stage2_weights)
+    if stage1.config.latent_dim != stage2.config.latent_dim:
+        raise ValueError(f"stage-2 weights generate {stage2.config.latent_dim}-d latents but the stage-1 model "
+                         f"uses {stage1.config.latent_dim}-d ones: pass the stage-1 weights stage 2 was trained on")
+    syncnet = SyncNet.from_pretrained(syncnet_weights)
+    for model in (stage1, stage2, syncnet):
+        model.eval()
+    paths = list_clips(data, split)[:max_clips]
+    if not paths:
+        raise ValueError(f"{data} has no clips in split {split!r}")
+    reference_paths = list_clips(train_data, "train")[:reference_clips]
+    refs = References(stage1, [load_clip(p, load_audio_tracks=False) for p in reference_paths])
+    results = [evaluate_clip(stage1, stage2, syncnet, load_clip(p), audio_scale, seed)
+               for p in tqdm(paths, desc="eval stage2", disable=not progress)]
+    report = {"stage2_weights": Path(stage2_weights).name, "stage1_weights": Path(stage1_weights).name,
+              "syncnet_weights": Path(syncnet_weights).name, "data": Path(data).name, "split": split,
+              "clips": len(results), "reference_clips": len(reference_paths), "audio_scale": audio_scale,
+              "seed": seed, **summarise(results, refs)}
+    return report, results

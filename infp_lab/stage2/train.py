@@ -1,0 +1,240 @@
+"""Stage-2 training (design.md section 5): the motion generator learns to denoise windows of
+stage-1 motion latents, conditioned on both voices, the previous motion and a style reference.
+
+The stage-1 latents of every ground-truth frame are cached once (infp_lab.stage2.data) and
+normalised with the training set's per-channel statistics; the epsilon loss drops f_m,
+the previous motion and the style at random (classifier-free guidance). As in the paper,
+the first `one_sided_steps` steps see only windows where one side speaks (talking only or
+listening only), which initialises the memory banks; whole conversations follow. AdamW
+with warm-up and cosine decay, gradient clipping, EMA weights, a validation loss on fixed
+held-out windows, CSV/TensorBoard scalars, atomic resumable checkpoints, bf16 autocast on
+CUDA, DDP under torchrun.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch.utils.data import DataLoader, default_collate
+from tqdm.auto import tqdm
+
+from infp_lab.checkpoint import file_sha256, load_training_checkpoint, save_training_checkpoint
+from infp_lab.data.clip import STATE_NAMES, train_val_clips
+from infp_lab.stage1.model import HeadImitator
+from infp_lab.stage2.config import ablated, preset
+from infp_lab.stage2.data import WindowDataset, cache_latents, latent_stats
+from infp_lab.stage2.diffusion import diffusion_loss
+from infp_lab.stage2.model import MotionGenerator
+from infp_lab.train.common import (
+    EMA, DistInfo, ScalarLogger, StepBatchSampler, autocast, cleanup_distributed, cosine_lr, distribute,
+    distributed_device, run_checkpoint, unwrap,
+)
+
+
+@dataclass(frozen=True)
+class Stage2TrainConfig:
+    """Optimisation settings (the model's own settings live in Stage2Config)."""
+
+    steps: int = 4000
+    batch_size: int = 32
+    lr: float = 1e-4
+    weight_decay: float = 1e-2
+    warmup: int = 100  # lr warm-up steps
+    one_sided_steps: int = 1000  # the paper's warm-up on one-sided windows, then whole conversations
+    ema_decay: float = 0.999
+    p_motion: float = 0.5  # classifier-free dropout of f_m, the previous motion and the style
+    p_previous: float = 0.5
+    p_style: float = 0.3
+    checkpoint_every: int = 250
+    val_batches: int = 4
+    seed: int = 0
+    workers: int = 0
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.steps < 0 or self.batch_size < 1 or self.checkpoint_every < 1 or self.val_batches < 1:
+            problems.append("steps must be >= 0, batch_size, checkpoint_every and val_batches >= 1")
+        if self.warmup < 0 or self.one_sided_steps < 0 or self.workers < 0:
+            problems.append("warmup, one_sided_steps and workers must be >= 0")
+        if not all(0.0 <= p <= 1.0 for p in (self.p_motion, self.p_previous, self.p_style, self.ema_decay)):
+            problems.append("p_motion, p_previous, p_style and ema_decay must be in [0, 1]")
+        if problems:
+            raise ValueError("invalid stage-2 training config: " + "; ".join(problems))
+
+
+def window_loss(model, batch: dict, generator: torch.Generator | None, p_motion: float = 0.0,
+                p_previous: float = 0.0, p_style: float = 0.0) -> dict:
+    """`diffusion_loss` on a batch of WindowDataset items (raw latents are normalised here;
+    the style reference stays raw)."""
+    core = unwrap(model)
+    return diffusion_loss(model, core.normalise(batch["latents"]), batch["self_audio"], batch["other_audio"],
+                          core.normalise(batch["previous"]), batch["has_previous"], batch["style_reference"],
+                          generator, p_motion, p_previous, p_style, audio_offset=batch["audio_offset"])
+
+
+def _to(batch: dict, device: torch.device) -> dict:
+    return {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
+
+
+@torch.no_grad()
+def validation_loss(model: MotionGenerator, batches: list[dict], device: torch.device, seed: int = 0) -> float:
+    """Mean loss of the fully conditional model on fixed windows; timesteps and noise come
+    from a fresh generator seeded with `seed`, so values are comparable across steps."""
+    model.eval()
+    generator = torch.Generator().manual_seed(seed)
+    losses = []
+    for batch in batches:
+        with autocast(device):
+            losses.append(window_loss(model, _to(batch, device), generator)["loss"].item())
+    return float(np.mean(losses))
+
+
+def attention_peaks(out: dict, state: torch.Tensor) -> dict[str, float]:
+    """Mean largest attention weight per frame on each memory bank, by speaking state: how
+    sharply each bank is read while self speaks, listens, and so on."""
+    scalars = {}
+    for bank in ("verbal", "nonverbal"):
+        peak = out[f"{bank}_attention"].float().amax(dim=-1)  # (B, W)
+        for code, name in enumerate(STATE_NAMES):
+            mask = state == code
+            if mask.any():
+                scalars[f"attention/{bank}_peak_{name}"] = peak[mask].mean().item()
+    return scalars
+
+
+def _cached(stage1_weights: Path, clips: list[Path], cache_dir: Path, device: torch.device, info: DistInfo,
+            progress: bool) -> list[Path]:
+    """Every process encodes its share of the clips, then all read the whole cache."""
+    cache_latents(stage1_weights, clips[info.rank::info.world_size], cache_dir, device,
+                  progress=progress and info.is_main)
+    if info.world_size > 1:
+        dist.barrier()
+    return cache_latents(stage1_weights, clips, cache_dir, device, progress=False)
+
+
+def train_stage2(data: str | Path, stage1_weights: str | Path, out: str | Path, preset_name: str = "tiny",
+                 train_cfg: Stage2TrainConfig = Stage2TrainConfig(), resume: bool = False, device: str = "auto",
+                 progress: bool = True, cache_dir: str | Path | None = None, ablation: str | None = None) -> dict:
+    """Train (or resume) a stage-2 motion generator on the latents of a stage-1 model.
+
+    Args:
+        data: folder of clips (its train/val splits, or a 90/10 cut).
+        stage1_weights: the stage-1 weights (.safetensors) whose motion latents are learnt.
+        out: run folder: checkpoint.pt, metrics.csv, tensorboard/ and stage2.safetensors
+            (EMA weights with the step, validation loss and stage-1 file name and sha256).
+        preset_name: stage-2 preset, built with the stage-1 model's latent size.
+        train_cfg: optimisation settings.
+        resume: continue the run in `out` (refused if it used another model or stage-1 model).
+        device: "cpu", "cuda" or "auto".
+        progress: show progress bars.
+        cache_dir: where the latent cache lives (default: `out/latent_cache`).
+        ablation: one of the paper's ablations (config.ABLATIONS), or None for the full model.
+
+    Returns:
+        {"step", "wall_s", "loss"}: the final step, the wall time and the validation loss.
+    """
+    data, out, stage1_weights = Path(data), Path(out), Path(stage1_weights)
+    torch_device, info = distributed_device(device)
+    if not stage1_weights.is_file():
+        raise FileNotFoundError(f"stage-1 weights not found: {stage1_weights}")
+    latent_dim = HeadImitator.from_pretrained(stage1_weights).config.latent_dim  # a wrong file fails here
+    config = ablated(preset(preset_name, latent_dim), ablation)
+    if config.audio.type != "logmel":
+        raise ValueError(f"stage-2 training reads cached log-mel features; preset {preset_name!r} has the "
+                         f"{config.audio.type!r} audio encoder")
+    train_clips, val_clips = train_val_clips(data)  # bad data fails here, before anything is written
+    checkpoint_path = run_checkpoint(out, resume)
+    stage1_sha256 = file_sha256(stage1_weights)
+    provenance = {"stage1_weights": stage1_weights.name, "stage1_sha256": stage1_sha256}
+    state = load_training_checkpoint(checkpoint_path) if resume and checkpoint_path.exists() else None
+    if state is not None and state["config"] != config.to_dict():
+        raise ValueError(f"{checkpoint_path} was trained with another model config; use another --out")
+    if state is not None and state.get("stage1_sha256") != stage1_sha256:
+        raise ValueError(f"{checkpoint_path} was trained on the latents of another stage-1 model "
+                         f"({state.get('stage1_weights')}); use the same --stage1 or another --out")
+    cached = _cached(stage1_weights, train_clips + val_clips, out / "latent_cache" if cache_dir is None
+                     else Path(cache_dir), torch_device, info, progress)
+    train_paths, val_paths = cached[:len(train_clips)], cached[len(train_clips):]
+
+    torch.manual_seed(train_cfg.seed)
+    model = MotionGenerator(config).to(torch_device)
+    model.set_latent_stats(*(torch.from_numpy(x) for x in latent_stats(train_paths)))
+    ema = EMA(model, train_cfg.ema_decay)  # after the stats: the EMA copy holds them too
+    optimizer = torch.optim.AdamW(model.parameters(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay)
+    start = 0
+    if state is not None:
+        model.load_state_dict(state["model"])
+        ema.load_state_dict(state["ema"])
+        optimizer.load_state_dict(state["optimizer"])
+        start = int(state["step"])
+    # dropped conditions (f_m, previous motion, style) leave parameters unused in some steps
+    model = distribute(model, torch_device, info, find_unused_parameters=True)
+
+    def windows(paths: list[Path], seed: int, one_sided: bool = False) -> WindowDataset:
+        return WindowDataset(paths, config.dit.window, config.dit.context, config.lookahead, seed, one_sided)
+
+    def loader(dataset: WindowDataset, first: int, last: int) -> DataLoader:
+        sampler = StepBatchSampler(first, last, train_cfg.batch_size, info.rank, info.world_size)
+        return DataLoader(dataset, batch_sampler=sampler, num_workers=train_cfg.workers, persistent_workers=False)
+
+    switch = min(train_cfg.one_sided_steps, train_cfg.steps)  # one-sided windows before, whole conversations after
+    phases = [loader(windows(train_paths, train_cfg.seed, one_sided=True), start, switch)] if start < switch else []
+    phases.append(loader(windows(train_paths, train_cfg.seed), max(start, switch), train_cfg.steps))
+    val_set = windows(val_paths, 10_000 + train_cfg.seed)
+    val_batches = [default_collate([val_set[i * train_cfg.batch_size + j] for j in range(train_cfg.batch_size)])
+                   for i in range(train_cfg.val_batches)] if info.is_main else []
+    logger = ScalarLogger(out, enabled=info.is_main)
+    generator = torch.Generator().manual_seed(train_cfg.seed * 1000 + info.rank)
+    if state is not None and f"generator_{info.rank}" in state:
+        generator.set_state(state[f"generator_{info.rank}"])
+    eval_model = MotionGenerator(config).to(torch_device)
+
+    def validate_and_save(step: int) -> dict:
+        metrics = {}
+        if info.is_main:
+            ema.copy_to(eval_model)
+            metrics = {"loss": validation_loss(eval_model, val_batches, torch_device, train_cfg.seed)}
+            logger.log(step, **{f"val/{k}": v for k, v in metrics.items()})
+            save_training_checkpoint(checkpoint_path, {
+                "model": unwrap(model).state_dict(), "ema": ema.state_dict(), "optimizer": optimizer.state_dict(),
+                "step": step, "config": config.to_dict(), "train_config": asdict(train_cfg), "val": metrics,
+                f"generator_{info.rank}": generator.get_state(), **provenance})
+            eval_model.save_pretrained(out / "stage2.safetensors", extra={"step": step, "val": metrics, **provenance})
+        return metrics
+
+    bar = tqdm(total=train_cfg.steps, initial=start, desc="stage2", disable=not (progress and info.is_main))
+    step, started, metrics = start, time.perf_counter(), {}
+    for batch in itertools.chain(*phases):
+        model.train()
+        batch = _to(batch, torch_device)
+        lr = cosine_lr(step, train_cfg.lr, train_cfg.warmup, train_cfg.steps)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        with autocast(torch_device):
+            losses = window_loss(model, batch, generator, train_cfg.p_motion, train_cfg.p_previous, train_cfg.p_style)
+        optimizer.zero_grad(set_to_none=True)
+        losses["loss"].backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        ema.update(unwrap(model), step)
+        step += 1
+        bar.update()
+        if step % 10 == 0 or step == train_cfg.steps:
+            logger.log(step, **{"train/loss": losses["loss"].item(), "train/one_sided": float(step <= switch)},
+                       **attention_peaks(losses, batch["state"]), lr=lr,
+                       steps_per_s=(step - start) / (time.perf_counter() - started))
+            bar.set_postfix(loss=f"{losses['loss'].item():.3f}")
+        if step % train_cfg.checkpoint_every == 0 or step == train_cfg.steps:
+            metrics = validate_and_save(step)
+    bar.close()
+    if step == start and info.is_main:  # nothing left to train: still export
+        metrics = validate_and_save(step)
+    logger.close()
+    cleanup_distributed()
+    return {"step": step, "wall_s": time.perf_counter() - started, **metrics}

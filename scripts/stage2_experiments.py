@@ -1,0 +1,103 @@
+"""Stage-2 experiments of the INFP paper on a shorter schedule, measured end to end from audio.
+
+    # CFG sweep: the same weights at several audio guidance scales (sync and diversity vs scale)
+    python scripts/stage2_experiments.py cfg-sweep --stage2 W2 --stage1 W1 --syncnet S --data data/s1test \
+        --train-data data/s1train --out runs/stage2_cfg [--scales 1 2 3 4 5 6] [--clips 4]
+
+    # Ablations: the full model vs no memory banks vs no style modulation, same data, seed and steps
+    python scripts/stage2_experiments.py ablation --stage1 W1 --syncnet S --data data/s1train --test data/s1test \
+        --out runs/stage2_ablation [--steps 1500] [--clips 4] [--cache runs/stage2_tiny/latent_cache]
+
+Each writes OUT/<name>.json (rows of the report's "generated" and "ground_truth" entries).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from infp_lab.data.clip import list_clips, load_clip
+from infp_lab.stage1.model import HeadImitator
+from infp_lab.stage2.config import ABLATIONS
+from infp_lab.stage2.evaluate import References, evaluate_clip, evaluate_stage2, summarise
+from infp_lab.stage2.model import MotionGenerator
+from infp_lab.stage2.train import Stage2TrainConfig, train_stage2
+from infp_lab.syncnet import SyncNet
+
+KEYS = ("psnr", "ssim", "lse_c", "lse_d", "sid_expression", "sid_pose", "var_expression", "var_pose",
+        "fd_expression", "fd_pose", "rpcc", "state_accuracy", "mouth_listening_over_speaking")
+
+
+def pick(row: dict) -> dict:
+    return {k: row[k] for k in KEYS if k in row}
+
+
+@torch.no_grad()
+def cfg_sweep(args: argparse.Namespace) -> dict:
+    stage1, stage2 = HeadImitator.from_pretrained(args.stage1).eval(), MotionGenerator.from_pretrained(args.stage2).eval()
+    syncnet = SyncNet.from_pretrained(args.syncnet).eval()
+    refs = References(stage1, [load_clip(p, load_audio_tracks=False) for p in list_clips(args.train_data, "train")[:24]])
+    clips = [load_clip(p) for p in list_clips(args.data, "test")[:args.clips]]
+    rows = {}
+    for scale in args.scales:
+        results = [evaluate_clip(stage1, stage2, syncnet, clip, audio_scale=scale, seed=args.seed) for clip in clips]
+        table = summarise(results, refs)
+        rows[str(scale)] = pick(table["generated"])
+        rows.setdefault("ground_truth", pick(table["ground_truth"]))
+        print(f"scale {scale}: {rows[str(scale)]}", flush=True)
+    return {"clips": len(clips), "seed": args.seed, "rows": rows}
+
+
+def ablation(args: argparse.Namespace) -> dict:
+    rows = {}
+    for name in (None, *ABLATIONS):
+        run = args.out / (name or "full")
+        cfg = Stage2TrainConfig(steps=args.steps, batch_size=args.batch_size, one_sided_steps=args.steps // 4,
+                                checkpoint_every=args.steps, seed=args.seed)
+        start = time.perf_counter()
+        train_stage2(args.data, args.stage1, run, "tiny", cfg, resume=(run / "checkpoint.pt").exists(),
+                     cache_dir=args.cache or args.out / "latent_cache", ablation=name)
+        seconds = time.perf_counter() - start
+        report, _ = evaluate_stage2(run / "stage2.safetensors", args.stage1, args.syncnet, args.test, args.data,
+                                    max_clips=args.clips, seed=args.seed)
+        (run / "report.json").write_text(json.dumps(report, indent=1))
+        rows[name or "full"] = {**pick(report["generated"]), "train_s": seconds}
+        rows.setdefault("ground_truth", pick(report["ground_truth"]))
+        print(f"{name or 'full'}: {rows[name or 'full']}", flush=True)
+    return {"steps": args.steps, "batch_size": args.batch_size, "clips": args.clips, "rows": rows}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="experiment", required=True)
+    sweep = sub.add_parser("cfg-sweep")
+    sweep.add_argument("--stage2", required=True, type=Path)
+    sweep.add_argument("--data", required=True, type=Path, help="held-out clips (test split)")
+    sweep.add_argument("--train-data", required=True, type=Path, help="training clips for the metrics' references")
+    sweep.add_argument("--scales", type=float, nargs="+", default=[1, 2, 3, 4, 5, 6])
+    ablate = sub.add_parser("ablation")
+    ablate.add_argument("--data", required=True, type=Path, help="training clips")
+    ablate.add_argument("--test", required=True, type=Path, help="held-out clips (test split)")
+    ablate.add_argument("--steps", type=int, default=1500)
+    ablate.add_argument("--batch-size", type=int, default=32)
+    ablate.add_argument("--cache", type=Path, default=None, help="a latent cache of the same stage-1 weights to reuse")
+    for p in (sweep, ablate):
+        p.add_argument("--stage1", required=True, type=Path)
+        p.add_argument("--syncnet", required=True, type=Path)
+        p.add_argument("--out", required=True, type=Path)
+        p.add_argument("--clips", type=int, default=4)
+        p.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    result = cfg_sweep(args) if args.experiment == "cfg-sweep" else ablation(args)
+    path = args.out / f"{args.experiment}.json"
+    path.write_text(json.dumps(result, indent=1))
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

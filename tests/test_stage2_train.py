@@ -1,0 +1,204 @@
+"""Stage-2 training: the latent cache (written once, reused, keyed by the stage-1 weights),
+training windows (one-sided, previous motion, audio context as generate() has it), a short
+run with export and resume, DDP on CPU, and clear errors. A randomly initialised tiny
+stage-1 model and the two-clip SynConv conversation of conftest (CPU, seconds)."""
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from infp_lab.checkpoint import file_sha256, load_weights
+from infp_lab.data.clip import list_clips, save_npz, train_val_clips
+from infp_lab.stage1.config import preset as stage1_preset
+from infp_lab.stage1.model import HeadImitator
+from infp_lab.stage2 import MotionGenerator, preset
+from infp_lab.stage2.data import WindowDataset, cache_latents, latent_stats
+from infp_lab.stage2.train import Stage2TrainConfig, train_stage2
+
+CONFIG = preset("tiny", 64)
+WINDOW, CONTEXT, LOOKAHEAD = CONFIG.dit.window, CONFIG.dit.context, CONFIG.lookahead
+FAST = Stage2TrainConfig(steps=4, batch_size=4, one_sided_steps=2, checkpoint_every=2, val_batches=1)
+
+
+def _stage1_file(path, seed):
+    torch.manual_seed(seed)
+    return HeadImitator(stage1_preset("tiny")).save_pretrained(path)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny models run fastest on one thread (and do not fight a busy machine for cores)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def stage1_file(tmp_path_factory):
+    return _stage1_file(tmp_path_factory.mktemp("stage1") / "stage1.safetensors", 0)
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory, synconv_dir, stage1_file):
+    """(cache folder, cached .npz of every clip of the conversation)."""
+    folder = tmp_path_factory.mktemp("latent_cache")
+    return folder, cache_latents(stage1_file, list_clips(synconv_dir), folder, "cpu", progress=False)
+
+
+def test_cache_is_written_once_and_reused(cache, stage1_file, synconv_dir, monkeypatch):
+    folder, paths = cache
+    stamps = [p.stat().st_mtime_ns for p in paths]
+    with np.load(paths[0]) as npz:
+        assert npz["latents"].shape == (200, 64) and npz["self_audio"].shape == npz["other_audio"].shape == (200, 320)
+        assert npz["state"].shape == (200,) and str(npz["stage1_sha256"]) == file_sha256(stage1_file)
+
+    def fail(*args, **kwargs):
+        raise AssertionError("a cached clip was encoded again")
+
+    monkeypatch.setattr("infp_lab.stage2.data.encode_clip", fail)
+    assert cache_latents(stage1_file, list_clips(synconv_dir), folder, "cpu", progress=False) == paths
+    assert [p.stat().st_mtime_ns for p in paths] == stamps
+
+
+def test_cache_follows_the_stage1_weights(cache, stage1_file, synconv_dir, tmp_path):
+    folder, paths = cache
+    weights = tmp_path / "w.safetensors"
+    shutil.copy(stage1_file, weights)
+    clip = list_clips(synconv_dir)[:1]
+    assert cache_latents(weights, clip, folder, progress=False) == paths[:1]  # same bytes, other name: reused
+    _stage1_file(weights, 1)  # the file changes
+    fresh = cache_latents(weights, clip, folder, progress=False)[0]
+    assert fresh != paths[0] and fresh.parent != paths[0].parent and paths[0].is_file()
+    with np.load(fresh) as new, np.load(paths[0]) as old:
+        assert not np.allclose(new["latents"], old["latents"])
+        assert np.array_equal(new["self_audio"], old["self_audio"]) and np.array_equal(new["state"], old["state"])
+
+
+def test_one_sided_windows_have_one_speaking_side(cache, tmp_path):
+    _, paths = cache
+    dataset = WindowDataset(paths, WINDOW, CONTEXT, LOOKAHEAD, seed=0, one_sided=True)
+    for i in range(40):
+        state = dataset[i]["state"].numpy()
+        assert set(np.unique(state)) - {0} in ({1}, {2}), state
+        assert (state != 0).mean() >= 0.2
+    assert torch.equal(dataset[7]["latents"], WindowDataset(paths, WINDOW, CONTEXT, LOOKAHEAD, seed=0,
+                                                            one_sided=True)[7]["latents"])
+
+    both = tmp_path / "both.npz"  # both sides speak all the time
+    save_npz(both, {"latents": np.zeros((80, 4), np.float32), "self_audio": np.zeros((80, 320), np.float32),
+                    "other_audio": np.zeros((80, 320), np.float32), "state": np.full(80, 3, np.int8)})
+    with pytest.raises(ValueError, match="only one side speaks"):
+        WindowDataset([both], WINDOW, CONTEXT, LOOKAHEAD, one_sided=True)
+    with pytest.raises(ValueError, match="frames a training window needs"):
+        WindowDataset([both], 78, CONTEXT, LOOKAHEAD)
+
+
+def test_previous_style_and_audio_context_match_generate(cache):
+    _, paths = cache
+    dataset = WindowDataset(paths, WINDOW, CONTEXT, LOOKAHEAD, seed=0)
+    arrays = dataset.arrays(0)
+    length = len(arrays["latents"])
+    torch.manual_seed(0)
+    model = MotionGenerator(CONFIG).eval()
+    with torch.no_grad():  # generate() runs the guider over the whole clip at once
+        whole = model.guide(torch.from_numpy(arrays["self_audio"])[None], torch.from_numpy(arrays["other_audio"])[None])
+    rng = np.random.default_rng(0)
+    for start in (0, 5, CONTEXT, 70, length - WINDOW):
+        item = dataset.item(0, start, rng)
+        assert bool(item["has_previous"]) == (start >= CONTEXT)
+        expected = arrays["latents"][start - CONTEXT:start] if start >= CONTEXT else np.zeros((CONTEXT, 64))
+        assert np.array_equal(item["previous"].numpy(), expected)
+        assert item["self_audio"].shape == (WINDOW + 2 * LOOKAHEAD, 320)
+        style = item["style_reference"].numpy()
+        assert style.shape == (WINDOW, 64) and not np.array_equal(style, item["latents"].numpy())
+        offset = item["audio_offset"]
+        with torch.no_grad():
+            window = model.guide(item["self_audio"][None], item["other_audio"][None])
+        assert torch.allclose(window.feature[0, offset:offset + WINDOW], whole.feature[0, start:start + WINDOW],
+                              atol=1e-5), start
+
+
+def test_train_export_and_resume(cache, stage1_file, synconv_dir, tmp_path):
+    from infp_lab.cli import main
+    from infp_lab.export import export_checkpoint
+
+    folder, _ = cache
+    result = train_stage2(synconv_dir, stage1_file, tmp_path / "a", "tiny", FAST, device="cpu", progress=False,
+                          cache_dir=folder)
+    assert result["step"] == 4 and np.isfinite(result["loss"])
+    state = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=True)
+    assert state["step"] == 4 and state["stage1_sha256"] == file_sha256(stage1_file)
+    weights = tmp_path / "a" / "stage2.safetensors"
+    model = MotionGenerator.from_pretrained(weights)
+    train_clips, _ = train_val_clips(synconv_dir)
+    mean, std = latent_stats(cache_latents(stage1_file, train_clips, folder, progress=False))
+    assert torch.allclose(model.latent_mean, torch.from_numpy(mean))
+    assert torch.allclose(model.latent_std, torch.from_numpy(std))
+    _, config, extra = load_weights(weights, "infp-lab/stage2")
+    assert extra["step"] == 4 and extra["stage1_weights"] == "stage1.safetensors"
+    assert extra["stage1_sha256"] == state["stage1_sha256"] and extra["val"]["loss"] == pytest.approx(result["loss"])
+    logged = (tmp_path / "a" / "metrics.csv").read_text()
+    assert "4,train/loss," in logged and "2,val/loss," in logged and "attention/verbal_peak" in logged
+
+    exported = export_checkpoint(tmp_path / "a" / "checkpoint.pt", tmp_path / "e.safetensors")
+    exported_state = MotionGenerator.from_pretrained(exported).state_dict()
+    assert all(torch.equal(v, state["ema"][k]) for k, v in exported_state.items())
+    assert load_weights(exported, "infp-lab/stage2")[2]["stage1_sha256"] == state["stage1_sha256"]
+    assert main(["export", "--checkpoint", str(tmp_path / "a" / "checkpoint.pt"),
+                 "--out", str(tmp_path / "r.safetensors"), "--raw"]) == 0
+
+    # 2 steps, then resumed to 4: the same weights as the uninterrupted run
+    first = train_stage2(synconv_dir, stage1_file, tmp_path / "b", "tiny", replace(FAST, steps=2), device="cpu",
+                         progress=False, cache_dir=folder)
+    assert first["step"] == 2
+    resumed = train_stage2(synconv_dir, stage1_file, tmp_path / "b", "tiny", FAST, resume=True, device="cpu",
+                           progress=False, cache_dir=folder)
+    assert resumed["step"] == 4 and resumed["loss"] == pytest.approx(result["loss"], rel=1e-5)
+    b = MotionGenerator.from_pretrained(tmp_path / "b" / "stage2.safetensors").state_dict()
+    assert all(torch.allclose(v, b[k], atol=1e-6) for k, v in model.state_dict().items())
+
+    with pytest.raises(FileExistsError, match="--resume"):
+        train_stage2(synconv_dir, stage1_file, tmp_path / "a", "tiny", FAST, device="cpu", progress=False,
+                     cache_dir=folder)
+    other = _stage1_file(tmp_path / "other.safetensors", 2)
+    with pytest.raises(ValueError, match="another stage-1 model"):
+        train_stage2(synconv_dir, other, tmp_path / "a", "tiny", FAST, resume=True, device="cpu", progress=False,
+                     cache_dir=folder)
+
+
+def test_bad_inputs_are_one_clear_line(synconv_dir, stage1_file, tmp_path, capsys):
+    from infp_lab.cli import main
+
+    base = ["train", "stage2", "--data", str(synconv_dir), "--out", str(tmp_path / "o")]
+    assert main([*base, "--stage1", str(tmp_path / "missing.safetensors")]) == 2
+    assert "stage-1 weights not found" in capsys.readouterr().err
+    (tmp_path / "junk.safetensors").write_bytes(b"not weights")
+    assert main([*base, "--stage1", str(tmp_path / "junk.safetensors")]) == 2
+    assert "not a readable safetensors" in capsys.readouterr().err
+    assert main([*base, "--stage1", str(stage1_file), "--preset", "huge"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown stage-2 preset" in err and "Traceback" not in err
+    assert not (tmp_path / "o").exists()
+    with pytest.raises(ValueError, match="invalid stage-2 training config"):
+        Stage2TrainConfig(p_motion=1.5)
+
+
+def test_ddp_on_cpu_with_two_processes(cache, stage1_file, synconv_dir, tmp_path):
+    folder, _ = cache
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "infp_lab", "train", "stage2", "--data", str(synconv_dir), "--stage1", str(stage1_file),
+           "--out", str(tmp_path / "ddp"), "--cache", str(folder), "--steps", "2", "--one-sided-steps", "1",
+           "--checkpoint-every", "2", "--batch-size", "2", "--device", "cpu"]
+    result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    state = torch.load(tmp_path / "ddp" / "checkpoint.pt", weights_only=True)
+    assert state["step"] == 2
+    assert MotionGenerator.from_pretrained(tmp_path / "ddp" / "stage2.safetensors") is not None
