@@ -3,8 +3,8 @@ Var, rPCC) and the interaction metrics (speaking-state accuracy, transition lag,
 opening while listening, nod rate). Lip sync (LSE-C/LSE-D) lives in infp_lab.syncnet."""
 
 from infp_lab.metrics.interaction import (
-    SpeakingStateClassifier, TransitionLags, is_speaking, mouth_opening_ratio, nod_rate, transition_lags,
-    window_features,
+    SpeakingStateClassifier, TransitionLags, is_speaking, mouth_opening_ratio, nod_rate, swap_roles, transition_lags,
+    window_features, without_partner,
 )
 from infp_lab.metrics.motion import (
     EXPRESSION_CLUSTERS, POSE_CLUSTERS, MotionClusters, fit_clusters, frechet_distance, motion_variance, pearson,
@@ -14,5 +14,6 @@ from infp_lab.metrics.motion import (
 __all__ = [
     "EXPRESSION_CLUSTERS", "POSE_CLUSTERS", "MotionClusters", "fit_clusters", "frechet_distance",
     "motion_variance", "pearson", "rpcc", "rpcc_mean", "SpeakingStateClassifier", "TransitionLags",
-    "is_speaking", "mouth_opening_ratio", "nod_rate", "transition_lags", "window_features",
+    "is_speaking", "mouth_opening_ratio", "nod_rate", "swap_roles", "transition_lags", "window_features",
+    "without_partner",
 ]

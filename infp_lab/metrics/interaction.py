@@ -36,6 +36,22 @@ def is_speaking(states: np.ndarray) -> np.ndarray:
     return np.isin(np.asarray(states), SPEAKING_STATES)
 
 
+def swap_roles(states: np.ndarray) -> np.ndarray:
+    """Clip states (T,) seen from the partner's side: "self" and "other" exchanged."""
+    states = np.asarray(states)
+    swapped = states.copy()
+    swapped[states == 1], swapped[states == 2] = 2, 1
+    return swapped
+
+
+def without_partner(states: np.ndarray) -> np.ndarray:
+    """Clip states (T,) as if the partner's track were silent: "other" -> "none", "both" -> "self"."""
+    states = np.asarray(states)
+    silenced = states.copy()
+    silenced[states == 2], silenced[states == 3] = 0, 1
+    return silenced
+
+
 def window_features(motion: np.ndarray, half_window: int = 12) -> np.ndarray:
     """Mean, std and mean |velocity| of each dim over a centred window: (T, D) -> (T, 3D)."""
     motion = np.asarray(motion, np.float64)

@@ -59,7 +59,7 @@ def plot_motion_vs_energy(clip: Clip, names: Sequence[str] = ("jaw_open", "lip_p
     axes[0].legend(loc="upper right", fontsize=8)
     axes[0].set_ylabel("RMS")
     for ax, name in zip(axes[1:], names):
-        _shade_states(ax, clip)
+        shade_states(ax, clip.motion["state"], clip.fps)
         ax.plot(t, clip.param(name), color="k", lw=1)
         ax.set_ylabel(name, rotation=0, ha="right")
     axes[-1].set_xlabel("time (s)")
@@ -68,13 +68,14 @@ def plot_motion_vs_energy(clip: Clip, names: Sequence[str] = ("jaw_open", "lip_p
     return fig
 
 
-def _shade_states(ax, clip: Clip) -> None:
-    state = clip.motion["state"]
+def shade_states(ax, states: np.ndarray, fps: int = 25, alpha: float = 0.18) -> None:
+    """Shade a time axis (seconds) by speaking state (T,) int: self, other and both; none stays white."""
+    states = np.asarray(states)
     for code, name in enumerate(STATE_NAMES):
         if name == "none":
             continue
-        for start, stop in _runs(state == code):
-            ax.axvspan(start / clip.fps, stop / clip.fps, color=STATE_COLOURS[name], alpha=0.18, lw=0)
+        for start, stop in _runs(states == code):
+            ax.axvspan(start / fps, stop / fps, color=STATE_COLOURS[name], alpha=alpha, lw=0)
 
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
