@@ -117,7 +117,7 @@ def _add_train_commands(sub: argparse._SubParsersAction) -> None:
     stage2.add_argument("--seed", type=int, default=0)
     stage2.add_argument("--workers", type=int, default=0, help="data loader workers")
     stage2.add_argument("--cache", type=Path, default=None, help="latent cache folder (default: OUT/latent_cache)")
-    stage2.add_argument("--ablation", choices=["no_memory_banks", "no_style_modulation"], default=None,
+    stage2.add_argument("--ablation", choices=("no_memory_banks", "no_style_modulation"), default=None,  # stage2.config.ABLATIONS
                         help="train one of the paper's ablations instead of the full model")
     stage2.set_defaults(func=_train_stage2)
 

@@ -42,9 +42,11 @@ def cfg_sweep(args: argparse.Namespace) -> dict:
     syncnet = SyncNet.from_pretrained(args.syncnet).eval()
     refs = References(stage1, [load_clip(p, load_audio_tracks=False) for p in list_clips(args.train_data, "train")[:24]])
     clips = [load_clip(p) for p in list_clips(args.data, "test")[:args.clips]]
-    rows = {}
-    for scale in args.scales:
-        results = [evaluate_clip(stage1, stage2, syncnet, clip, audio_scale=scale, seed=args.seed) for clip in clips]
+    rows, truths = {}, [None] * len(clips)
+    for scale in args.scales:  # the truth of each clip is measured once, at the first scale
+        results = [evaluate_clip(stage1, stage2, syncnet, clip, audio_scale=scale, seed=args.seed, truth=truth)
+                   for clip, truth in zip(clips, truths)]
+        truths = results
         table = summarise(results, refs)
         rows[str(scale)] = pick(table["generated"])
         rows.setdefault("ground_truth", pick(table["ground_truth"]))

@@ -107,27 +107,39 @@ def _rendered(stage1: HeadImitator, clip: Clip, latents: torch.Tensor) -> tuple[
     return frames, landmarks.numpy() * size
 
 
+TRUTH_KEYS = ("true_latents", "sync_truth", "psnr_reconstruction", "ssim_reconstruction", "sync_reconstruction")
+
+
 def evaluate_clip(stage1: HeadImitator, stage2: MotionGenerator, syncnet, clip: Clip, audio_scale: float = 2.0,
-                  seed: int = 0) -> dict:
-    """Ground-truth and generated latents, motion and scores of one clip."""
+                  seed: int = 0, truth: dict | None = None) -> dict:
+    """Ground-truth and generated latents, motion and scores of one clip.
+
+    `truth`: an earlier result of the same clip (e.g. at another guidance scale) whose
+    TRUTH_KEYS entries are reused instead of encoding, rendering and scoring the truth again.
+    """
     from infp_lab.syncnet import sync_scores
 
     size = stage1.config.image_size
-    true_latents = encode_clip(stage1, clip)
+    true_latents = encode_clip(stage1, clip) if truth is None else torch.from_numpy(truth["true_latents"])
     generated = generate_from_audio(stage2, clip.self_audio, clip.other_audio, clip.sample_rate,
                                     audio_scale=audio_scale, seed=seed)
     frames = min(len(true_latents), len(generated.latents))
-    truth = clip_frames(clip, size, np.arange(frames))
+    truth_frames = clip_frames(clip, size, np.arange(frames))
     result = {"clip": clip.name, "frames": frames, "state": clip.motion["state"][:frames],
               "true_latents": true_latents[:frames].numpy(), "latents": generated.latents[:frames].numpy(),
               "verbal_attention": generated.verbal_attention[:frames].numpy(),
               "nonverbal_attention": generated.nonverbal_attention[:frames].numpy()}
     audio = clip.self_audio[: int(round(frames * clip.sample_rate / clip.fps))]
-    true_lm = clip_landmarks(clip, np.arange(frames)).numpy() * size
-    result["sync_truth"] = sync_scores(syncnet, _video(truth), true_lm, audio)
-    for name, latents in (("reconstruction", true_latents[:frames]), ("generated", generated.latents[:frames])):
+    renders = [("generated", generated.latents[:frames])]
+    if truth is None:
+        true_lm = clip_landmarks(clip, np.arange(frames)).numpy() * size
+        result["sync_truth"] = sync_scores(syncnet, _video(truth_frames), true_lm, audio)
+        renders.insert(0, ("reconstruction", true_latents[:frames]))
+    else:
+        result.update({k: truth[k] for k in TRUTH_KEYS if k != "true_latents"})
+    for name, latents in renders:
         video, landmarks = _rendered(stage1, clip, latents)
-        result[f"psnr_{name}"], result[f"ssim_{name}"] = _image_scores(video, truth)
+        result[f"psnr_{name}"], result[f"ssim_{name}"] = _image_scores(video, truth_frames)
         result[f"sync_{name}"] = sync_scores(syncnet, _video(video), landmarks, audio)
     result["partner_energy"] = frame_energy(clip.other_audio, clip.sample_rate, clip.fps, num_frames=frames)
     return result
