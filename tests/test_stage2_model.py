@@ -12,7 +12,7 @@ from infp_lab.checkpoint import save_weights
 from infp_lab.data.audio import audio_features
 from infp_lab.stage2 import (AudioEncoderConfig, DiffusionConfig, DiTConfig, GuiderConfig, MotionGenerator,
                              Stage2Config, StreamingFeatures, StreamingGenerator, StyleConfig, diffusion_loss,
-                             generate, generate_from_audio, guided_epsilon, make_sampler, preset)
+                             generate, generate_from_audio, guided_prediction, make_sampler, preset)
 from infp_lab.stage2.memory_guider import MemoryBank
 
 SR = 16000
@@ -80,6 +80,10 @@ def test_config_round_trip_and_validation():
         replace(TINY, dit=DiTConfig(heads=5))
     with pytest.raises(ValueError, match="sampler"):
         replace(TINY, diffusion=DiffusionConfig(sampler="euler"))
+    with pytest.raises(ValueError, match="prediction"):
+        replace(TINY, diffusion=DiffusionConfig(prediction="noise"))
+    with pytest.raises(ValueError, match="motion_band"):
+        replace(TINY, dit=DiTConfig(heads=2, motion_band=-1))
     with pytest.raises(ValueError, match="unknown"):
         Stage2Config.from_dict({**TINY.to_dict(), "bogus": 1})
     with pytest.raises(ValueError, match="preset"):
@@ -144,12 +148,12 @@ def test_cfg_scale_one_is_conditional_and_zero_unconditional(model):
         no_style = model(x, t, feature, previous, None)
         assert (full - uncond).abs().max() > 1e-3
         for unstyled_feature in (None, unstyled):
-            guided = guided_epsilon(model, x, t, feature, previous, style, 1.0, 1.0, unstyled_feature)
+            guided = guided_prediction(model, x, t, feature, previous, style, 1.0, 1.0, unstyled_feature)
             assert torch.allclose(guided, full, atol=1e-5)
-            zero = guided_epsilon(model, x, t, feature, previous, style, 0.0, 0.0, unstyled_feature)
+            zero = guided_prediction(model, x, t, feature, previous, style, 0.0, 0.0, unstyled_feature)
             assert torch.allclose(zero, uncond, atol=1e-5)
-        assert torch.allclose(guided_epsilon(model, x, t, feature, previous, None, 1.0), no_style, atol=1e-5)
-        strong = guided_epsilon(model, x, t, feature, previous, style, 3.0, 2.0)
+        assert torch.allclose(guided_prediction(model, x, t, feature, previous, None, 1.0), no_style, atol=1e-5)
+        strong = guided_prediction(model, x, t, feature, previous, style, 3.0, 2.0)
         assert (strong - full).abs().max() > 1e-3
 
 
@@ -187,6 +191,39 @@ def test_diffusion_loss_trains_and_is_reproducible(model):
                               generator=torch.Generator().manual_seed(5))
     assert no_style["drop_style"].all() and no_style["drop_previous"].all()
     model.zero_grad()
+
+
+@pytest.mark.parametrize("band", [0, 2])
+def test_motion_attention_reads_only_nearby_frames(band):
+    """With one block, the output at frame t depends on f_m only within t +- motion_band."""
+    model = _model(replace(TINY, dit=DiTConfig(layers=1, heads=2, window=16, context=4, mlp_ratio=2,
+                                               motion_band=band)))
+    w, changed_frame = 12, 6
+    noisy, feature = torch.randn(1, w, 8), torch.randn(1, w, 32)
+    moved = feature.clone()
+    moved[0, changed_frame] = torch.randn(32)
+    with torch.no_grad():
+        a = model(noisy, torch.tensor([300]), feature, None, None)
+        b = model(noisy, torch.tensor([300]), moved, None, None)
+    differs = (a - b).abs().amax(dim=-1)[0] > 1e-6  # (W,)
+    near = (torch.arange(w) - changed_frame).abs() <= band
+    assert torch.equal(differs, near)
+
+
+@pytest.mark.parametrize("prediction", ["epsilon", "sample", "v_prediction"])
+def test_diffusion_loss_targets_follow_the_prediction_type(prediction):
+    """A fresh network outputs zeros (zero-initialised output), so the loss is the mean
+    square of its target: the noise (about 1), the clean latents (here 9) or v."""
+    model = MotionGenerator(replace(TINY, diffusion=DiffusionConfig(steps=3, prediction=prediction)))
+    latents = torch.full((4, 16, 8), 3.0)
+    loss = diffusion_loss(model, latents, *_features(4, 16), None, None, None,
+                          generator=torch.Generator().manual_seed(0))["loss"].item()
+    if prediction == "sample":
+        assert loss == pytest.approx(9.0)
+    elif prediction == "epsilon":
+        assert loss == pytest.approx(1.0, abs=0.15)
+    else:  # v = sqrt(a) eps - sqrt(1 - a) x0: between the two
+        assert 0.5 < loss < 9.0 and loss != pytest.approx(1.0, abs=0.15)
 
 
 def test_generate_lengths_and_seeds(model):

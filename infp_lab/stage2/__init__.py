@@ -3,7 +3,7 @@
 from infp_lab.stage2.audio_encoder import AudioEncoder, encoder_inputs
 from infp_lab.stage2.config import (PRESETS, AudioEncoderConfig, DiffusionConfig, DiTConfig, GuiderConfig,
                                     Stage2Config, StyleConfig, preset)
-from infp_lab.stage2.diffusion import diffusion_loss, guided_epsilon, make_sampler, make_train_scheduler, sample
+from infp_lab.stage2.diffusion import diffusion_loss, guided_prediction, make_sampler, make_train_scheduler, sample
 from infp_lab.stage2.dit import MotionDiT
 from infp_lab.stage2.generate import GenerationOutput, generate, generate_from_audio
 from infp_lab.stage2.memory_guider import GuiderOutput, InteractiveMotionGuider, MemoryBank
@@ -15,6 +15,6 @@ __all__ = [
     "PRESETS", "AudioEncoder", "AudioEncoderConfig", "DiTConfig", "DiffusionConfig", "GenerationOutput",
     "GuiderConfig", "GuiderOutput", "InteractiveMotionGuider", "MemoryBank", "MotionDiT", "MotionGenerator",
     "Stage2Config", "StreamingFeatures", "StreamingGenerator", "StyleConfig", "StyleEncoder", "diffusion_loss",
-    "encoder_inputs", "generate", "generate_from_audio", "guided_epsilon", "make_sampler",
+    "encoder_inputs", "generate", "generate_from_audio", "guided_prediction", "make_sampler",
     "make_train_scheduler", "preset", "sample",
 ]

@@ -20,11 +20,11 @@ from infp_lab.stage2.memory_guider import GuiderOutput
 
 @lru_cache(maxsize=8)
 def make_train_scheduler(cfg: DiffusionConfig):
-    """The DDPM scheduler that adds training noise (epsilon parameterisation)."""
+    """The DDPM scheduler that adds training noise (the config's parameterisation)."""
     from diffusers import DDPMScheduler
 
     return DDPMScheduler(num_train_timesteps=cfg.train_timesteps, beta_schedule=cfg.beta_schedule,
-                         prediction_type="epsilon", clip_sample=False)
+                         prediction_type=cfg.prediction, clip_sample=False)
 
 
 def make_sampler(cfg: DiffusionConfig, sampler: str | None = None, steps: int | None = None):
@@ -41,7 +41,7 @@ def make_sampler(cfg: DiffusionConfig, sampler: str | None = None, steps: int | 
     # level of ~1e-9, where an epsilon prediction says nothing about the clean latents and
     # the first step's x0 estimate would amplify the network's error ~2e4 times.
     common = dict(num_train_timesteps=cfg.train_timesteps, beta_schedule=cfg.beta_schedule,
-                  prediction_type="epsilon", timestep_spacing="leading", steps_offset=1)
+                  prediction_type=cfg.prediction, timestep_spacing="leading", steps_offset=1)
     if sampler == "ddim":
         scheduler = DDIMScheduler(**common, clip_sample=False, set_alpha_to_one=True)
     else:
@@ -66,7 +66,8 @@ def diffusion_loss(model: nn.Module, latents: torch.Tensor, self_audio: torch.Te
                    style_reference: torch.Tensor | None, generator: torch.Generator | None = None,
                    p_motion: float = 0.5, p_previous: float = 0.5, p_style: float = 0.3,
                    audio_offset: torch.Tensor | int | None = None) -> dict:
-    """Epsilon-prediction loss on one batch of windows, with classifier-free dropout.
+    """Diffusion loss on one batch of windows, with classifier-free dropout: the MSE of the
+    network's output against the noise, the clean latents or v (`config.diffusion.prediction`).
 
     Args:
         model: a MotionGenerator (or a DDP wrapper of one).
@@ -114,22 +115,26 @@ def diffusion_loss(model: nn.Module, latents: torch.Tensor, self_audio: torch.Te
         guide = crop_frames(guide, audio_offset, latents.shape[1])
     noisy = scheduler.add_noise(latents, noise, timesteps)  # (B, W, Dm)
     predicted = model(noisy, timesteps, guide.feature, previous, style, drop_motion, drop_previous, drop_style)
-    loss = nn.functional.mse_loss(predicted.float(), noise.float())
+    target = {"epsilon": noise, "sample": latents}.get(core.config.diffusion.prediction)
+    if target is None:  # v-prediction
+        target = scheduler.get_velocity(latents, noise, timesteps)
+    loss = nn.functional.mse_loss(predicted.float(), target.float())
     return dict(loss=loss, timesteps=timesteps, drop_motion=drop_motion, drop_previous=drop_previous,
                 drop_style=drop_style, verbal_attention=guide.verbal_attention.detach(),
                 nonverbal_attention=guide.nonverbal_attention.detach())
 
 
-def guided_epsilon(model: nn.Module, x: torch.Tensor, t: torch.Tensor, motion_feature: torch.Tensor,
-                   previous: torch.Tensor | None, style: torch.Tensor | None, audio_scale: float = 2.0,
-                   style_scale: float = 1.0, unstyled_feature: torch.Tensor | None = None) -> torch.Tensor:
-    """Classifier-free guided noise prediction (B, W, Dm), all branches in one batch.
+def guided_prediction(model: nn.Module, x: torch.Tensor, t: torch.Tensor, motion_feature: torch.Tensor,
+                      previous: torch.Tensor | None, style: torch.Tensor | None, audio_scale: float = 2.0,
+                      style_scale: float = 1.0, unstyled_feature: torch.Tensor | None = None) -> torch.Tensor:
+    """Classifier-free guided prediction (B, W, Dm), all branches in one batch; it is noise,
+    clean latents or v, as `config.diffusion.prediction` says (guidance is linear in any).
 
-    With a style: eps_u + audio_scale * (eps_a - eps_u) + style_scale * (eps_s - eps_a), where
-    eps_u has neither f_m nor style, eps_a has f_m without style and eps_s has both. The
+    With a style: p_u + audio_scale * (p_a - p_u) + style_scale * (p_s - p_a), where
+    p_u has neither f_m nor style, p_a has f_m without style and p_s has both. The
     previous-motion context is kept in every branch so that windows stay continuous.
-    `unstyled_feature` is f_m computed with unmodulated memory banks (used by eps_a; f_m
-    itself when not given). Without a style: eps_u + audio_scale * (eps_c - eps_u).
+    `unstyled_feature` is f_m computed with unmodulated memory banks (used by p_a; f_m
+    itself when not given). Without a style: p_u + audio_scale * (p_c - p_u).
     Scales of 1 give the fully conditional prediction.
     """
     batch = x.shape[0]
@@ -147,11 +152,11 @@ def guided_epsilon(model: nn.Module, x: torch.Tensor, t: torch.Tensor, motion_fe
 
     drop_motion = flags(True, *([False] * (branches - 1)))
     drop_style = flags(*([True] * (branches - 1)), False) if style is not None else None
-    eps = model(repeat(x), repeat(t), torch.cat(features), repeat(previous), repeat(style),
-                drop_motion=drop_motion, drop_style=drop_style).chunk(branches)
+    pred = model(repeat(x), repeat(t), torch.cat(features), repeat(previous), repeat(style),
+                 drop_motion=drop_motion, drop_style=drop_style).chunk(branches)
     if style is None:
-        return eps[0] + audio_scale * (eps[1] - eps[0])
-    return eps[0] + audio_scale * (eps[1] - eps[0]) + style_scale * (eps[2] - eps[1])
+        return pred[0] + audio_scale * (pred[1] - pred[0])
+    return pred[0] + audio_scale * (pred[1] - pred[0]) + style_scale * (pred[2] - pred[1])
 
 
 @torch.no_grad()
@@ -172,7 +177,7 @@ def sample(model: nn.Module, motion_feature: torch.Tensor, previous: torch.Tenso
     x = torch.randn(shape, generator=generator, device=gen_device).to(motion_feature.device)
     x = x * scheduler.init_noise_sigma
     for t in scheduler.timesteps:
-        eps = guided_epsilon(model, scheduler.scale_model_input(x, t), t, motion_feature, previous, style,
-                             audio_scale, style_scale, unstyled_feature)
-        x = scheduler.step(eps, t, x).prev_sample
+        prediction = guided_prediction(model, scheduler.scale_model_input(x, t), t, motion_feature, previous,
+                                       style, audio_scale, style_scale, unstyled_feature)
+        x = scheduler.step(prediction, t, x).prev_sample
     return x

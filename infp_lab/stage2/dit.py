@@ -1,5 +1,6 @@
-"""Denoising motion transformer (design.md section 5): a pure network predicting the noise
-(epsilon) in a window of noisy motion latents.
+"""Denoising motion transformer (design.md section 5): a pure network that reads a window of
+noisy motion latents and predicts the noise (epsilon, as in the paper), the clean latents or
+v, whichever `config.diffusion.prediction` names (the loss and the sampler follow it).
 
 Each block: self-attention over the window -> motion attention (cross-attention to the
 interactive motion feature f_m, frame-aligned through a learned positional embedding on
@@ -39,11 +40,13 @@ class Attention(nn.Module):
         self.to_q, self.to_k, self.to_v = nn.Linear(dim, dim), nn.Linear(dim, dim), nn.Linear(dim, dim)
         self.to_out = nn.Linear(dim, dim)
 
-    def forward(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor | None = None,
+                mask: torch.Tensor | None = None) -> torch.Tensor:
+        """`mask` (N, M) bool: True where a query may attend to a key (None: everywhere)."""
         value = key if value is None else value
         q, k, v = (rearrange(proj(x), "b n (h d) -> b h n d", h=self.heads)
                    for proj, x in ((self.to_q, query), (self.to_k, key), (self.to_v, value)))
-        out = nn.functional.scaled_dot_product_attention(q, k, v)  # (B, H, N, d)
+        out = nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (B, H, N, d)
         return self.to_out(rearrange(out, "b h n d -> b n (h d)"))
 
 
@@ -63,8 +66,9 @@ class DiTBlock(nn.Module):
         nn.init.zeros_(self.modulation[1].bias)
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor, motion: torch.Tensor, motion_position: torch.Tensor,
-                previous: torch.Tensor) -> torch.Tensor:
-        """x (B, W, D), cond (B, D), motion (B, W, D), motion_position (W, D), previous (B, C, D)."""
+                motion_mask: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:
+        """x (B, W, D), cond (B, D), motion (B, W, D), motion_position (W, D), motion_mask (W, W)
+        bool (the f_m frames each frame may read), previous (B, C, D)."""
         mods = self.modulation(cond)[:, None].chunk(12, dim=-1)  # 12 x (B, 1, D)
 
         def modulated(i: int) -> torch.Tensor:
@@ -73,7 +77,7 @@ class DiTBlock(nn.Module):
         h = modulated(0)
         x = x + mods[2] * self.self_attention(h, h)
         h = modulated(1)
-        x = x + mods[5] * self.motion_attention(h + motion_position, motion + motion_position, motion)
+        x = x + mods[5] * self.motion_attention(h + motion_position, motion + motion_position, motion, motion_mask)
         h = modulated(2)
         x = x + mods[8] * self.temporal_attention(h, previous)
         h = modulated(3)
@@ -81,13 +85,13 @@ class DiTBlock(nn.Module):
 
 
 class MotionDiT(nn.Module):
-    """Noisy motion latents + timestep + (f_m, previous motion, style) -> predicted noise."""
+    """Noisy motion latents + timestep + (f_m, previous motion, style) -> prediction."""
 
     def __init__(self, config: Stage2Config):
         super().__init__()
         dim, dit = config.dim, config.dit
         self.latent_dim, self.dim, self.style_dim = config.latent_dim, dim, config.style.dim
-        self.window, self.context = dit.window, dit.context
+        self.window, self.context, self.motion_band = dit.window, dit.context, dit.motion_band
         self.input = nn.Linear(config.latent_dim, dim)
         self.position = nn.Parameter(torch.randn(dit.window, dim) * 0.02)
         self.motion_position = nn.Parameter(torch.randn(dit.window, dim) * 0.02)
@@ -110,7 +114,7 @@ class MotionDiT(nn.Module):
     def forward(self, noisy: torch.Tensor, timestep: torch.Tensor, motion_feature: torch.Tensor | None,
                 previous: torch.Tensor | None, style: torch.Tensor | None, drop_motion: torch.Tensor | None = None,
                 drop_previous: torch.Tensor | None = None, drop_style: torch.Tensor | None = None) -> torch.Tensor:
-        """Predict epsilon (B, W, latent_dim), 1 <= W <= window.
+        """The prediction (B, W, latent_dim) for a window of 1 <= W <= window frames.
 
         Args:
             noisy: (B, W, latent_dim) noisy normalised latents.
@@ -146,8 +150,10 @@ class MotionDiT(nn.Module):
 
         x = self.input(noisy) + self.position[:width]  # (B, W, D)
         motion_position = self.motion_position[:width]
+        frame = torch.arange(width, device=noisy.device)
+        motion_mask = (frame[:, None] - frame[None, :]).abs() <= self.motion_band  # (W, W)
         for block in self.blocks:
-            x = block(x, cond, motion, motion_position, context)
+            x = block(x, cond, motion, motion_position, motion_mask, context)
         shift, scale = self.final_modulation(cond)[:, None].chunk(2, dim=-1)  # (B, 1, D) each
         return self.output(self.final_norm(x) * (1 + scale) + shift)  # (B, W, latent_dim)
 
