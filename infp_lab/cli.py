@@ -111,14 +111,19 @@ def _add_train_commands(sub: argparse._SubParsersAction) -> None:
     stage2.add_argument("--lr", type=float, default=1e-4)
     stage2.add_argument("--one-sided-steps", type=int, default=1000,
                         help="first steps on windows where only one side speaks (the paper's warm-up)")
+    stage2.add_argument("--velocity-weight", type=float, default=0.0,
+                        help="weight of the velocity (smoothness and window-border) loss of clean-latent models")
     stage2.add_argument("--resume", action="store_true", help="continue the run in --out")
     stage2.add_argument("--device", default="auto", help="cpu, cuda or auto")
     stage2.add_argument("--checkpoint-every", type=int, default=250, help="steps between validation + checkpoint")
     stage2.add_argument("--seed", type=int, default=0)
     stage2.add_argument("--workers", type=int, default=0, help="data loader workers")
     stage2.add_argument("--cache", type=Path, default=None, help="latent cache folder (default: OUT/latent_cache)")
-    stage2.add_argument("--ablation", choices=("no_memory_banks", "no_style_modulation"), default=None,  # stage2.config.ABLATIONS
-                        help="train one of the paper's ablations instead of the full model")
+    stage2.add_argument("--ablation", default=None,  # stage2.config.ABLATIONS
+                        choices=("no_memory_banks", "no_style_modulation", "epsilon_prediction",
+                                 "full_motion_attention"),
+                        help="train an ablation instead of the full model (the paper's two, and undoing this "
+                             "project's clean-latent target or frame-banded motion attention)")
     stage2.set_defaults(func=_train_stage2)
 
 
@@ -154,7 +159,7 @@ def _train_stage2(args: argparse.Namespace) -> None:
 
     cfg = Stage2TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr,
                             one_sided_steps=args.one_sided_steps, checkpoint_every=args.checkpoint_every,
-                            seed=args.seed, workers=args.workers)
+                            velocity_weight=args.velocity_weight, seed=args.seed, workers=args.workers)
     result = train_stage2(args.data, args.stage1, args.out, args.preset, cfg, resume=args.resume,
                           device=args.device, cache_dir=args.cache, ablation=args.ablation)
     if result:
@@ -198,7 +203,8 @@ def _add_eval_commands(sub: argparse._SubParsersAction) -> None:
     stage2.add_argument("--split", default="test", help="split of --data to use ('all' for every clip)")
     stage2.add_argument("--out", required=True, type=Path, help="report .json")
     stage2.add_argument("--clips", type=int, default=None, help="evaluate only the first N clips")
-    stage2.add_argument("--audio-scale", type=float, default=2.0, help="classifier-free guidance scale")
+    stage2.add_argument("--audio-scale", type=float, default=5.0,  # stage2.config.AUDIO_SCALE
+                        help="classifier-free audio guidance scale (default: the one chosen on validation clips)")
     stage2.add_argument("--seed", type=int, default=0)
     stage2.set_defaults(func=_eval_stage2)
 

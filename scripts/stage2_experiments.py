@@ -2,9 +2,10 @@
 
     # CFG sweep: the same weights at several audio guidance scales (sync and diversity vs scale)
     python scripts/stage2_experiments.py cfg-sweep --stage2 W2 --stage1 W1 --syncnet S --data data/s1test \
-        --train-data data/s1train --out runs/stage2_cfg [--scales 1 2 3 4 5 6] [--clips 4]
+        --train-data data/s1train --out runs/stage2_cfg [--split test] [--scales 1 2 3 4 5 6] [--clips 4]
 
-    # Ablations: the full model vs no memory banks vs no style modulation, same data, seed and steps
+    # Ablations: the full model vs each of config.ABLATIONS (no memory banks, no style modulation,
+    # epsilon prediction, full-window motion attention), same data, seed and steps
     python scripts/stage2_experiments.py ablation --stage1 W1 --syncnet S --data data/s1train --test data/s1test \
         --out runs/stage2_ablation [--steps 1500] [--clips 4] [--cache runs/stage2_tiny/latent_cache]
 
@@ -41,7 +42,7 @@ def cfg_sweep(args: argparse.Namespace) -> dict:
     stage1, stage2 = HeadImitator.from_pretrained(args.stage1).eval(), MotionGenerator.from_pretrained(args.stage2).eval()
     syncnet = SyncNet.from_pretrained(args.syncnet).eval()
     refs = References(stage1, [load_clip(p, load_audio_tracks=False) for p in list_clips(args.train_data, "train")[:24]])
-    clips = [load_clip(p) for p in list_clips(args.data, "test")[:args.clips]]
+    clips = [load_clip(p) for p in list_clips(args.data, args.split)[:args.clips]]
     rows, truths = {}, [None] * len(clips)
     for scale in args.scales:  # the truth of each clip is measured once, at the first scale
         results = [evaluate_clip(stage1, stage2, syncnet, clip, audio_scale=scale, seed=args.seed, truth=truth)
@@ -51,7 +52,7 @@ def cfg_sweep(args: argparse.Namespace) -> dict:
         rows[str(scale)] = pick(table["generated"])
         rows.setdefault("ground_truth", pick(table["ground_truth"]))
         print(f"scale {scale}: {rows[str(scale)]}", flush=True)
-    return {"clips": len(clips), "seed": args.seed, "rows": rows}
+    return {"clips": len(clips), "split": args.split, "seed": args.seed, "rows": rows}
 
 
 def ablation(args: argparse.Namespace) -> dict:
@@ -78,7 +79,8 @@ def main() -> None:
     sub = parser.add_subparsers(dest="experiment", required=True)
     sweep = sub.add_parser("cfg-sweep")
     sweep.add_argument("--stage2", required=True, type=Path)
-    sweep.add_argument("--data", required=True, type=Path, help="held-out clips (test split)")
+    sweep.add_argument("--data", required=True, type=Path, help="held-out clips")
+    sweep.add_argument("--split", default="test", help="which split of --data (choose a scale on 'val', report on 'test')")
     sweep.add_argument("--train-data", required=True, type=Path, help="training clips for the metrics' references")
     sweep.add_argument("--scales", type=float, nargs="+", default=[1, 2, 3, 4, 5, 6])
     ablate = sub.add_parser("ablation")

@@ -92,6 +92,29 @@ def test_config_round_trip_and_validation():
         MotionGenerator(replace(TINY, audio=AudioEncoderConfig(type="wav2vec2", input_dim=640)))
 
 
+def test_ablations_and_guidance_default_match_the_cli():
+    from infp_lab.cli import build_parser
+    from infp_lab.stage2.config import ABLATIONS, AUDIO_SCALE, ablated
+
+    base = preset("tiny")
+    assert ablated(base, None) == base
+    assert not ablated(base, "no_memory_banks").guider.memory_banks
+    assert not ablated(base, "no_style_modulation").guider.style_modulation
+    assert ablated(base, "epsilon_prediction").diffusion.prediction == "epsilon" != base.diffusion.prediction
+    assert ablated(base, "full_motion_attention").dit.motion_band >= base.dit.window > base.dit.motion_band
+    for name in ABLATIONS:
+        assert replace(ablated(base, name), guider=base.guider, diffusion=base.diffusion, dit=base.dit) == base
+    with pytest.raises(ValueError, match="unknown stage-2 ablation"):
+        ablated(base, "no_audio")
+    def option(command: str, name: str):
+        parser = build_parser()._subparsers._group_actions[0].choices[command]
+        stage2 = parser._subparsers._group_actions[0].choices["stage2"]
+        return next(a for a in stage2._actions if a.dest == name)
+
+    assert tuple(option("train", "ablation").choices) == tuple(ABLATIONS)
+    assert option("eval", "audio_scale").default == AUDIO_SCALE
+
+
 def test_wav2vec2_without_transformers_says_so(tmp_path):
     try:
         import transformers  # noqa: F401
@@ -224,6 +247,48 @@ def test_diffusion_loss_targets_follow_the_prediction_type(prediction):
         assert loss == pytest.approx(1.0, abs=0.15)
     else:  # v = sqrt(a) eps - sqrt(1 - a) x0: between the two
         assert 0.5 < loss < 9.0 and loss != pytest.approx(1.0, abs=0.15)
+
+
+def test_velocity_loss_adds_steps_and_the_window_border():
+    """Zero predictions of latents that ramp by 1 per frame from 3: the step error is 1 per
+    step, the first frame's error (the border step, counted where the previous motion is
+    kept) 9; clean-latent models only."""
+    model = MotionGenerator(replace(TINY, diffusion=DiffusionConfig(steps=3, prediction="sample")))
+    latents = (3.0 + torch.arange(16.0))[None, :, None].expand(4, 16, 8)
+    previous = torch.zeros(4, 4, 8)
+    plain = (latents ** 2).mean().item()
+
+    def loss(**kwargs) -> float:
+        return diffusion_loss(model, latents, *_features(4, 16), previous, None, None,
+                              generator=torch.Generator().manual_seed(0), **kwargs)["loss"].item()
+
+    assert loss(p_previous=0.0) == pytest.approx(plain)
+    assert loss(p_previous=0.0, velocity_weight=1.0) == pytest.approx(plain + 1.0 + 9.0)
+    assert loss(p_previous=1.0, velocity_weight=0.5) == pytest.approx(plain + 0.5 * 1.0)
+    epsilon = MotionGenerator(replace(TINY, diffusion=DiffusionConfig(steps=3, prediction="epsilon")))
+    with pytest.raises(ValueError, match="clean latents"):
+        diffusion_loss(epsilon, latents, *_features(4, 16), None, None, None, velocity_weight=1.0)
+
+
+def test_window_chain_spreads_the_jump_into_a_window(model, monkeypatch):
+    """A window sampled 5 units away from the previous window's last latent is moved back by
+    5 * (1 - (i + 1) / (blend + 1)) at its frame i: evenly spread steps, then the raw sample."""
+    import importlib
+
+    gen = importlib.import_module("infp_lab.stage2.generate")  # the module (the package exports a function of that name)
+    width, dim = 8, model.config.latent_dim
+    monkeypatch.setattr(gen, "sample", lambda *args, **kwargs: torch.full((1, width, dim), 5.0))
+    for blend, expected in ((3, [1.25, 2.5, 3.75, 5, 5, 5, 5, 5]), (0, [5.0] * 8), (20, [5 * (i + 1) / 9 for i in range(8)])):
+        chain = gen.WindowChain(model, None, 1.0, 1.0, None, None, seed=0, blend=blend)
+        chain.previous = torch.zeros(1, 4, dim)
+        out = model.normalise(chain(torch.zeros(1, width, model.config.dim), None))  # (W, Dm)
+        assert torch.allclose(out[:, 0], torch.tensor(expected), atol=1e-5), (blend, out[:, 0])
+        assert torch.allclose(chain.previous[0, -1], out[-1])
+    first = gen.WindowChain(model, None, 1.0, 1.0, None, None, seed=0)
+    assert torch.equal(model.normalise(first(torch.zeros(1, width, model.config.dim), None)),
+                       torch.full((width, dim), 5.0))  # the first window has nothing to blend with
+    with pytest.raises(ValueError, match="blend"):
+        gen.WindowChain(model, None, 1.0, 1.0, None, None, seed=0, blend=-1)
 
 
 def test_generate_lengths_and_seeds(model):

@@ -1,5 +1,6 @@
 """The shipped stage-2 weights on a committed sample conversation (unseen in training):
-long generation is continuous at window borders, and the mouth talks while the avatar speaks."""
+long generation is continuous at window borders, the mouth talks while the avatar speaks and
+stays closed while only the partner speaks, and swapping the two tracks swaps the roles."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ import pytest
 import torch
 
 from infp_lab.data.clip import load_clip
+from infp_lab.render import PARAM_NAMES
 from infp_lab.stage2 import MotionGenerator, generate_from_audio
 
 ROOT = Path(__file__).resolve().parents[1]
+JAW = PARAM_NAMES.index("jaw_open")
 WEIGHTS = ROOT / "weights" / "stage2_tiny.safetensors"
 CLIP = ROOT / "data_samples" / "synconv" / "conv0000_a"
 
@@ -27,32 +30,59 @@ def generated():
 
 
 def test_long_generation_is_continuous_at_window_borders(generated):
+    """No jump where a window starts, and no burst of motion where its jump is blended in."""
+    from infp_lab.stage2.generate import BLEND_FRAMES
+
     model, clip, out = generated
     latents = out.latents.numpy()
     assert abs(len(latents) - clip.num_frames) <= 1
     step = np.linalg.norm(np.diff(latents, axis=0), axis=1)  # (T-1,) frame-to-frame motion
     window = model.config.dit.window
     borders = np.arange(window, len(latents), window) - 1  # step from the last frame of a window to the next
-    inside = np.setdiff1d(np.arange(len(step)), borders)
+    blended = np.concatenate([b + np.arange(1, BLEND_FRAMES + 1) for b in borders])
+    blended = blended[blended < len(step)]
+    inside = np.setdiff1d(np.arange(len(step)), np.concatenate([borders, blended]))
     assert len(borders) >= 3
-    assert step[borders].mean() < 2.0 * step[inside].mean(), (step[borders], step[inside].mean())
+    assert step[borders].mean() < 1.5 * step[inside].mean(), (step[borders], step[inside].mean())
+    assert step[blended].mean() < 1.5 * step[inside].mean(), (step[blended].mean(), step[inside].mean())
 
 
-def test_mouth_opens_more_while_speaking_than_while_listening(generated):
-    """Talk while the own voice speaks, keep the mouth calmer while only the partner speaks:
-    jaw opening read from the generated latents by a reader fitted on the training samples."""
+@pytest.fixture(scope="module")
+def jaw_reader():
+    """Jaw opening from motion latents: a reader fitted on the committed training samples."""
     from infp_lab.data.clip import list_clips
-    from infp_lab.render import PARAM_NAMES
     from infp_lab.stage1 import HeadImitator
     from infp_lab.stage1.inference import encode_clip
     from infp_lab.stage2.evaluate import MotionReader
 
-    _, clip, out = generated
     stage1 = HeadImitator.from_pretrained(ROOT / "weights" / "stage1_tiny.safetensors").eval()
     train = [load_clip(p, load_audio_tracks=False) for p in list_clips(CLIP.parent, "train")]
     with torch.no_grad():
         reader = MotionReader(np.concatenate([encode_clip(stage1, c).numpy() for c in train]),
                               np.concatenate([c.motion["params"] for c in train]))
-    jaw = reader(out.latents.numpy())[:, PARAM_NAMES.index("jaw_open")]
+    return lambda latents: np.clip(reader(latents)[:, JAW], 0, None)
+
+
+def test_mouth_talks_while_speaking_and_rests_while_listening(generated, jaw_reader):
+    """The jaw follows the true jaw, and opens much less while only the partner speaks.
+
+    The reader fitted on two sample clips reads a resting mouth as about 0.1-0.2 open (the
+    true latents of this clip read 0.12 while listening, 0.50 while speaking), so the bound
+    here is half; the 25 % target is measured by `infp-lab eval stage2`, whose reader is
+    fitted on 24 training clips."""
+    _, clip, out = generated
+    jaw = jaw_reader(out.latents.numpy())
     state = clip.motion["state"][: len(jaw)]
-    assert jaw[state == 1].mean() > jaw[state == 2].mean() + 0.05
+    true_jaw = np.clip(clip.motion["params"][: len(jaw), JAW], 0, None)
+    assert jaw[state == 2].mean() <= 0.5 * jaw[state == 1].mean()
+    assert np.corrcoef(jaw, true_jaw)[0, 1] > 0.6
+
+
+def test_swapping_the_tracks_swaps_the_roles(generated, jaw_reader):
+    """No role label: with the voices swapped, the avatar talks where it listened before."""
+    model, clip, _ = generated
+    with torch.no_grad():
+        swapped = generate_from_audio(model, clip.other_audio, clip.self_audio, clip.sample_rate, seed=0)
+    jaw = jaw_reader(swapped.latents.numpy())
+    state = clip.motion["state"][: len(jaw)]
+    assert jaw[state == 2].mean() > 2.0 * jaw[state == 1].mean()

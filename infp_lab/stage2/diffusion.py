@@ -14,7 +14,7 @@ from functools import lru_cache
 import torch
 from torch import nn
 
-from infp_lab.stage2.config import SAMPLERS, DiffusionConfig
+from infp_lab.stage2.config import AUDIO_SCALE, SAMPLERS, DiffusionConfig
 from infp_lab.stage2.memory_guider import GuiderOutput
 
 
@@ -65,7 +65,7 @@ def diffusion_loss(model: nn.Module, latents: torch.Tensor, self_audio: torch.Te
                    previous: torch.Tensor | None, has_previous: torch.Tensor | None,
                    style_reference: torch.Tensor | None, generator: torch.Generator | None = None,
                    p_motion: float = 0.5, p_previous: float = 0.5, p_style: float = 0.3,
-                   audio_offset: torch.Tensor | int | None = None) -> dict:
+                   audio_offset: torch.Tensor | int | None = None, velocity_weight: float = 0.0) -> dict:
     """Diffusion loss on one batch of windows, with classifier-free dropout: the MSE of the
     network's output against the noise, the clean latents or v (`config.diffusion.prediction`).
 
@@ -83,6 +83,10 @@ def diffusion_loss(model: nn.Module, latents: torch.Tensor, self_audio: torch.Te
         p_motion, p_previous, p_style: per-sample probabilities of dropping f_m, the
             previous motion and the style (style: in the memory banks and the DiT alike).
         audio_offset: int or (B,) ints, where each window starts in the audio (None: 0, W' = W).
+        velocity_weight: weight of a velocity term, for models that predict the clean latents:
+            the MSE of the predicted frame-to-frame steps against the true ones, and of the
+            step from the last previous frame into the window where the previous motion is
+            kept (continuity at window borders).
 
     Returns:
         dict with "loss" (scalar, with grad), "timesteps" (B,), the three drop masks and the
@@ -119,13 +123,30 @@ def diffusion_loss(model: nn.Module, latents: torch.Tensor, self_audio: torch.Te
     if target is None:  # v-prediction
         target = scheduler.get_velocity(latents, noise, timesteps)
     loss = nn.functional.mse_loss(predicted.float(), target.float())
+    if velocity_weight > 0:
+        if core.config.diffusion.prediction != "sample":
+            raise ValueError("the velocity loss needs a model that predicts the clean latents (prediction 'sample')")
+        loss = loss + velocity_weight * _velocity_loss(predicted.float(), latents.float(), drop_previous)
     return dict(loss=loss, timesteps=timesteps, drop_motion=drop_motion, drop_previous=drop_previous,
                 drop_style=drop_style, verbal_attention=guide.verbal_attention.detach(),
                 nonverbal_attention=guide.nonverbal_attention.detach())
 
 
+def _velocity_loss(predicted: torch.Tensor, latents: torch.Tensor, drop_previous: torch.Tensor) -> torch.Tensor:
+    """Velocity term of clean-latent predictions (B, W, Dm) -> scalar: the MSE of the
+    frame-to-frame steps, plus, for the samples whose previous motion is kept, the squared
+    error of the step from the last previous frame into the window (which is the error of
+    the window's first frame: that frame is where a seam would show)."""
+    inside = nn.functional.mse_loss(predicted.diff(dim=1), latents.diff(dim=1))
+    keep = (~drop_previous).float()  # (B,)
+    if keep.sum() == 0:
+        return inside
+    border = (predicted[:, 0] - latents[:, 0]).pow(2).mean(dim=-1)  # (B,)
+    return inside + (border * keep).sum() / keep.sum()
+
+
 def guided_prediction(model: nn.Module, x: torch.Tensor, t: torch.Tensor, motion_feature: torch.Tensor,
-                      previous: torch.Tensor | None, style: torch.Tensor | None, audio_scale: float = 2.0,
+                      previous: torch.Tensor | None, style: torch.Tensor | None, audio_scale: float = AUDIO_SCALE,
                       style_scale: float = 1.0, unstyled_feature: torch.Tensor | None = None) -> torch.Tensor:
     """Classifier-free guided prediction (B, W, Dm), all branches in one batch; it is noise,
     clean latents or v, as `config.diffusion.prediction` says (guidance is linear in any).
@@ -162,7 +183,7 @@ def guided_prediction(model: nn.Module, x: torch.Tensor, t: torch.Tensor, motion
 @torch.no_grad()
 def sample(model: nn.Module, motion_feature: torch.Tensor, previous: torch.Tensor | None = None,
            style: torch.Tensor | None = None, unstyled_feature: torch.Tensor | None = None,
-           audio_scale: float = 2.0, style_scale: float = 1.0, sampler: str | None = None,
+           audio_scale: float = AUDIO_SCALE, style_scale: float = 1.0, sampler: str | None = None,
            steps: int | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
     """Sample one window of normalised latents (B, W, Dm) for f_m (B, W, D) with guidance.
 

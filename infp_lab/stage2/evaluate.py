@@ -34,6 +34,7 @@ from infp_lab.metrics import (
 from infp_lab.render import PARAM_NAMES
 from infp_lab.stage1.inference import clip_frames, clip_landmarks, encode_clip, reenact
 from infp_lab.stage1.model import HeadImitator
+from infp_lab.stage2.config import AUDIO_SCALE
 from infp_lab.stage2.generate import generate_from_audio
 from infp_lab.stage2.model import MotionGenerator
 
@@ -110,7 +111,7 @@ def _rendered(stage1: HeadImitator, clip: Clip, latents: torch.Tensor) -> tuple[
 TRUTH_KEYS = ("true_latents", "sync_truth", "psnr_reconstruction", "ssim_reconstruction", "sync_reconstruction")
 
 
-def evaluate_clip(stage1: HeadImitator, stage2: MotionGenerator, syncnet, clip: Clip, audio_scale: float = 2.0,
+def evaluate_clip(stage1: HeadImitator, stage2: MotionGenerator, syncnet, clip: Clip, audio_scale: float = AUDIO_SCALE,
                   seed: int = 0, truth: dict | None = None) -> dict:
     """Ground-truth and generated latents, motion and scores of one clip.
 
@@ -210,7 +211,7 @@ def summarise(results: list[dict], refs: References) -> dict:
 
 def evaluate_stage2(stage2_weights: str | Path, stage1_weights: str | Path, syncnet_weights: str | Path,
                     data: str | Path, train_data: str | Path, split: str | None = "test", reference_clips: int = 24,
-                    max_clips: int | None = None, audio_scale: float = 2.0, seed: int = 0,
+                    max_clips: int | None = None, audio_scale: float = AUDIO_SCALE, seed: int = 0,
                     progress: bool = True) -> tuple[dict, list[dict]]:
     """The full stage-2 report of one weights file on one split -> (report, per-clip results)."""
     from infp_lab.syncnet import SyncNet

@@ -14,6 +14,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from infp_lab.stage2.config import AUDIO_SCALE
 from infp_lab.stage2.diffusion import sample
 from infp_lab.stage2.model import MotionGenerator
 
@@ -26,12 +27,26 @@ class GenerationOutput(NamedTuple):
     nonverbal_attention: torch.Tensor  # (T, K) other audio over the non-verbal bank
 
 
+BLEND_FRAMES = 10  # default frames over which a window's jump at its first frame is spread
+
+
 class WindowChain:
-    """Samples consecutive windows, each conditioned on the last C latents generated so far."""
+    """Samples consecutive windows, each conditioned on the last C latents generated so far.
+
+    The sampler continues the previous window only approximately (on the shipped tiny
+    weights the first frame of a window jumped about twice as far as a step inside one), so
+    each window after the first is blended in (inertialization, as in game animation): the
+    jump d between the previous window's last latent and the new window's first one is
+    subtracted with a weight falling linearly to 0 over the first `blend` frames (or the
+    whole window if shorter), so the jump is spread evenly over blend + 1 steps. blend = 0
+    keeps the raw samples.
+    """
 
     def __init__(self, model: MotionGenerator, style: torch.Tensor | None, audio_scale: float,
-                 style_scale: float, steps: int | None, sampler: str | None, seed: int):
-        self.model, self.style = model, style
+                 style_scale: float, steps: int | None, sampler: str | None, seed: int, blend: int = BLEND_FRAMES):
+        if blend < 0:
+            raise ValueError(f"blend must be >= 0 frames, got {blend}")
+        self.model, self.style, self.blend = model, style, int(blend)
         self.options = dict(audio_scale=audio_scale, style_scale=style_scale, steps=steps, sampler=sampler)
         self.generator = torch.Generator().manual_seed(int(seed))  # CPU noise: same output on any device
         self.previous: torch.Tensor | None = None  # (1, <= C, Dm) normalised
@@ -40,6 +55,12 @@ class WindowChain:
         """f_m of one window (1, W, D) -> raw latents (W, Dm)."""
         x = sample(self.model, feature, self.previous, self.style, unstyled, generator=self.generator,
                    **self.options)  # (1, W, Dm) normalised
+        if self.previous is not None and self.blend > 0:
+            width = x.shape[1]
+            jump = x[:, :1] - self.previous[:, -1:]  # (1, 1, Dm)
+            span = min(self.blend, width)
+            weight = (1 - (torch.arange(width, device=x.device) + 1) / (span + 1)).clamp(min=0)  # (W,)
+            x = x - jump * weight[None, :, None]
         context = self.model.config.dit.context
         joined = x if self.previous is None else torch.cat([self.previous, x], dim=1)
         self.previous = joined[:, -context:]
@@ -68,9 +89,9 @@ def prepare_style(model: MotionGenerator, style_reference, device: torch.device)
 
 @torch.no_grad()
 def generate(model: MotionGenerator, self_features, other_features, style_reference=None,
-             audio_scale: float = 2.0, style_scale: float = 1.0, steps: int | None = None,
+             audio_scale: float = AUDIO_SCALE, style_scale: float = 1.0, steps: int | None = None,
              sampler: str | None = None, seed: int = 0, window: int | None = None,
-             progress: bool = False) -> GenerationOutput:
+             progress: bool = False, blend: int = BLEND_FRAMES) -> GenerationOutput:
     """Generate one motion latent per frame from the audio features of both tracks.
 
     Args:
@@ -82,6 +103,7 @@ def generate(model: MotionGenerator, self_features, other_features, style_refere
         seed: the same seed gives the same output.
         window: frames per generated window (default: the config's window).
         progress: show a progress bar over windows.
+        blend: frames over which each window's jump at its first frame is spread (see WindowChain).
 
     Returns:
         GenerationOutput with latents (T, Dm) and attention (T, K), on the model's device.
@@ -102,7 +124,7 @@ def generate(model: MotionGenerator, self_features, other_features, style_refere
         style = prepare_style(model, style_reference, device)
         guide = model.guide(self_audio[None], other_audio[None], style)  # (1, T, D), (1, T, K) x 2
         unstyled = model.guide(self_audio[None], other_audio[None], None).feature if style is not None else None
-        chain = WindowChain(model, style, audio_scale, style_scale, steps, sampler, seed)
+        chain = WindowChain(model, style, audio_scale, style_scale, steps, sampler, seed, blend)
         starts = range(0, self_audio.shape[0], window)
         if progress:
             from tqdm.auto import tqdm

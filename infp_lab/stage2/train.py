@@ -51,6 +51,7 @@ class Stage2TrainConfig:
     p_motion: float = 0.5  # classifier-free dropout of f_m, the previous motion and the style
     p_previous: float = 0.5
     p_style: float = 0.3
+    velocity_weight: float = 0.0  # a velocity term of the loss (clean-latent models only; see diffusion_loss)
     checkpoint_every: int = 250
     val_batches: int = 4
     seed: int = 0
@@ -62,6 +63,8 @@ class Stage2TrainConfig:
             problems.append("steps must be >= 0, batch_size, checkpoint_every and val_batches >= 1")
         if self.warmup < 0 or self.one_sided_steps < 0 or self.workers < 0:
             problems.append("warmup, one_sided_steps and workers must be >= 0")
+        if self.velocity_weight < 0:
+            problems.append(f"velocity_weight must be >= 0, got {self.velocity_weight}")
         if not all(0.0 <= p <= 1.0 for p in (self.p_motion, self.p_previous, self.p_style, self.ema_decay)):
             problems.append("p_motion, p_previous, p_style and ema_decay must be in [0, 1]")
         if problems:
@@ -69,13 +72,14 @@ class Stage2TrainConfig:
 
 
 def window_loss(model, batch: dict, generator: torch.Generator | None, p_motion: float = 0.0,
-                p_previous: float = 0.0, p_style: float = 0.0) -> dict:
+                p_previous: float = 0.0, p_style: float = 0.0, velocity_weight: float = 0.0) -> dict:
     """`diffusion_loss` on a batch of WindowDataset items (raw latents are normalised here;
     the style reference stays raw)."""
     core = unwrap(model)
     return diffusion_loss(model, core.normalise(batch["latents"]), batch["self_audio"], batch["other_audio"],
                           core.normalise(batch["previous"]), batch["has_previous"], batch["style_reference"],
-                          generator, p_motion, p_previous, p_style, audio_offset=batch["audio_offset"])
+                          generator, p_motion, p_previous, p_style, audio_offset=batch["audio_offset"],
+                          velocity_weight=velocity_weight)
 
 
 def _to(batch: dict, device: torch.device) -> dict:
@@ -217,7 +221,8 @@ def train_stage2(data: str | Path, stage1_weights: str | Path, out: str | Path, 
         for group in optimizer.param_groups:
             group["lr"] = lr
         with autocast(torch_device):
-            losses = window_loss(model, batch, generator, train_cfg.p_motion, train_cfg.p_previous, train_cfg.p_style)
+            losses = window_loss(model, batch, generator, train_cfg.p_motion, train_cfg.p_previous, train_cfg.p_style,
+                                 train_cfg.velocity_weight if config.diffusion.prediction == "sample" else 0.0)
         optimizer.zero_grad(set_to_none=True)
         losses["loss"].backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
