@@ -14,7 +14,7 @@ cp runs/syncnet/syncnet.safetensors weights/syncnet_synconv.safetensors
 $IL train stage2 --data data/s1train --stage1 weights/stage1_tiny.safetensors --out runs/stage2_tiny \
     --preset tiny --steps "$STEPS" --batch-size 32 --one-sided-steps $((STEPS / 4)) --seed 0
 $IL export --checkpoint runs/stage2_tiny/checkpoint.pt --out weights/stage2_tiny.safetensors
-# The default audio guidance scale (stage2.config.AUDIO_SCALE = 5) was chosen on validation clips:
+# The default audio guidance scale (stage2.config.AUDIO_SCALE = 6) is the "chosen_scale" of this validation sweep:
 $PY scripts/stage2_experiments.py cfg-sweep --stage2 weights/stage2_tiny.safetensors \
     --stage1 weights/stage1_tiny.safetensors --syncnet weights/syncnet_synconv.safetensors \
     --data data/s1train --split val --train-data data/s1train --out runs/stage2_cfg_val --clips 4 --scales 2 3 4 5 6

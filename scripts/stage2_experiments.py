@@ -33,8 +33,24 @@ KEYS = ("psnr", "ssim", "lse_c", "lse_d", "sid_expression", "sid_pose", "var_exp
         "fd_expression", "fd_pose", "rpcc", "state_accuracy", "mouth_listening_over_speaking")
 
 
+DIVERSITY = ("sid_expression", "sid_pose", "var_expression", "var_pose")
+
+
 def pick(row: dict) -> dict:
     return {k: row[k] for k in KEYS if k in row}
+
+
+def choose_scale(rows: dict, min_state_accuracy: float = 0.9) -> float | None:
+    """The scale whose SID and Var come closest to the ground truth's (smallest worst relative
+    deviation) among those with a state accuracy >= `min_state_accuracy`; None if none has."""
+    truth = rows["ground_truth"]
+
+    def worst(row: dict) -> float:
+        return max(abs(row[k] - truth[k]) / abs(truth[k]) for k in DIVERSITY)
+
+    fit = {float(scale): worst(row) for scale, row in rows.items()
+           if scale != "ground_truth" and row["state_accuracy"] >= min_state_accuracy}
+    return min(fit, key=fit.get) if fit else None
 
 
 @torch.no_grad()
@@ -52,7 +68,8 @@ def cfg_sweep(args: argparse.Namespace) -> dict:
         rows[str(scale)] = pick(table["generated"])
         rows.setdefault("ground_truth", pick(table["ground_truth"]))
         print(f"scale {scale}: {rows[str(scale)]}", flush=True)
-    return {"clips": len(clips), "split": args.split, "seed": args.seed, "rows": rows}
+    return {"clips": len(clips), "split": args.split, "seed": args.seed, "rows": rows,
+            "chosen_scale": choose_scale(rows)}
 
 
 def ablation(args: argparse.Namespace) -> dict:

@@ -86,3 +86,25 @@ def test_swapping_the_tracks_swaps_the_roles(generated, jaw_reader):
     jaw = jaw_reader(swapped.latents.numpy())
     state = clip.motion["state"][: len(jaw)]
     assert jaw[state == 2].mean() > 2.0 * jaw[state == 1].mean()
+
+
+def test_default_guidance_is_the_scale_chosen_on_validation_clips():
+    """AUDIO_SCALE is what scripts/stage2_experiments.py's rule picks from the committed
+    validation sweep of the shipped weights (not from the test split)."""
+    import importlib.util
+    import json
+
+    from infp_lab.stage2.config import AUDIO_SCALE
+
+    spec = importlib.util.spec_from_file_location("stage2_experiments", ROOT / "scripts" / "stage2_experiments.py")
+    experiments = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(experiments)
+    sweep = json.loads((ROOT / "weights" / "stage2_cfg_sweep_val.json").read_text())
+    assert sweep["split"] == "val"
+    assert experiments.choose_scale(sweep["rows"]) == AUDIO_SCALE
+    rows = {"ground_truth": {k: 1.0 for k in experiments.DIVERSITY},
+            "2": {"state_accuracy": 0.95, **{k: 0.7 for k in experiments.DIVERSITY}},
+            "4": {"state_accuracy": 0.95, **{k: 0.9 for k in experiments.DIVERSITY}},
+            "6": {"state_accuracy": 0.85, **{k: 1.0 for k in experiments.DIVERSITY}}}
+    assert experiments.choose_scale(rows) == 4.0  # 6 is closest but fails the state accuracy
+    assert experiments.choose_scale(rows, min_state_accuracy=0.99) is None
