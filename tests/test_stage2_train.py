@@ -185,9 +185,14 @@ def test_bad_inputs_are_one_clear_line(synconv_dir, stage1_file, tmp_path, capsy
     assert main([*base, "--stage1", str(stage1_file), "--preset", "huge"]) == 2
     err = capsys.readouterr().err
     assert "unknown stage-2 preset" in err and "Traceback" not in err
+    assert main([*base, "--stage1", str(stage1_file), "--ablation", "epsilon_prediction",
+                 "--velocity-weight", "1"]) == 2
+    assert "predicts the clean latents" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
     with pytest.raises(ValueError, match="invalid stage-2 training config"):
         Stage2TrainConfig(p_motion=1.5)
+    with pytest.raises(ValueError, match="velocity_weight"):
+        Stage2TrainConfig(velocity_weight=-1)
 
 
 def test_ddp_on_cpu_with_two_processes(cache, stage1_file, synconv_dir, tmp_path):

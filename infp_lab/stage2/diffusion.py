@@ -119,12 +119,16 @@ def diffusion_loss(model: nn.Module, latents: torch.Tensor, self_audio: torch.Te
         guide = crop_frames(guide, audio_offset, latents.shape[1])
     noisy = scheduler.add_noise(latents, noise, timesteps)  # (B, W, Dm)
     predicted = model(noisy, timesteps, guide.feature, previous, style, drop_motion, drop_previous, drop_style)
-    target = {"epsilon": noise, "sample": latents}.get(core.config.diffusion.prediction)
-    if target is None:  # v-prediction
+    prediction = core.config.diffusion.prediction
+    if prediction == "epsilon":
+        target = noise
+    elif prediction == "sample":
+        target = latents
+    else:  # v-prediction
         target = scheduler.get_velocity(latents, noise, timesteps)
     loss = nn.functional.mse_loss(predicted.float(), target.float())
     if velocity_weight > 0:
-        if core.config.diffusion.prediction != "sample":
+        if prediction != "sample":
             raise ValueError("the velocity loss needs a model that predicts the clean latents (prediction 'sample')")
         loss = loss + velocity_weight * _velocity_loss(predicted.float(), latents.float(), drop_previous)
     return dict(loss=loss, timesteps=timesteps, drop_motion=drop_motion, drop_previous=drop_previous,

@@ -152,6 +152,9 @@ def train_stage2(data: str | Path, stage1_weights: str | Path, out: str | Path, 
     if config.audio.type != "logmel":
         raise ValueError(f"stage-2 training reads cached log-mel features; preset {preset_name!r} has the "
                          f"{config.audio.type!r} audio encoder")
+    if train_cfg.velocity_weight > 0 and config.diffusion.prediction != "sample":
+        raise ValueError(f"--velocity-weight needs a model that predicts the clean latents; this one predicts "
+                         f"{config.diffusion.prediction!r}")
     train_clips, val_clips = train_val_clips(data)  # bad data fails here, before anything is written
     checkpoint_path = run_checkpoint(out, resume)
     stage1_sha256 = file_sha256(stage1_weights)
@@ -222,7 +225,7 @@ def train_stage2(data: str | Path, stage1_weights: str | Path, out: str | Path, 
             group["lr"] = lr
         with autocast(torch_device):
             losses = window_loss(model, batch, generator, train_cfg.p_motion, train_cfg.p_previous, train_cfg.p_style,
-                                 train_cfg.velocity_weight if config.diffusion.prediction == "sample" else 0.0)
+                                 train_cfg.velocity_weight)
         optimizer.zero_grad(set_to_none=True)
         losses["loss"].backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
