@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Reproduce the shipped stage-2 weights (about 15 min of training on 1 CPU core and 6 min of evaluation on 2), SyncNet-SynConv, the stage-2 report, the ablations
-# and the CFG sweep, after scripts/reproduce_stage1.sh (same data, the shipped stage-1 weights).
+# Reproduce the shipped stage-2 weights (about 15 min of training on 1 CPU core and 6 min of
+# evaluation on 2), SyncNet-SynConv, the stage-2 report, the ablations and the CFG sweeps,
+# after scripts/reproduce_stage1.sh (same data, the shipped stage-1 weights).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 IL=".venv/bin/infp-lab"

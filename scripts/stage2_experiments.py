@@ -97,7 +97,8 @@ def main() -> None:
     sweep = sub.add_parser("cfg-sweep")
     sweep.add_argument("--stage2", required=True, type=Path)
     sweep.add_argument("--data", required=True, type=Path, help="held-out clips")
-    sweep.add_argument("--split", default="test", help="which split of --data (choose a scale on 'val', report on 'test')")
+    sweep.add_argument("--split", default="test",
+                       help="which split of --data (choose a scale on 'val', report on 'test')")
     sweep.add_argument("--train-data", required=True, type=Path, help="training clips for the metrics' references")
     sweep.add_argument("--scales", type=float, nargs="+", default=[1, 2, 3, 4, 5, 6])
     ablate = sub.add_parser("ablation")

@@ -278,7 +278,8 @@ def test_window_chain_spreads_the_jump_into_a_window(model, monkeypatch):
     gen = importlib.import_module("infp_lab.stage2.generate")  # the module (the package exports a function of that name)
     width, dim = 8, model.config.latent_dim
     monkeypatch.setattr(gen, "sample", lambda *args, **kwargs: torch.full((1, width, dim), 5.0))
-    for blend, expected in ((3, [1.25, 2.5, 3.75, 5, 5, 5, 5, 5]), (0, [5.0] * 8), (20, [5 * (i + 1) / 9 for i in range(8)])):
+    cases = ((3, [1.25, 2.5, 3.75, 5, 5, 5, 5, 5]), (0, [5.0] * 8), (20, [5 * (i + 1) / 9 for i in range(8)]))
+    for blend, expected in cases:
         chain = gen.WindowChain(model, None, 1.0, 1.0, None, None, seed=0, blend=blend)
         chain.previous = torch.zeros(1, 4, dim)
         out = model.normalise(chain(torch.zeros(1, width, model.config.dim), None))  # (W, Dm)
