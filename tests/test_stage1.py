@@ -129,6 +129,44 @@ def test_pair_dataset_cross_identity_items():
     assert torch.equal(again["driving"], items[3]["driving"])  # items depend only on the index
 
 
+def test_cross_identity_drivers_and_head_targets_share_the_placement():
+    from infp_lab.render import Appearance, project_landmarks
+    from infp_lab.stage1.data import PLACEMENT, placed
+
+    dataset = FramePairDataset(SAMPLES, size=64, cross_identity=1.0)
+    it = next(it for it in (dataset[i] for i in range(12)) if it["cross"])
+    clip = dataset.clip(it["clip_index"])
+    own = Appearance.from_dict(clip.render_spec["appearance"])
+    params = clip.motion["params"][it["driving_frame"]]
+    # the head's target: the canonical face with this frame's motion at the clip's placement
+    expected = canonical_landmarks(params, own)
+    assert np.allclose(it["target_landmarks"].numpy(), expected, atol=1e-6)
+    assert not np.allclose(expected, canonical_landmarks(params), atol=1e-3)  # the sample faces are placed apart
+    # the driver is another face at the source's placement: its landmarks match the target's pose
+    others = [Appearance.from_dict(dataset.clip(i).render_spec["appearance"]) for i in range(len(dataset.clip_paths))]
+    driving = it["driving_landmarks"].numpy()
+    matches = [o for o in others if np.allclose(project_landmarks(params, placed(o, own), 256) / 256, driving, atol=1e-5)]
+    assert matches and matches[0] != own  # another identity...
+    assert any(getattr(matches[0], n) != getattr(own, n) for n in PLACEMENT)
+    assert not np.allclose(project_landmarks(params, matches[0], 256) / 256, driving, atol=1e-3)  # ...moved to own's place
+
+
+def test_invariance_loss_pulls_cross_identity_latents_together():
+    from infp_lab.stage1.train import Stage1TrainConfig, _losses
+
+    dataset = FramePairDataset(SAMPLES, size=128, cross_identity=1.0)
+    batch = torch.utils.data.default_collate([dataset[i] for i in range(6)])
+    assert batch["cross"].any()
+    model = HeadImitator(preset("tiny"))
+    g = torch.Generator().manual_seed(0)
+    plain = _losses(model, batch, Stage1TrainConfig(colour_jitter=False), g)
+    losses = _losses(model, batch, Stage1TrainConfig(colour_jitter=False, invariance_weight=2.0), g)
+    assert "invariance" not in plain and losses["invariance"] > 0
+    assert torch.allclose(losses["total"], plain["total"] + 2.0 * losses["invariance"])
+    losses["invariance"].backward()
+    assert model.motion_encoder.to_latent[-1].weight.grad.abs().sum() > 0
+
+
 def _train(args, **kw):
     cmd = [sys.executable, "-m", "infp_lab", "train", "stage1", "--data", str(SAMPLES), "--batch-size", "2",
            "--workers", "0", *args]
@@ -191,6 +229,9 @@ def test_export_and_evaluate(tmp_path):
         assert np.isfinite(value)
     assert report["probes"]["identity_from_motion_latent"]["chance"] == pytest.approx(1 / 6)
     assert report["probes"]["identities"] == 6  # every sample identity rendered with one shared motion pool
+    assert report["probes"]["placement"] == "shared"
+    own = report["probes"]["own_placement"]
+    assert np.isfinite(own["params_from_motion_latent"]["r2_mean"]) and 0 <= own["identity_from_motion_latent"]["accuracy"] <= 1
 
 
 def test_bad_training_inputs(tmp_path):

@@ -2,16 +2,24 @@
 same clip (self-reenactment, as in the paper), and, for SynConv clips, cross-identity
 pairs with ground truth, which the paper's real data cannot give.
 
-A cross-identity item drives identity A with the frame of another identity B rendered
-with A's motion parameters; the target is A's own frame. The motion latent must then carry
-the motion, not who shows it. The landmark head's target is the landmarks of a canonical
-face (the default Appearance) with the frame's motion parameters, which depend on motion
-only; real clips, which have no parameters, use their own landmarks.
+A cross-identity item drives identity A with the frame of another identity B (B's face
+shape, colours and hair) rendered with A's motion parameters at A's placement in the
+frame; the target is A's own frame. The motion latent must then carry the motion, not who
+shows it.
+
+The landmark head's target is the landmarks of a canonical face (the default Appearance)
+with the frame's motion parameters at the clip's placement (`PLACEMENT`: the head's base
+turn, position and size in the frame). One frame cannot tell a head turned by its motion
+from one turned by its placement (in SynConv the base yaw varies five times more between
+identities than the motion yaw within a clip), so the target is the pose the frame shows,
+without the identity's face shape. Real clips, which have no parameters, use their own
+landmarks.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -22,17 +30,25 @@ from infp_lab.data.clip import Clip, ClipFormatError, list_clips, load_clip
 from infp_lab.render import Appearance, project_landmarks, render_frame
 
 CANONICAL_FACE = Appearance()
+PLACEMENT = ("base_yaw", "base_pitch", "centre_x", "centre_y", "head_scale")  # where a head sits in the frame
 
 
-def canonical_landmarks(params: np.ndarray) -> np.ndarray:
-    """Landmarks of the canonical face with these motion parameters, in [0, 1]: (..., L, 2)."""
-    return project_landmarks(params, CANONICAL_FACE, 256) / 256.0
+def placed(face: Appearance, placement_of: Appearance) -> Appearance:
+    """`face` (its shape, colours and hair) at the placement of another appearance."""
+    return replace(face, **{name: getattr(placement_of, name) for name in PLACEMENT})
+
+
+def canonical_landmarks(params: np.ndarray, placement_of: Appearance = CANONICAL_FACE) -> np.ndarray:
+    """Landmarks of the canonical face with these motion parameters, at the placement of
+    `placement_of` (the canonical one by default), in [0, 1]: (..., L, 2)."""
+    return project_landmarks(params, placed(CANONICAL_FACE, placement_of), 256) / 256.0
 
 
 def head_targets(clip: Clip) -> np.ndarray:
     """The landmark head's targets for every frame of a clip: (T, L, 2) in [0, 1]."""
     if clip.render_spec is not None:
-        return canonical_landmarks(clip.motion["params"]).astype(np.float32)
+        face = Appearance.from_dict(clip.render_spec["appearance"])
+        return canonical_landmarks(clip.motion["params"], face).astype(np.float32)
     return (clip.landmarks() / float(clip.base_size)).astype(np.float32)
 
 
@@ -40,8 +56,8 @@ class FramePairDataset(Dataset):
     """Item i is a random (source, driving) frame pair drawn from the stream SeedSequence([seed, i]).
 
     Items are dicts: `source`, `driving`, `target` (3, size, size) float in [0, 1];
-    `source_landmarks`, `driving_landmarks` (L, 2) in [0, 1] of those frames (for the hybrid
-    representation); `target_landmarks` (L, 2), the landmark head's target; `cross` (1 for a
+    `source_landmarks`, `driving_landmarks`, `target_frame_landmarks` (L, 2) in [0, 1] of those
+    frames (for the hybrid representation); `target_landmarks` (L, 2), the landmark head's target; `cross` (1 for a
     cross-identity item); `clip_index`, `source_frame`, `driving_frame`. With probability
     `cross_identity` a SynConv item is a cross-identity one. The dataset is unbounded (any
     index is valid); the sampler decides how many are used.
@@ -92,7 +108,8 @@ class FramePairDataset(Dataset):
             other = self.clip(other_index)
             if other.render_spec is not None and other.param_names == clip.param_names:
                 params = clip.motion["params"][driving_t]
-                appearance = Appearance.from_dict(other.render_spec["appearance"])
+                appearance = placed(Appearance.from_dict(other.render_spec["appearance"]),
+                                    Appearance.from_dict(clip.render_spec["appearance"]))
                 driving = tensor(render_frame(params, appearance, self.size))
                 driving_landmarks = project_landmarks(params, appearance, 256) / 256.0
                 cross = 1
@@ -101,6 +118,7 @@ class FramePairDataset(Dataset):
             "source_landmarks": torch.from_numpy(landmarks[source_t].astype(np.float32)),
             "driving_landmarks": torch.from_numpy(np.asarray(driving_landmarks, np.float32)),
             "target_landmarks": torch.from_numpy(self.head_targets(clip_index)[driving_t]),
+            "target_frame_landmarks": torch.from_numpy(landmarks[driving_t].astype(np.float32)),
             "cross": cross, "clip_index": clip_index, "source_frame": source_t, "driving_frame": driving_t,
         }
 

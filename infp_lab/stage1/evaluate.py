@@ -8,8 +8,12 @@
   motion (what no transfer would score), and whether the output's appearance features are
   still closest to the source's;
 - disentanglement, as a controlled experiment that only synthetic data allows: every
-  test identity is rendered with the same pool of motion parameters, so identity and
-  motion are independent. A linear probe (scikit-learn) from motion latents to identity is
+  test identity is rendered with the same pool of motion parameters at the same placement
+  in the frame (base turn, position, size: see infp_lab.stage1.data.PLACEMENT), so identity
+  (face shape, colours, hair) and motion are independent. One frame cannot tell a head
+  turned by its motion from one turned by its placement, so with each identity's own
+  placement the pose parameters are confounded with identity; that protocol is reported
+  too (`own_placement`). A linear probe (scikit-learn) from motion latents to identity is
   fitted on half the motions and scored on the other half (against chance), the same
   probe on appearance features for contrast, and a linear probe from motion latents to
   the motion parameters is fitted on other identities (training clips rendered with the
@@ -28,7 +32,7 @@ import torch
 from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
 
 from infp_lab.data.clip import Clip, list_clips, load_clip
-from infp_lab.stage1.data import head_targets
+from infp_lab.stage1.data import CANONICAL_FACE, head_targets, placed
 from infp_lab.stage1.hybrid import interocular
 from infp_lab.stage1.inference import clip_frames, clip_landmarks
 from infp_lab.stage1.model import HeadImitator
@@ -68,13 +72,16 @@ def probe_identity(features: np.ndarray, identity: np.ndarray, groups: np.ndarra
 
 
 def crossed_truth(clip: Clip, driver: Clip, frames: np.ndarray, size: int) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """SynConv only: `clip`'s face rendered with the driver's motion at those frames, and its
+    """SynConv only: `clip`'s face rendered with the driver's motion at those frames, at the
+    driver's placement (the motion latent carries the pose the driving frame shows), and its
     landmarks in [0, 1] -> ((N, 3, size, size), (N, L, 2)); None for real clips."""
     from infp_lab.render import Appearance, project_landmarks, render_frames
 
     if clip.render_spec is None or driver.render_spec is None or clip.param_names != driver.param_names:
         return None
-    params, face = driver.motion["params"][frames], Appearance.from_dict(clip.render_spec["appearance"])
+    params = driver.motion["params"][frames]
+    face = placed(Appearance.from_dict(clip.render_spec["appearance"]),
+                  Appearance.from_dict(driver.render_spec["appearance"]))
     images = torch.from_numpy(render_frames(params, face, size)).permute(0, 3, 1, 2).float() / 255.0
     return images, torch.from_numpy((project_landmarks(params, face, size) / size).astype(np.float32))
 
@@ -138,15 +145,19 @@ def reenactment(model: HeadImitator, clips: list[Clip], pairs_per_clip: int, see
 
 
 @torch.no_grad()
-def _pool_features(model: HeadImitator, clips: list[Clip], pool: np.ndarray) -> dict[str, np.ndarray]:
-    """Every clip's face rendered with every motion of the pool: motion latents, pooled
-    appearance features and true landmarks, stacked clip after clip."""
+def _pool_features(model: HeadImitator, clips: list[Clip], pool: np.ndarray, shared_placement: bool
+                   ) -> dict[str, np.ndarray]:
+    """Every clip's face rendered with every motion of the pool, at one shared placement or
+    at each identity's own: motion latents, pooled appearance features and true landmarks,
+    stacked clip after clip."""
     from infp_lab.render import Appearance, project_landmarks, render_frames
 
     size = model.config.image_size
     out = {"latents": [], "appearance": [], "landmarks": []}
     for clip in clips:
         face = Appearance.from_dict(clip.render_spec["appearance"])
+        if shared_placement:
+            face = placed(face, CANONICAL_FACE)
         frames = torch.from_numpy(render_frames(pool, face, size)).permute(0, 3, 1, 2).float() / 255.0
         landmarks = torch.from_numpy((project_landmarks(pool, face, size) / size).astype(np.float32))
         out["latents"].append(model.encode_motion(frames, landmarks).numpy())
@@ -155,10 +166,39 @@ def _pool_features(model: HeadImitator, clips: list[Clip], pool: np.ndarray) -> 
     return {k: np.concatenate(v) for k, v in out.items()}
 
 
+def _probes(model: HeadImitator, synthetic: list[Clip], fitting: list[Clip], pool: np.ndarray,
+            shared_placement: bool) -> dict:
+    """The identity and motion probes of one placement protocol."""
+    test = _pool_features(model, synthetic, pool, shared_placement)
+    identity = np.repeat([c.meta["identity"] for c in synthetic], len(pool))
+    motion_id = np.tile(np.arange(len(pool)), len(synthetic))
+    params = np.tile(pool, (len(synthetic), 1))
+    names = synthetic[0].param_names
+    if fitting:
+        fit = _pool_features(model, fitting, pool, shared_placement)
+        fit_params = np.tile(pool, (len(fitting), 1))
+
+        def param_probe(key: str) -> dict:
+            return probe_params(fit[key], fit_params, test[key], params, names)
+    else:
+        held_out = np.repeat(np.arange(len(synthetic)) % 2 == 1, len(pool))
+
+        def param_probe(key: str) -> dict:
+            return probe_params(test[key][~held_out], params[~held_out], test[key][held_out], params[held_out], names)
+    return {"identity_from_motion_latent": probe_identity(test["latents"], identity, motion_id),
+            "identity_from_appearance": probe_identity(test["appearance"], identity, motion_id),
+            "params_from_motion_latent": param_probe("latents"),
+            # The same probe on the frames' true landmarks: how much of the motion one frame's
+            # geometry shows linearly when the face (its shape, and its placement in the
+            # own-placement protocol) is unknown.
+            "params_from_frame_landmarks": param_probe("landmarks")}
+
+
 @torch.no_grad()
 def controlled_probes(model: HeadImitator, clips: list[Clip], motions: int = 80, seed: int = 0,
                       fit_clips: list[Clip] | None = None) -> dict:
-    """Identity and motion probes on SynConv identities all rendered with one motion pool.
+    """Identity and motion probes on SynConv identities all rendered with one motion pool,
+    at one shared placement (the top-level keys) and at each identity's own (`own_placement`).
 
     The motion probe is fitted on the identities of `fit_clips` (e.g. training clips) and
     scored on those of `clips`; without `fit_clips`, on half of `clips`' identities and
@@ -170,31 +210,12 @@ def controlled_probes(model: HeadImitator, clips: list[Clip], motions: int = 80,
     rng = np.random.default_rng(seed)
     per_clip = max(1, motions // len(synthetic))
     pool = np.concatenate([c.motion["params"][rng.choice(c.num_frames, per_clip, replace=False)] for c in synthetic])
-    test = _pool_features(model, synthetic, pool)
-    identity = np.repeat([c.meta["identity"] for c in synthetic], len(pool))
-    motion_id = np.tile(np.arange(len(pool)), len(synthetic))
-    params = np.tile(pool, (len(synthetic), 1))
-    names = synthetic[0].param_names
     fitting = [c for c in (fit_clips or []) if c.render_spec is not None]
-    if fitting:
-        fit = _pool_features(model, fitting, pool)
-        fit_params, protocol = np.tile(pool, (len(fitting), 1)), f"fitted on {len(fitting)} other identities"
-
-        def param_probe(key: str) -> dict:
-            return probe_params(fit[key], fit_params, test[key], params, names)
-    else:
-        held_out = np.repeat(np.arange(len(synthetic)) % 2 == 1, len(pool))
-        protocol = "fitted on half the identities, scored on the other half"
-
-        def param_probe(key: str) -> dict:
-            return probe_params(test[key][~held_out], params[~held_out], test[key][held_out], params[held_out], names)
+    protocol = (f"fitted on {len(fitting)} other identities" if fitting
+                else "fitted on half the identities, scored on the other half")
     return {"motions": len(pool), "identities": len(synthetic), "param_probe_protocol": protocol,
-            "identity_from_motion_latent": probe_identity(test["latents"], identity, motion_id),
-            "identity_from_appearance": probe_identity(test["appearance"], identity, motion_id),
-            "params_from_motion_latent": param_probe("latents"),
-            # The same probe on the frames' true landmarks: how much of the motion one frame's
-            # geometry shows linearly when the face (its shape and placement) is unknown.
-            "params_from_frame_landmarks": param_probe("landmarks")}
+            "placement": "shared", **_probes(model, synthetic, fitting, pool, shared_placement=True),
+            "own_placement": _probes(model, synthetic, fitting, pool, shared_placement=False)}
 
 
 @torch.no_grad()

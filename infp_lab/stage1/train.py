@@ -45,6 +45,7 @@ class Stage1TrainConfig:
     ssim_weight: float = 0.5
     landmark_weight: float = 10.0
     gan_weight: float = 0.0  # > 0 turns the patch GAN on
+    invariance_weight: float = 0.0  # > 0: cross-identity drivers must encode like the target frame
     colour_jitter: bool = True
     cross_identity: float = 0.5  # share of SynConv items driven by another identity wearing the same motion
     checkpoint_every: int = 250
@@ -68,6 +69,12 @@ def _losses(model, batch, cfg: Stage1TrainConfig, generator: torch.Generator, di
         "landmark": F.l1_loss(out.landmarks.float(), batch["target_landmarks"]),
     }
     total = losses["l1"] + cfg.ssim_weight * losses["ssim"] + cfg.landmark_weight * losses["landmark"]
+    if cfg.invariance_weight > 0 and bool(batch["cross"].any()):
+        cross = batch["cross"].bool()
+        own = unwrap(model).encode_motion(target[cross], batch["target_frame_landmarks"][cross])
+        spread = own.detach().float().var(dim=0).mean() + 1e-6 if len(own) > 1 else 1.0
+        losses["invariance"] = F.mse_loss(out.driving_latent[cross].float(), own.float()) / spread
+        total = total + cfg.invariance_weight * losses["invariance"]
     if discriminator is not None:
         losses["gan_g"] = -discriminator(image).mean()
         total = total + cfg.gan_weight * losses["gan_g"]
