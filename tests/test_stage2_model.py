@@ -401,6 +401,20 @@ def test_round_trip_outputs_identical(model, tmp_path):
     assert torch.equal(a.latents, b.latents) and torch.equal(a.verbal_attention, b.verbal_attention)
 
 
+def test_generation_continues_from_a_start_latent(model):
+    self_audio, other_audio = (f[0].numpy() for f in _features(1, 20))
+    start = torch.full((1, 8), 4.0)  # far from anything the model generates on its own
+    free = generate(model, self_audio, other_audio, seed=1).latents
+    held = generate(model, self_audio, other_audio, seed=1, start=start).latents
+    assert held.shape == free.shape
+    assert (held[0] - start[0]).norm() < 0.5 * (free[0] - start[0]).norm()  # the first frame starts at the portrait
+    longer_start = torch.cat([torch.zeros(30, 8), start.expand(4, 8)])
+    longer = generate(model, self_audio, other_audio, seed=1, start=longer_start).latents
+    assert torch.allclose(longer, held)  # only the last `context` rows count; fewer are padded with the earliest
+    with pytest.raises(ValueError, match=r"start must be \(T, 8\)"):
+        generate(model, self_audio, other_audio, start=torch.zeros(1, 5))
+
+
 def test_bad_inputs_raise_clear_errors(model):
     self_audio, other_audio = _features(1, 10)
     with pytest.raises(ValueError, match=r"\(B, T, 320\)"):

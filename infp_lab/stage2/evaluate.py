@@ -1,7 +1,8 @@
 """Stage-2 measurements (design.md section 8; the issue's table), end to end from audio.
 
-For every held-out clip, motion latents are generated from the clip's two voices alone and
-rendered by the stage-1 model from the clip's first frame; the same is done with the
+For every held-out clip, motion latents are generated from the clip's two voices alone,
+continuing from the motion latent of the clip's first frame (the portrait), and rendered by
+the stage-1 model from that frame; the same is done with the
 ground-truth latents (the stage-1 encoder on the true frames), which shows what stage 1
 alone costs. Reported beside the ground truth:
 
@@ -123,7 +124,7 @@ def evaluate_clip(stage1: HeadImitator, stage2: MotionGenerator, syncnet, clip: 
     size = stage1.config.image_size
     true_latents = encode_clip(stage1, clip) if truth is None else torch.from_numpy(truth["true_latents"])
     generated = generate_from_audio(stage2, clip.self_audio, clip.other_audio, clip.sample_rate,
-                                    audio_scale=audio_scale, seed=seed)
+                                    audio_scale=audio_scale, seed=seed, start=true_latents[:1])
     frames = min(len(true_latents), len(generated.latents))
     truth_frames = clip_frames(clip, size, np.arange(frames))
     result = {"clip": clip.name, "frames": frames, "state": clip.motion["state"][:frames],

@@ -91,7 +91,7 @@ def prepare_style(model: MotionGenerator, style_reference, device: torch.device)
 def generate(model: MotionGenerator, self_features, other_features, style_reference=None,
              audio_scale: float = AUDIO_SCALE, style_scale: float = 1.0, steps: int | None = None,
              sampler: str | None = None, seed: int = 0, window: int | None = None,
-             progress: bool = False, blend: int = BLEND_FRAMES) -> GenerationOutput:
+             progress: bool = False, blend: int = BLEND_FRAMES, start=None) -> GenerationOutput:
     """Generate one motion latent per frame from the audio features of both tracks.
 
     Args:
@@ -104,6 +104,10 @@ def generate(model: MotionGenerator, self_features, other_features, style_refere
         window: frames per generated window (default: the config's window).
         progress: show a progress bar over windows.
         blend: frames over which each window's jump at its first frame is spread (see WindowChain).
+        start: optional (T0, Dm) raw motion latents the motion continues from, e.g. the
+            portrait's own latent (T0 = 1): the first window's previous motion, the earliest
+            row repeated to fill the model's context (an avatar that was still). Without it
+            the first window starts from nothing, at the training data's average pose.
 
     Returns:
         GenerationOutput with latents (T, Dm) and attention (T, K), on the model's device.
@@ -125,6 +129,10 @@ def generate(model: MotionGenerator, self_features, other_features, style_refere
         guide = model.guide(self_audio[None], other_audio[None], style)  # (1, T, D), (1, T, K) x 2
         unstyled = model.guide(self_audio[None], other_audio[None], None).feature if style is not None else None
         chain = WindowChain(model, style, audio_scale, style_scale, steps, sampler, seed, blend)
+        if start is not None:
+            first = _frames(start, "start", config.latent_dim, device)[-config.dit.context:]
+            first = torch.cat([first[:1].expand(config.dit.context - len(first), -1), first])
+            chain.previous = model.normalise(first[None])
         starts = range(0, self_audio.shape[0], window)
         if progress:
             from tqdm.auto import tqdm
