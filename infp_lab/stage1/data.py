@@ -56,9 +56,10 @@ class FramePairDataset(Dataset):
     """Item i is a random (source, driving) frame pair drawn from the stream SeedSequence([seed, i]).
 
     Items are dicts: `source`, `driving`, `target` (3, size, size) float in [0, 1];
-    `source_landmarks`, `driving_landmarks`, `target_frame_landmarks` (L, 2) in [0, 1] of those
-    frames (for the hybrid representation); `target_landmarks` (L, 2), the landmark head's target; `cross` (1 for a
-    cross-identity item); `clip_index`, `source_frame`, `driving_frame`. With probability
+    `source_landmarks`, `driving_landmarks`, `target_frame_landmarks` (L, 2) in [0, 1] of
+    those frames (for the hybrid representation); `target_landmarks` (L, 2), the landmark
+    head's target; `cross` (1 for a cross-identity item); `clip_index`, `source_frame`,
+    `driving_frame`. With probability
     `cross_identity` a SynConv item is a cross-identity one. The dataset is unbounded (any
     index is valid); the sampler decides how many are used.
     """
