@@ -43,13 +43,21 @@ class WindowChain:
     """
 
     def __init__(self, model: MotionGenerator, style: torch.Tensor | None, audio_scale: float,
-                 style_scale: float, steps: int | None, sampler: str | None, seed: int, blend: int = BLEND_FRAMES):
+                 style_scale: float, steps: int | None, sampler: str | None, seed: int, blend: int = BLEND_FRAMES,
+                 start: torch.Tensor | None = None):
+        """`start`: optional raw latents (T0, Dm) on the model's device that the first window
+        continues from; the last C rows are kept, fewer are padded with the earliest row."""
         if blend < 0:
             raise ValueError(f"blend must be >= 0 frames, got {blend}")
         self.model, self.style, self.blend = model, style, int(blend)
         self.options = dict(audio_scale=audio_scale, style_scale=style_scale, steps=steps, sampler=sampler)
         self.generator = torch.Generator().manual_seed(int(seed))  # CPU noise: same output on any device
         self.previous: torch.Tensor | None = None  # (1, <= C, Dm) normalised
+        if start is not None:
+            context = model.config.dit.context
+            start = start[-context:]
+            start = torch.cat([start[:1].expand(context - len(start), -1), start])
+            self.previous = model.normalise(start[None])
 
     def __call__(self, feature: torch.Tensor, unstyled: torch.Tensor | None) -> torch.Tensor:
         """f_m of one window (1, W, D) -> raw latents (W, Dm)."""
@@ -128,11 +136,8 @@ def generate(model: MotionGenerator, self_features, other_features, style_refere
         style = prepare_style(model, style_reference, device)
         guide = model.guide(self_audio[None], other_audio[None], style)  # (1, T, D), (1, T, K) x 2
         unstyled = model.guide(self_audio[None], other_audio[None], None).feature if style is not None else None
-        chain = WindowChain(model, style, audio_scale, style_scale, steps, sampler, seed, blend)
-        if start is not None:
-            first = _frames(start, "start", config.latent_dim, device)[-config.dit.context:]
-            first = torch.cat([first[:1].expand(config.dit.context - len(first), -1), first])
-            chain.previous = model.normalise(first[None])
+        start = None if start is None else _frames(start, "start", config.latent_dim, device)
+        chain = WindowChain(model, style, audio_scale, style_scale, steps, sampler, seed, blend, start)
         starts = range(0, self_audio.shape[0], window)
         if progress:
             from tqdm.auto import tqdm
