@@ -334,11 +334,11 @@ def test_streaming_features_match_offline(audio, chunk):
     assert len(stream.buffers[0]) < 2 * 640 + chunk  # the audio buffer stays bounded
 
 
-@pytest.mark.parametrize("chunk_ms", [40, 200])
-def test_streaming_generator_matches_offline(model, audio, chunk_ms):
+@pytest.mark.parametrize("chunk_ms, start", [(40, None), (200, None), (200, torch.full((1, 8), 4.0))])
+def test_streaming_generator_matches_offline(model, audio, chunk_ms, start):
     self_audio, other_audio = audio
     frames = len(self_audio) * 25 // SR
-    stream = StreamingGenerator(model, chunk_ms=chunk_ms, window=5, seed=3)
+    stream = StreamingGenerator(model, chunk_ms=chunk_ms, window=5, seed=3, start=start)
     step, parts, emitted = stream.chunk_samples, [], 0
     for i in range(0, len(self_audio), step):
         parts.append(stream.push(self_audio[i:i + step], other_audio[i:i + step]))
@@ -349,8 +349,11 @@ def test_streaming_generator_matches_offline(model, audio, chunk_ms):
     parts.append(stream.flush())
     streamed = torch.cat(parts)
     assert streamed.shape == (frames, 8)
-    offline = generate(model, audio_features(self_audio), audio_features(other_audio), window=5, seed=3)
+    offline = generate(model, audio_features(self_audio), audio_features(other_audio), window=5, seed=3, start=start)
     assert (streamed - offline.latents).abs().max() < 1e-3
+    if start is not None:  # and both really started from it
+        assert (streamed - generate(model, audio_features(self_audio), audio_features(other_audio), window=5,
+                                    seed=3).latents).abs().max() > 0.1
     assert emitted >= frames - stream.latency_frames  # only the last frames wait for the flush
     assert stream.latency_s == pytest.approx(stream.latency_samples / SR)
     default = StreamingGenerator(model, chunk_ms=chunk_ms)

@@ -75,7 +75,7 @@ class WindowChain:
         return self.model.denormalise(x[0])
 
 
-def _frames(values, name: str, dim: int, device: torch.device) -> torch.Tensor:
+def checked_frames(values, name: str, dim: int, device: torch.device) -> torch.Tensor:
     """(T, dim) array or tensor -> float32 tensor on `device`, checked."""
     x = torch.as_tensor(np.asarray(values, dtype=np.float32) if not torch.is_tensor(values) else values)
     if x.dim() != 2 or x.shape[1] != dim:
@@ -91,7 +91,7 @@ def prepare_style(model: MotionGenerator, style_reference, device: torch.device)
     """Raw reference latents (T', Dm) -> style vector (1, Ds), or None."""
     if style_reference is None:
         return None
-    reference = _frames(style_reference, "style_reference", model.config.latent_dim, device)
+    reference = checked_frames(style_reference, "style_reference", model.config.latent_dim, device)
     return model.encode_style(reference[None])
 
 
@@ -125,8 +125,8 @@ def generate(model: MotionGenerator, self_features, other_features, style_refere
     if not 1 <= window <= config.dit.window:
         raise ValueError(f"window must be in [1, {config.dit.window}] frames, got {window}")
     device = next(model.parameters()).device
-    self_audio = _frames(self_features, "self_features", config.audio.input_dim, device)
-    other_audio = _frames(other_features, "other_features", config.audio.input_dim, device)
+    self_audio = checked_frames(self_features, "self_features", config.audio.input_dim, device)
+    other_audio = checked_frames(other_features, "other_features", config.audio.input_dim, device)
     if self_audio.shape != other_audio.shape:
         raise ValueError(f"self and other features must have the same number of frames, got "
                          f"{self_audio.shape[0]} and {other_audio.shape[0]} (pad the shorter track with silence)")
@@ -136,7 +136,7 @@ def generate(model: MotionGenerator, self_features, other_features, style_refere
         style = prepare_style(model, style_reference, device)
         guide = model.guide(self_audio[None], other_audio[None], style)  # (1, T, D), (1, T, K) x 2
         unstyled = model.guide(self_audio[None], other_audio[None], None).feature if style is not None else None
-        start = None if start is None else _frames(start, "start", config.latent_dim, device)
+        start = None if start is None else checked_frames(start, "start", config.latent_dim, device)
         chain = WindowChain(model, style, audio_scale, style_scale, steps, sampler, seed, blend, start)
         starts = range(0, self_audio.shape[0], window)
         if progress:

@@ -19,7 +19,7 @@ import torch
 
 from infp_lab.data.audio import FPS, SAMPLE_RATE, AudioFeatureConfig, audio_features, prepare_audio
 from infp_lab.stage2.config import AUDIO_SCALE
-from infp_lab.stage2.generate import BLEND_FRAMES, WindowChain, prepare_style
+from infp_lab.stage2.generate import BLEND_FRAMES, WindowChain, checked_frames, prepare_style
 from infp_lab.stage2.model import MotionGenerator
 
 N_FFT = 512  # the FFT size of infp_lab.data.audio.log_mel (its STFT window reaches N_FFT // 2 ahead)
@@ -77,11 +77,13 @@ class StreamingGenerator:
         steps, sampler: override the config's sampler steps and type.
         seed: the noise seed (the same seed and chunking give the same stream).
         blend: frames over which each window's jump at its first frame is spread (WindowChain).
+        start: optional (T0, Dm) raw motion latents the motion continues from, e.g. the
+            portrait's own latent (as in `generate`).
     """
 
     def __init__(self, model: MotionGenerator, chunk_ms: float = 200, window: int | None = None,
                  audio_scale: float = AUDIO_SCALE, style_reference=None, steps: int | None = None, seed: int = 0,
-                 style_scale: float = 1.0, sampler: str | None = None, blend: int = BLEND_FRAMES):
+                 style_scale: float = 1.0, sampler: str | None = None, blend: int = BLEND_FRAMES, start=None):
         config = model.config
         if config.audio.type != "logmel":
             raise ValueError(f"streaming needs the 'logmel' audio encoder (its receptive field is bounded), "
@@ -98,7 +100,8 @@ class StreamingGenerator:
         self.device = next(model.parameters()).device
         with torch.no_grad():
             self.style = prepare_style(model, style_reference, self.device)
-        self.chain = WindowChain(model, self.style, audio_scale, style_scale, steps, sampler, seed, blend)
+        start = None if start is None else checked_frames(start, "start", config.latent_dim, self.device)
+        self.chain = WindowChain(model, self.style, audio_scale, style_scale, steps, sampler, seed, blend, start)
         self.features = StreamingFeatures()
         self.feature_start = 0  # absolute frame of the first cached feature row
         self.cache = [np.zeros((0, config.audio.input_dim), np.float32) for _ in range(2)]
