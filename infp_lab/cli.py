@@ -83,6 +83,10 @@ def _add_train_commands(sub: argparse._SubParsersAction) -> None:
                         help="share of SynConv pairs driven by another identity with the same motion (0: paper's self-reenactment only)")
     stage1.add_argument("--invariance-weight", type=float, default=0.0,
                         help="> 0: a cross-identity driver's motion latent must equal its target frame's")
+    stage1.add_argument("--region-weight", type=float, default=0.0,
+                        help="> 0 adds an L1 loss averaged over the target's eye and mouth regions only")
+    stage1.add_argument("--init", type=Path, default=None,
+                        help="stage-1 weights (.safetensors) to start from (fine-tuning); --resume takes precedence")
     stage1.add_argument("--checkpoint-every", type=int, default=250, help="steps between validation + checkpoint")
     stage1.add_argument("--seed", type=int, default=0)
     stage1.add_argument("--workers", type=int, default=1, help="data loader workers")
@@ -139,9 +143,10 @@ def _train_stage1(args: argparse.Namespace) -> None:
 
     cfg = Stage1TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, gan_weight=args.gan_weight,
                             cross_identity=args.cross_identity, invariance_weight=args.invariance_weight,
-                            checkpoint_every=args.checkpoint_every, seed=args.seed, workers=args.workers)
+                            region_weight=args.region_weight, checkpoint_every=args.checkpoint_every, seed=args.seed,
+                            workers=args.workers)
     result = train_stage1(args.data, args.out, args.preset, cfg, resume=args.resume, device=args.device,
-                          motion_input=args.motion_input)
+                          motion_input=args.motion_input, init=args.init)
     if result:
         _print_result("stage 1", result)
 

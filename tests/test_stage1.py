@@ -15,7 +15,7 @@ import torch
 from infp_lab.render import LANDMARK_GROUPS
 from infp_lab.stage1.config import PRESETS, preset
 from infp_lab.stage1.data import FramePairDataset, canonical_landmarks
-from infp_lab.stage1.hybrid import hybrid_representation, landmark_map, region_mask
+from infp_lab.stage1.hybrid import driven_maps, hybrid_representation, landmark_map, region_mask
 from infp_lab.stage1.model import HeadImitator
 
 SAMPLES = Path(__file__).resolve().parents[1] / "data_samples" / "synconv"
@@ -64,6 +64,39 @@ def test_hybrid_representation_keeps_eyes_and_mouth_only():
     assert 0.02 < kept < 0.2  # a small part of the frame survives
     dots = landmark_map(landmarks, 128)
     assert dots.shape == (1, 3, 128, 128) and 0.005 < dots.mean() < 0.1
+
+
+def test_driven_maps_open_with_the_mouth_and_eyes():
+    from infp_lab.render.face_model import PARAM_NAMES
+
+    params = np.zeros((3, 15), np.float32)
+    params[:, PARAM_NAMES.index("scale")] = 1
+    params[1, PARAM_NAMES.index("jaw_open")] = 0.8
+    params[2, [PARAM_NAMES.index("blink_left"), PARAM_NAMES.index("blink_right")]] = 1
+    maps = driven_maps(torch.from_numpy(canonical_landmarks(params).astype(np.float32)), 128)  # rest, open, blink
+    assert maps.shape == (3, 3, 128, 128)
+    mouth, eyes = maps[:, 0].sum((1, 2)), maps[:, 1].sum((1, 2))
+    assert mouth[1] > 3 * mouth[0] and eyes[2] < 0.6 * eyes[0] and torch.isclose(eyes[1], eyes[0], rtol=0.1)
+    lips = (torch.from_numpy(canonical_landmarks(params[1:2])[0, list(LANDMARK_GROUPS["inner_lip"])]) * 128).mean(0)
+    assert maps[1, 0, int(lips[1]), int(lips[0])] > 0.9 and maps[1, 0, 5, 5] == 0  # the opening is drawn in place
+
+
+def test_decoder_without_driven_maps_still_loads(tmp_path):
+    """Weights saved before the decoder saw the driven maps rebuild as they were trained."""
+    from dataclasses import replace
+
+    from infp_lab.stage1.config import Stage1Config
+
+    config = preset("tiny")
+    old = config.to_dict()
+    del old["decoder"]["driven_maps"]
+    assert Stage1Config.from_dict(old) == replace(config, decoder=replace(config.decoder, driven_maps=False))
+    assert Stage1Config.from_dict(config.to_dict()) == config and config.decoder.driven_maps
+    model = HeadImitator(Stage1Config.from_dict(old))
+    frames, landmarks = _batch(128)
+    assert model(frames, landmarks, frames, landmarks).image.shape == (2, 3, 128, 128)
+    with pytest.raises(ValueError, match="driven_landmarks"):
+        HeadImitator(config).decoder(torch.zeros(1, 96, 32, 32), torch.zeros(1, 64), torch.zeros(1, 3, 128, 128))
 
 
 def test_region_crops_follow_the_head_roll(monkeypatch):
@@ -167,6 +200,30 @@ def test_invariance_loss_pulls_cross_identity_latents_together():
     assert model.motion_encoder.to_latent[-1].weight.grad.abs().sum() > 0
 
 
+def test_region_loss_sees_only_the_eyes_and_mouth():
+    from infp_lab.stage1.train import Stage1TrainConfig, _losses
+
+    dataset = FramePairDataset(SAMPLES, size=128)
+    batch = torch.utils.data.default_collate([dataset[i] for i in range(2)])
+    model = HeadImitator(preset("tiny")).eval()
+    cfg = Stage1TrainConfig(colour_jitter=False, region_weight=3.0)
+
+    def losses(target):
+        with torch.no_grad():
+            return _losses(model, {**batch, "target": target}, cfg, torch.Generator().manual_seed(0))
+
+    base = losses(batch["target"])
+    plain = _losses(model, batch, Stage1TrainConfig(colour_jitter=False), torch.Generator().manual_seed(0))
+    assert "region" not in plain and base["region"] > 0
+    assert torch.allclose(base["total"], plain["total"].detach() + 3.0 * base["region"], atol=1e-6)
+    corner, mouth = batch["target"].clone(), batch["target"].clone()
+    corner[:, :, :8, :8] = 1 - corner[:, :, :8, :8]  # far from the face
+    x, y = (batch["target_frame_landmarks"][:, list(LANDMARK_GROUPS["outer_lip"])].mean(1) * 128).long()[0]
+    mouth[0, :, y - 2:y + 3, x - 2:x + 3] = 1 - mouth[0, :, y - 2:y + 3, x - 2:x + 3]
+    assert torch.isclose(losses(corner)["region"], base["region"]) and losses(corner)["l1"] > base["l1"]
+    assert losses(mouth)["region"] > base["region"] + 10 * (losses(mouth)["l1"] - base["l1"])
+
+
 def _train(args, **kw):
     cmd = [sys.executable, "-m", "infp_lab", "train", "stage1", "--data", str(SAMPLES), "--batch-size", "2",
            "--workers", "0", *args]
@@ -197,6 +254,44 @@ def test_resume_after_kill_matches_uninterrupted_run(tmp_path):
 
     again = _train([*steps, "--out", str(tmp_path / "a")])  # an existing run without --resume is refused
     assert again.wait(timeout=120) == 2 and "--resume" in again.stdout.read()
+
+
+def test_fine_tuning_starts_from_given_weights(tmp_path):
+    from safetensors.torch import load_file
+
+    start = HeadImitator(preset("tiny"))
+    torch.nn.init.normal_(start.motion_encoder.to_latent[-1].weight)  # unlike a fresh model's seed-0 init
+    start.save_pretrained(tmp_path / "start.safetensors")
+    run = _train(["--steps", "2", "--checkpoint-every", "2", "--lr", "0", "--init", str(tmp_path / "start.safetensors"),
+                  "--out", str(tmp_path / "ft")])
+    assert run.wait(timeout=300) == 0, run.stdout.read()
+    tuned, given = load_file(str(tmp_path / "ft" / "stage1.safetensors")), load_file(str(tmp_path / "start.safetensors"))
+    assert all(torch.allclose(tuned[k], given[k]) for k in given), "lr 0 must leave the initial weights as they were"
+
+    other = _train(["--steps", "2", "--motion-input", "image", "--init", str(tmp_path / "start.safetensors"),
+                    "--out", str(tmp_path / "bad")])
+    assert other.wait(timeout=120) == 2 and "another model config" in other.stdout.read()
+
+
+def test_fine_tuning_adds_the_driven_maps_without_changing_the_start(tmp_path):
+    from dataclasses import replace
+
+    from infp_lab.stage1.train import init_from
+
+    config = preset("tiny")
+    torch.manual_seed(1)
+    before = HeadImitator(replace(config, decoder=replace(config.decoder, driven_maps=False))).eval()
+    before.save_pretrained(tmp_path / "before.safetensors")
+    after = HeadImitator(config).eval()
+    init_from(after, tmp_path / "before.safetensors")
+    frames, landmarks = _batch(128)
+    driving = frames.flip(0)
+    with torch.no_grad():
+        assert torch.allclose(after(frames, landmarks, driving, landmarks).image,
+                              before(frames, landmarks, driving, landmarks).image, atol=1e-6)
+    after.save_pretrained(tmp_path / "after.safetensors")
+    with pytest.raises(ValueError, match="another model config"):  # the maps cannot be dropped again
+        init_from(before, tmp_path / "after.safetensors")
 
 
 def test_ddp_on_cpu_with_two_processes(tmp_path):

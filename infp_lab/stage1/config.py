@@ -46,6 +46,7 @@ class DecoderConfig:
 
     blocks: int = 2
     channels: tuple[int, ...] = (64, 32)  # one x2 upsampling step per entry
+    driven_maps: bool = True  # also sees where the driven mouth and eyes open (stage1/hybrid.py: driven_maps)
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,8 @@ class Stage1Config:
             image_size=d["image_size"], latent_dim=d["latent_dim"], num_landmarks=d["num_landmarks"],
             motion=MotionEncoderConfig(**tuples(d["motion"])),
             appearance=AppearanceEncoderConfig(**tuples(d["appearance"])),
-            flow=FlowConfig(**tuples(d["flow"])), decoder=DecoderConfig(**tuples(d["decoder"])),
+            flow=FlowConfig(**tuples(d["flow"])),
+            decoder=DecoderConfig(**{"driven_maps": False, **tuples(d["decoder"])}),  # files from before the maps
         )
 
     def with_motion_input(self, motion_input: str) -> "Stage1Config":

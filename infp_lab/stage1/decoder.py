@@ -3,6 +3,10 @@
 The decoder is modulated by the driving motion latent (it must draw what the source does
 not show: an open mouth, closed eyes) and predicts a blend mask between its own RGB output
 and the source image warped by the same flow, which keeps backgrounds and textures sharp.
+The latent says *what* to draw but a FiLM vector has no place in the image; with
+`driven_maps` the decoder also gets masks of where the driven mouth and eyes open (drawn
+from the driven landmarks), at its first and at its last resolution. Without them the
+tiny model learnt to stretch the source's closed lips instead of opening the mouth.
 """
 
 from __future__ import annotations
@@ -13,6 +17,9 @@ from torch import nn
 
 from infp_lab.nn.blocks import ConvBlock, ResBlock, Upsample
 from infp_lab.stage1.config import Stage1Config
+from infp_lab.stage1.hybrid import DRIVEN_MAPS, driven_maps
+
+STEM_WEIGHT = "decoder.stem.conv.weight"  # its last DRIVEN_MAPS input channels take the maps
 
 
 class Decoder(nn.Module):
@@ -22,24 +29,39 @@ class Decoder(nn.Module):
         super().__init__()
         cfg = config.decoder
         width = cfg.channels[0]
-        self.stem = ConvBlock(feature_channels * depth, width)
+        self.driven_maps = cfg.driven_maps
+        maps = DRIVEN_MAPS if cfg.driven_maps else 0
+        self.stem = ConvBlock(feature_channels * depth + maps, width)
         self.blocks = nn.ModuleList(ResBlock(width, cond_dim=config.latent_dim) for _ in range(cfg.blocks))
         ups, cin = [], width
         for cout in cfg.channels:
             ups.append(Upsample(cin, cout))
             cin = cout
         self.ups = nn.Sequential(*ups)
+        self.refine = None  # a residual branch that starts as a no-op
+        if cfg.driven_maps:
+            self.refine = nn.Sequential(ConvBlock(cin + maps, cin), nn.Conv2d(cin, cin, 3, padding=1))
+            nn.init.zeros_(self.refine[-1].weight)
+            nn.init.zeros_(self.refine[-1].bias)
         self.to_rgb = nn.Conv2d(cin, 4, 3, padding=1)  # RGB + blend mask
 
-    def forward(self, warped: torch.Tensor, driving_latent: torch.Tensor,
-                warped_source: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, warped: torch.Tensor, driving_latent: torch.Tensor, warped_source: torch.Tensor,
+                driven_landmarks: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Features (B, C, h, w) or (B, C, D, h, w), latent (B, Dm), warped source (B, 3, H, W)
+        and, with `driven_maps`, the driven landmarks (B, L, 2) in [0, 1]
         -> image (B, 3, H, W) in [0, 1] and the blend mask (B, 1, H, W)."""
         if warped.dim() == 5:
             warped = rearrange(warped, "b c d h w -> b (c d) h w")
+        if self.driven_maps:
+            if driven_landmarks is None:
+                raise ValueError("this decoder draws at the driven landmarks; pass driven_landmarks")
+            warped = torch.cat([warped, driven_maps(driven_landmarks, warped.shape[-1]).to(warped.dtype)], dim=1)
         x = self.stem(warped)
         for block in self.blocks:
             x = block(x, driving_latent)
-        out = self.to_rgb(self.ups(x))
+        x = self.ups(x)
+        if self.refine is not None:
+            x = x + self.refine(torch.cat([x, driven_maps(driven_landmarks, x.shape[-1]).to(x.dtype)], dim=1))
+        out = self.to_rgb(x)
         rgb, blend = torch.sigmoid(out[:, :3]), torch.sigmoid(out[:, 3:])
         return blend * warped_source + (1 - blend) * rgb, blend

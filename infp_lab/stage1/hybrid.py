@@ -12,6 +12,7 @@ from infp_lab.render import LANDMARK_GROUPS
 
 EYES = (LANDMARK_GROUPS["right_eye"], LANDMARK_GROUPS["left_eye"])
 MOUTH = LANDMARK_GROUPS["outer_lip"]
+INNER_LIP = LANDMARK_GROUPS["inner_lip"]
 CONTOUR = LANDMARK_GROUPS["contour"]
 EYE_CORNERS = ((36, 39), (42, 45))  # outer and inner corner of the right, then the left eye
 MOUTH_CORNERS = (48, 54)
@@ -57,6 +58,20 @@ def hybrid_representation(frames: torch.Tensor, landmarks: torch.Tensor) -> torc
     masked = frames * region_mask(landmarks, size)
     dots = draw_points(landmarks[:, list(CONTOUR)], size, sigma_px=max(1.0, size / 128))
     return masked * (1 - dots) + dots
+
+
+DRIVEN_MAPS = 3  # channels of `driven_maps`
+
+
+def driven_maps(landmarks: torch.Tensor, size: int) -> torch.Tensor:
+    """Where the driven face opens its mouth and eyes, for the decoder to draw them there:
+    (B, 3, H, W) soft masks of the opening between the inner lips, of the two eye openings
+    (both shrink to a thin line when closed) and dots on the lip and eye landmarks;
+    landmarks (B, L, 2) in [0, 1]."""
+    mouth = _ellipse(landmarks[:, list(INNER_LIP)], size, 1.0, 1.0, 0.0)
+    eyes = torch.maximum(*(_ellipse(landmarks[:, list(group)], size, 1.0, 1.0, 0.0) for group in EYES))
+    dots = draw_points(landmarks[:, list(MOUTH + INNER_LIP + EYES[0] + EYES[1])], size, sigma_px=max(1.0, size / 128))
+    return torch.cat([mouth.unsqueeze(1), eyes.unsqueeze(1), dots], dim=1)
 
 
 def landmark_map(landmarks: torch.Tensor, size: int) -> torch.Tensor:

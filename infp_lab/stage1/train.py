@@ -10,7 +10,7 @@ checkpoints; bf16 autocast on CUDA; DDP under torchrun.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +24,8 @@ from infp_lab.data.clip import train_val_clips
 from infp_lab.stage1.config import Stage1Config, preset
 from infp_lab.stage1.data import FramePairDataset
 from infp_lab.stage1.discriminator import PatchDiscriminator
-from infp_lab.stage1.hybrid import colour_jitter
+from infp_lab.stage1.decoder import STEM_WEIGHT
+from infp_lab.stage1.hybrid import DRIVEN_MAPS, colour_jitter, region_mask
 from infp_lab.stage1.model import HeadImitator
 from infp_lab.train.common import (
     EMA, ScalarLogger, StepBatchSampler, autocast, cleanup_distributed, cosine_lr, distribute, distributed_device,
@@ -46,12 +47,34 @@ class Stage1TrainConfig:
     landmark_weight: float = 10.0
     gan_weight: float = 0.0  # > 0 turns the patch GAN on
     invariance_weight: float = 0.0  # > 0: cross-identity drivers must encode like the target frame
+    region_weight: float = 0.0  # > 0: extra L1 on the target's eye and mouth regions (mean over their pixels)
     colour_jitter: bool = True
     cross_identity: float = 0.5  # share of SynConv items driven by another identity wearing the same motion
     checkpoint_every: int = 250
     val_pairs: int = 32
     seed: int = 0
     workers: int = 1
+
+
+def init_from(model: HeadImitator, weights: str | Path) -> None:
+    """Load stage-1 weights of the same config into `model` to fine-tune them.
+
+    Weights of a model whose decoder did not see the driven maps are accepted too: the
+    stem's extra input channels start at zero and the residual refine branch starts as a
+    no-op, so the model renders exactly as the given one until training moves them.
+    """
+    given = HeadImitator.from_pretrained(weights)
+    with_maps = replace(given.config, decoder=replace(given.config.decoder, driven_maps=model.config.decoder.driven_maps))
+    if with_maps != model.config or (given.config.decoder.driven_maps and not model.config.decoder.driven_maps):
+        raise ValueError(f"{weights} has another model config than the one trained here (preset, motion input); "
+                         f"fine-tune from weights of the same config")
+    state = model.state_dict()
+    for key, value in given.state_dict().items():
+        if key == STEM_WEIGHT and value.shape != state[key].shape:
+            state[key] = torch.cat([value, value.new_zeros(value.shape[0], DRIVEN_MAPS, *value.shape[2:])], dim=1)
+        else:
+            state[key] = value
+    model.load_state_dict(state)
 
 
 def _lr(step: int, cfg: Stage1TrainConfig) -> float:
@@ -69,6 +92,10 @@ def _losses(model, batch, cfg: Stage1TrainConfig, generator: torch.Generator, di
         "landmark": F.l1_loss(out.landmarks.float(), batch["target_landmarks"]),
     }
     total = losses["l1"] + cfg.ssim_weight * losses["ssim"] + cfg.landmark_weight * losses["landmark"]
+    if cfg.region_weight > 0:  # the mouth and eyes are a few % of the frame, but all of lip sync and blinks
+        mask = region_mask(batch["target_frame_landmarks"], image.shape[-1])  # (B, 1, H, W)
+        losses["region"] = ((image - target).abs() * mask).sum() / (mask.sum() * image.shape[1] + 1e-6)
+        total = total + cfg.region_weight * losses["region"]
     if cfg.invariance_weight > 0 and bool(batch["cross"].any()):
         cross = batch["cross"].bool()
         own = unwrap(model).encode_motion(target[cross], batch["target_frame_landmarks"][cross])
@@ -117,9 +144,12 @@ def sample_grid(batch: dict, images: torch.Tensor, count: int = 8) -> np.ndarray
 
 def train_stage1(data: str | Path, out: str | Path, preset_name: str = "tiny", train_cfg: Stage1TrainConfig = Stage1TrainConfig(),
                  resume: bool = False, device: str = "auto", motion_input: str = "hybrid",
-                 progress: bool = True) -> dict:
+                 progress: bool = True, init: str | Path | None = None) -> dict:
     """Train (or resume) a stage-1 model; writes checkpoint.pt, samples/, metrics.csv and
-    stage1.safetensors (EMA weights) into `out`. Returns the final validation metrics."""
+    stage1.safetensors (EMA weights) into `out`. Returns the final validation metrics.
+
+    `init`: stage-1 weights (.safetensors) of the same config to start from (fine-tuning);
+    a resumed checkpoint takes precedence over it."""
     data, out = Path(data), Path(out)
     torch_device, info = distributed_device(device)
     config: Stage1Config = preset(preset_name).with_motion_input(motion_input)
@@ -129,6 +159,8 @@ def train_stage1(data: str | Path, out: str | Path, preset_name: str = "tiny", t
 
     torch.manual_seed(train_cfg.seed)
     model = HeadImitator(config).to(torch_device)
+    if init is not None:
+        init_from(model, init)
     ema = EMA(model, train_cfg.ema_decay)
     optimizer = torch.optim.AdamW(model.parameters(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay)
     discriminator = disc_optimizer = None
