@@ -1,0 +1,101 @@
+"""Where does lip sync get lost before stage 2? SyncNet-SynConv's LSE-C on true clips, on
+controls that remove one thing from them, and on stage-1 renders of the true latents.
+
+Rows (mean over the clips):
+- truth: the clip's own frames, cropped at its true landmarks;
+- truth, blurred: the same frames under a Gaussian blur of --blur pixels (is it sharpness?);
+- truth, jaw held: the clip re-rendered by SynConv with jaw_open held at its clip mean
+  (how much of the score the jaw carries);
+- one row per stage-1 weights file: the clip's first frame driven by the latents of all its
+  frames (what stage 2 can reach at best), cropped at the driven landmarks, with the
+  correlation between the true and the rendered mouth's dark area per frame (how far the
+  rendered mouth opens with the true one).
+
+    .venv/bin/python scripts/lip_sync_budget.py --stage1 weights/stage1_tiny.safetensors \
+        --data data/s1test --split test --clips 4
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy.ndimage import gaussian_filter
+
+from infp_lab.data.clip import list_clips, load_clip
+from infp_lab.render.appearance import Appearance
+from infp_lab.render.face_model import PARAM_NAMES, project_landmarks
+from infp_lab.render.face_renderer import render_frames
+from infp_lab.stage1.inference import clip_frames, clip_landmarks, encode_clip
+from infp_lab.stage1.model import HeadImitator
+from infp_lab.stage2.evaluate import _rendered, _video
+from infp_lab.syncnet import SyncNet, sync_scores
+from infp_lab.syncnet.crops import mouth_crops
+
+DARK = 0.25  # grey level below which a mouth-crop pixel counts as the open mouth's inside
+
+
+def dark_area(crops: np.ndarray) -> np.ndarray:
+    return (crops < DARK).mean(axis=(1, 2))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--stage1", type=Path, nargs="+", required=True, help="stage-1 weights to compare")
+    parser.add_argument("--syncnet", type=Path, default=Path("weights/syncnet_synconv.safetensors"))
+    parser.add_argument("--data", type=Path, default=Path("data/s1test"))
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--clips", type=int, default=4)
+    parser.add_argument("--blur", type=float, default=1.2, help="sigma in pixels of the blurred-truth control")
+    parser.add_argument("--out", type=Path, default=None, help="optional JSON report")
+    args = parser.parse_args()
+
+    syncnet = SyncNet.from_pretrained(args.syncnet).eval()
+    models = {str(path): HeadImitator.from_pretrained(path).eval() for path in args.stage1}
+    size = next(iter(models.values())).config.image_size
+    rows: dict[str, dict[str, list[float]]] = {}
+
+    def add(name: str, **values: float) -> None:
+        for key, value in values.items():
+            rows.setdefault(name, {}).setdefault(key, []).append(float(value))
+
+    for path in list_clips(args.data, args.split)[:args.clips]:
+        clip = load_clip(path)
+        params = clip.motion["params"]
+        frames = min(len(params), clip.num_frames)
+        audio = clip.self_audio[: int(round(frames * clip.sample_rate / clip.fps))]
+        truth = _video(clip_frames(clip, size, np.arange(frames)))
+        true_lm = clip_landmarks(clip, np.arange(frames)).numpy() * size
+        add("truth", lse_c=sync_scores(syncnet, truth, true_lm, audio).lse_c)
+        blurred = np.stack([np.clip(gaussian_filter(f.astype(np.float32), (args.blur, args.blur, 0)), 0, 255)
+                            for f in truth]).astype(np.uint8)
+        add("truth, blurred", lse_c=sync_scores(syncnet, blurred, true_lm, audio).lse_c)
+        appearance = Appearance.from_dict(json.loads((path / "render.json").read_text())["appearance"])
+        held = params[:frames].astype(np.float64)
+        held[:, PARAM_NAMES.index("jaw_open")] = held[:, PARAM_NAMES.index("jaw_open")].mean()
+        add("truth, jaw held", lse_c=sync_scores(syncnet, render_frames(held, appearance, size),
+                                                 project_landmarks(held, appearance, size), audio).lse_c)
+        true_dark = dark_area(mouth_crops(truth, true_lm))
+        for name, model in models.items():
+            with torch.no_grad():
+                video, landmarks = _rendered(model, clip, encode_clip(model, clip, np.arange(frames)))
+            video = _video(video)
+            rendered_dark = dark_area(mouth_crops(video, true_lm))
+            corr = np.corrcoef(true_dark, rendered_dark)[0, 1] if rendered_dark.std() > 0 else 0.0
+            add(name, lse_c=sync_scores(syncnet, video, landmarks, audio).lse_c, mouth_dark_corr=corr)
+        print(f"{clip.name}: " + ", ".join(f"{k} {v['lse_c'][-1]:.3f}" for k, v in rows.items()), flush=True)
+
+    report = {"data": str(args.data), "split": args.split, "clips": args.clips,
+              "rows": {name: {k: float(np.mean(v)) for k, v in values.items()} for name, values in rows.items()}}
+    for name, values in report["rows"].items():
+        print(f"{name:40s} " + "  ".join(f"{k} {v:.3f}" for k, v in values.items()))
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()
