@@ -31,7 +31,7 @@ from infp_lab.render.face_model import PARAM_NAMES, project_landmarks
 from infp_lab.render.face_renderer import render_frames
 from infp_lab.stage1.inference import clip_frames, clip_landmarks, encode_clip
 from infp_lab.stage1.model import HeadImitator
-from infp_lab.stage2.evaluate import _rendered, _video
+from infp_lab.stage2.evaluate import render_first_frame, uint8_video
 from infp_lab.syncnet import SyncNet, sync_scores
 from infp_lab.syncnet.crops import mouth_crops
 
@@ -67,7 +67,7 @@ def main() -> None:
         params = clip.motion["params"]
         frames = min(len(params), clip.num_frames)
         audio = clip.self_audio[: int(round(frames * clip.sample_rate / clip.fps))]
-        truth = _video(clip_frames(clip, size, np.arange(frames)))
+        truth = uint8_video(clip_frames(clip, size, np.arange(frames)))
         true_lm = clip_landmarks(clip, np.arange(frames)).numpy() * size
         add("truth", lse_c=sync_scores(syncnet, truth, true_lm, audio).lse_c)
         blurred = np.stack([np.clip(gaussian_filter(f.astype(np.float32), (args.blur, args.blur, 0)), 0, 255)
@@ -81,8 +81,8 @@ def main() -> None:
         true_dark = dark_area(mouth_crops(truth, true_lm))
         for name, model in models.items():
             with torch.no_grad():
-                video, landmarks = _rendered(model, clip, encode_clip(model, clip, np.arange(frames)))
-            video = _video(video)
+                video, landmarks = render_first_frame(model, clip, encode_clip(model, clip, np.arange(frames)))
+            video = uint8_video(video)
             rendered_dark = dark_area(mouth_crops(video, true_lm))
             corr = np.corrcoef(true_dark, rendered_dark)[0, 1] if rendered_dark.std() > 0 else 0.0
             add(name, lse_c=sync_scores(syncnet, video, landmarks, audio).lse_c, mouth_dark_corr=corr)

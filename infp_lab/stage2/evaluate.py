@@ -81,7 +81,7 @@ class References:
         self.pose_clusters = fit_clusters(real[:, POSE], POSE_CLUSTERS)
 
 
-def _video(frames: torch.Tensor) -> np.ndarray:
+def uint8_video(frames: torch.Tensor) -> np.ndarray:
     """(T, 3, H, W) in [0, 1] -> (T, H, W, 3) uint8."""
     return (frames.clamp(0, 1).permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8)
 
@@ -97,7 +97,7 @@ def _image_scores(frames: torch.Tensor, truth: torch.Tensor, batch: int = 64) ->
 
 
 @torch.no_grad()
-def _rendered(stage1: HeadImitator, clip: Clip, latents: torch.Tensor) -> tuple[torch.Tensor, np.ndarray]:
+def render_first_frame(stage1: HeadImitator, clip: Clip, latents: torch.Tensor) -> tuple[torch.Tensor, np.ndarray]:
     """The clip's first frame driven by `latents`: frames (T, 3, H, W) and their landmarks
     (T, L, 2) in pixels (the source's landmarks moved by the landmark head)."""
     size = stage1.config.image_size
@@ -135,14 +135,14 @@ def evaluate_clip(stage1: HeadImitator, stage2: MotionGenerator, syncnet, clip: 
     renders = [("generated", generated.latents[:frames])]
     if truth is None:
         true_lm = clip_landmarks(clip, np.arange(frames)).numpy() * size
-        result["sync_truth"] = sync_scores(syncnet, _video(truth_frames), true_lm, audio)
+        result["sync_truth"] = sync_scores(syncnet, uint8_video(truth_frames), true_lm, audio)
         renders.insert(0, ("reconstruction", true_latents[:frames]))
     else:
         result.update({k: truth[k] for k in TRUTH_KEYS if k != "true_latents"})
     for name, latents in renders:
-        video, landmarks = _rendered(stage1, clip, latents)
+        video, landmarks = render_first_frame(stage1, clip, latents)
         result[f"psnr_{name}"], result[f"ssim_{name}"] = _image_scores(video, truth_frames)
-        result[f"sync_{name}"] = sync_scores(syncnet, _video(video), landmarks, audio)
+        result[f"sync_{name}"] = sync_scores(syncnet, uint8_video(video), landmarks, audio)
     result["partner_energy"] = frame_energy(clip.other_audio, clip.sample_rate, clip.fps, num_frames=frames)
     return result
 
