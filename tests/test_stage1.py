@@ -89,14 +89,45 @@ def test_decoder_without_driven_maps_still_loads(tmp_path):
 
     config = preset("tiny")
     old = config.to_dict()
-    del old["decoder"]["driven_maps"]
-    assert Stage1Config.from_dict(old) == replace(config, decoder=replace(config.decoder, driven_maps=False))
+    del old["decoder"]["driven_maps"], old["decoder"]["mouth_from_decoder"]
+    assert Stage1Config.from_dict(old) == replace(
+        config, decoder=replace(config.decoder, driven_maps=False, mouth_from_decoder=False))
     assert Stage1Config.from_dict(config.to_dict()) == config and config.decoder.driven_maps
     model = HeadImitator(Stage1Config.from_dict(old))
     frames, landmarks = _batch(128)
     assert model(frames, landmarks, frames, landmarks).image.shape == (2, 3, 128, 128)
     with pytest.raises(ValueError, match="driven_landmarks"):
         HeadImitator(config).decoder(torch.zeros(1, 96, 32, 32), torch.zeros(1, 64), torch.zeros(1, 3, 128, 128))
+    with pytest.raises(ValueError, match="needs driven_maps"):
+        HeadImitator(replace(config, decoder=replace(config.decoder, driven_maps=False)))
+
+
+def test_the_decoder_draws_inside_the_driven_mouth_opening():
+    """With mouth_from_decoder the warped source never shows inside the driven inner lips;
+    elsewhere the blend is the one the decoder predicts."""
+    from dataclasses import replace
+
+    from infp_lab.render.face_model import PARAM_NAMES
+
+    config = preset("tiny")
+    torch.manual_seed(0)
+    drawn = HeadImitator(config).decoder.eval()
+    pasted = HeadImitator(replace(config, decoder=replace(config.decoder, mouth_from_decoder=False))).decoder.eval()
+    pasted.load_state_dict(drawn.state_dict())
+    with torch.no_grad():  # a blend that pastes the source nearly everywhere, as the trained models did
+        drawn.to_rgb.bias[3] = pasted.to_rgb.bias[3] = 6.0
+    params = np.zeros((1, 15), np.float32)
+    params[0, PARAM_NAMES.index("scale")], params[0, PARAM_NAMES.index("jaw_open")] = 1, 0.8
+    landmarks = torch.from_numpy(canonical_landmarks(params).astype(np.float32))
+    opening = driven_maps(landmarks, 128)[0, 0]
+    features, latent, source = torch.rand(1, 96, 32, 32), torch.randn(1, 64), torch.rand(1, 3, 128, 128)
+    with torch.no_grad():
+        image, blend = drawn(features, latent, source, landmarks)
+        _, pasted_blend = pasted(features, latent, source, landmarks)
+    inside, outside = opening > 0.99, opening == 0
+    assert inside.sum() > 20 and pasted_blend[0, 0][inside].min() > 0.9
+    assert blend[0, 0][inside].max() < 0.01 and torch.equal(blend[0, 0][outside], pasted_blend[0, 0][outside])
+    assert (image[0, :, inside] - source[0, :, inside]).abs().mean() > 0.05  # not the source there
 
 
 def test_region_crops_follow_the_head_roll(monkeypatch):
@@ -219,7 +250,9 @@ def test_region_loss_sees_only_the_eyes_and_mouth():
     corner, mouth = batch["target"].clone(), batch["target"].clone()
     corner[:, :, :8, :8] = 1 - corner[:, :, :8, :8]  # far from the face
     x, y = (batch["target_frame_landmarks"][:, list(LANDMARK_GROUPS["outer_lip"])].mean(1) * 128).long()[0]
-    mouth[0, :, y - 2:y + 3, x - 2:x + 3] = 1 - mouth[0, :, y - 2:y + 3, x - 2:x + 3]
+    with torch.no_grad():
+        image = model(batch["source"], batch["source_landmarks"], batch["driving"], batch["driving_landmarks"]).image
+    mouth[0, :, y - 2:y + 3, x - 2:x + 3] = (image[0, :, y - 2:y + 3, x - 2:x + 3] < 0.5).float()  # far from the output
     assert torch.isclose(losses(corner)["region"], base["region"]) and losses(corner)["l1"] > base["l1"]
     assert losses(mouth)["region"] > base["region"] + 10 * (losses(mouth)["l1"] - base["l1"])
 
@@ -280,9 +313,10 @@ def test_fine_tuning_adds_the_driven_maps_without_changing_the_start(tmp_path):
 
     config = preset("tiny")
     torch.manual_seed(1)
-    before = HeadImitator(replace(config, decoder=replace(config.decoder, driven_maps=False))).eval()
+    before = HeadImitator(replace(config, decoder=replace(config.decoder, driven_maps=False,
+                                                          mouth_from_decoder=False))).eval()
     before.save_pretrained(tmp_path / "before.safetensors")
-    after = HeadImitator(config).eval()
+    after = HeadImitator(replace(config, decoder=replace(config.decoder, mouth_from_decoder=False))).eval()
     init_from(after, tmp_path / "before.safetensors")
     frames, landmarks = _batch(128)
     driving = frames.flip(0)

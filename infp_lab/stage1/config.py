@@ -47,6 +47,7 @@ class DecoderConfig:
     blocks: int = 2
     channels: tuple[int, ...] = (64, 32)  # one x2 upsampling step per entry
     driven_maps: bool = True  # also sees where the driven mouth and eyes open (stage1/hybrid.py: driven_maps)
+    mouth_from_decoder: bool = True  # inside the driven mouth opening, its own RGB, never the warped source (needs driven_maps)
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ class Stage1Config:
             motion=MotionEncoderConfig(**tuples(d["motion"])),
             appearance=AppearanceEncoderConfig(**tuples(d["appearance"])),
             flow=FlowConfig(**tuples(d["flow"])),
-            decoder=DecoderConfig(**{"driven_maps": False, **tuples(d["decoder"])}),  # files from before the maps
+            decoder=DecoderConfig(**{"driven_maps": False, "mouth_from_decoder": False, **tuples(d["decoder"])}),  # older files
         )
 
     def with_motion_input(self, motion_input: str) -> "Stage1Config":

@@ -7,6 +7,12 @@ The latent says *what* to draw but a FiLM vector has no place in the image; with
 `driven_maps` the decoder also gets masks of where the driven mouth and eyes open (drawn
 from the driven landmarks), at its first and at its last resolution. Without them the
 tiny model learnt to stretch the source's closed lips instead of opening the mouth.
+
+With `mouth_from_decoder`, the blend mask is zero inside the driven mouth opening: the
+inside of the mouth (teeth, tongue) is never in a closed-mouthed source, so the decoder
+draws it. Left to learn that, the blend mask saturated at 1 over the whole face, pasting
+the stretched lips of the source there, and a saturated sigmoid passes too little gradient
+for training to undo it.
 """
 
 from __future__ import annotations
@@ -29,7 +35,10 @@ class Decoder(nn.Module):
         super().__init__()
         cfg = config.decoder
         width = cfg.channels[0]
+        if cfg.mouth_from_decoder and not cfg.driven_maps:
+            raise ValueError("mouth_from_decoder needs driven_maps: the mouth opening is one of the maps")
         self.driven_maps = cfg.driven_maps
+        self.mouth_from_decoder = cfg.mouth_from_decoder
         maps = DRIVEN_MAPS if cfg.driven_maps else 0
         self.stem = ConvBlock(feature_channels * depth + maps, width)
         self.blocks = nn.ModuleList(ResBlock(width, cond_dim=config.latent_dim) for _ in range(cfg.blocks))
@@ -61,7 +70,10 @@ class Decoder(nn.Module):
             x = block(x, driving_latent)
         x = self.ups(x)
         if self.refine is not None:
-            x = x + self.refine(torch.cat([x, driven_maps(driven_landmarks, x.shape[-1]).to(x.dtype)], dim=1))
+            maps = driven_maps(driven_landmarks, x.shape[-1]).to(x.dtype)
+            x = x + self.refine(torch.cat([x, maps], dim=1))
         out = self.to_rgb(x)
         rgb, blend = torch.sigmoid(out[:, :3]), torch.sigmoid(out[:, 3:])
+        if self.mouth_from_decoder:
+            blend = blend * (1 - maps[:, :1])  # channel 0: the opening between the driven inner lips
         return blend * warped_source + (1 - blend) * rgb, blend

@@ -61,11 +61,15 @@ def init_from(model: HeadImitator, weights: str | Path) -> None:
 
     Weights of a model whose decoder did not see the driven maps are accepted too: the
     stem's extra input channels start at zero and the residual refine branch starts as a
-    no-op, so the model renders exactly as the given one until training moves them.
+    no-op, so the model renders exactly as the given one until training moves them. So are
+    weights whose decoder blended the warped source into the mouth opening
+    (`mouth_from_decoder` off): they have the same parameters.
     """
     given = HeadImitator.from_pretrained(weights)
-    with_maps = replace(given.config, decoder=replace(given.config.decoder, driven_maps=model.config.decoder.driven_maps))
-    if with_maps != model.config or (given.config.decoder.driven_maps and not model.config.decoder.driven_maps):
+    decoder = model.config.decoder
+    same_but_decoder = replace(given.config, decoder=replace(
+        given.config.decoder, driven_maps=decoder.driven_maps, mouth_from_decoder=decoder.mouth_from_decoder))
+    if same_but_decoder != model.config or (given.config.decoder.driven_maps and not decoder.driven_maps):
         raise ValueError(f"{weights} has another model config than the one trained here (preset, motion input); "
                          f"fine-tune from weights of the same config")
     state = model.state_dict()
