@@ -99,7 +99,7 @@ def test_decoder_without_driven_maps_still_loads(tmp_path):
     with pytest.raises(ValueError, match="driven_landmarks"):
         HeadImitator(config).decoder(torch.zeros(1, 96, 32, 32), torch.zeros(1, 64), torch.zeros(1, 3, 128, 128))
     with pytest.raises(ValueError, match="needs driven_maps"):
-        HeadImitator(replace(config, decoder=replace(config.decoder, driven_maps=False)))
+        HeadImitator(replace(config, decoder=replace(config.decoder, driven_maps=False, mouth_from_decoder=True)))
 
 
 def test_the_decoder_draws_inside_the_driven_mouth_opening():
@@ -111,8 +111,8 @@ def test_the_decoder_draws_inside_the_driven_mouth_opening():
 
     config = preset("tiny")
     torch.manual_seed(0)
-    drawn = HeadImitator(config).decoder.eval()
-    pasted = HeadImitator(replace(config, decoder=replace(config.decoder, mouth_from_decoder=False))).decoder.eval()
+    drawn = HeadImitator(replace(config, decoder=replace(config.decoder, mouth_from_decoder=True))).decoder.eval()
+    pasted = HeadImitator(config).decoder.eval()
     pasted.load_state_dict(drawn.state_dict())
     with torch.no_grad():  # a blend that pastes the source nearly everywhere, as the trained models did
         drawn.to_rgb.bias[3] = pasted.to_rgb.bias[3] = 6.0

@@ -47,7 +47,7 @@ class DecoderConfig:
     blocks: int = 2
     channels: tuple[int, ...] = (64, 32)  # one x2 upsampling step per entry
     driven_maps: bool = True  # also sees where the driven mouth and eyes open (stage1/hybrid.py: driven_maps)
-    mouth_from_decoder: bool = True  # inside the driven mouth opening, its own RGB, never the warped source (needs driven_maps)
+    mouth_from_decoder: bool = False  # its own RGB inside the driven mouth opening (needs driven_maps; tried, weights/README.md)
 
 
 @dataclass(frozen=True)
