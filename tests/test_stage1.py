@@ -90,8 +90,7 @@ def test_decoder_without_driven_maps_still_loads(tmp_path):
     config = preset("tiny")
     old = config.to_dict()
     del old["decoder"]["driven_maps"], old["decoder"]["mouth_from_decoder"]
-    assert Stage1Config.from_dict(old) == replace(
-        config, decoder=replace(config.decoder, driven_maps=False, mouth_from_decoder=False))
+    assert Stage1Config.from_dict(old) == replace(config, decoder=replace(config.decoder, driven_maps=False))
     assert Stage1Config.from_dict(config.to_dict()) == config and config.decoder.driven_maps
     model = HeadImitator(Stage1Config.from_dict(old))
     frames, landmarks = _batch(128)
@@ -313,10 +312,9 @@ def test_fine_tuning_adds_the_driven_maps_without_changing_the_start(tmp_path):
 
     config = preset("tiny")
     torch.manual_seed(1)
-    before = HeadImitator(replace(config, decoder=replace(config.decoder, driven_maps=False,
-                                                          mouth_from_decoder=False))).eval()
+    before = HeadImitator(replace(config, decoder=replace(config.decoder, driven_maps=False))).eval()
     before.save_pretrained(tmp_path / "before.safetensors")
-    after = HeadImitator(replace(config, decoder=replace(config.decoder, mouth_from_decoder=False))).eval()
+    after = HeadImitator(config).eval()
     init_from(after, tmp_path / "before.safetensors")
     frames, landmarks = _batch(128)
     driving = frames.flip(0)
