@@ -49,20 +49,31 @@ def test_long_generation_is_continuous_at_window_borders(generated):
 
 @pytest.fixture(scope="module")
 def jaw_reader():
-    """Jaw opening from motion latents, with nothing fitted: the gap between the inner lips
-    (landmarks 62 and 66) that the stage-1 landmark head decodes, in inter-ocular units.
-    On this clip's true latents it follows the true jaw with r = 0.98."""
+    """Jaw opening from motion latents, with nothing fitted: the shipped stage 1's lip gap."""
     from infp_lab.stage1 import HeadImitator
-    from infp_lab.stage1.hybrid import interocular
 
     stage1 = HeadImitator.from_pretrained(ROOT / "weights" / "stage1_tiny.safetensors").eval()
 
     def read(latents: np.ndarray) -> np.ndarray:
         with torch.no_grad():
-            landmarks = stage1.landmark_head(torch.as_tensor(latents))
-        return ((landmarks[:, 66] - landmarks[:, 62]).norm(dim=-1) / interocular(landmarks)).numpy()
+            return stage1.lip_gap(torch.as_tensor(latents)).numpy()
 
     return read
+
+
+def test_the_lip_gap_follows_the_true_jaw(jaw_reader):
+    """The reader the other tests rely on: on the true latents of the clip's frames, the lip
+    gap follows SynConv's jaw parameter closely and is near zero with the mouth closed."""
+    from infp_lab.stage1 import HeadImitator
+    from infp_lab.stage1.inference import encode_clip
+
+    stage1 = HeadImitator.from_pretrained(ROOT / "weights" / "stage1_tiny.safetensors").eval()
+    clip = load_clip(CLIP, load_audio_tracks=False)
+    with torch.no_grad():
+        gap = jaw_reader(encode_clip(stage1, clip).numpy())
+    jaw = clip.motion["params"][: len(gap), JAW]
+    assert np.corrcoef(gap, jaw)[0, 1] > 0.9
+    assert np.median(gap[jaw < 0.05]) < 0.25 * np.median(gap[jaw > 0.5])
 
 
 def test_mouth_talks_while_speaking_and_rests_while_listening(generated, jaw_reader):

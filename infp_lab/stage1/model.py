@@ -20,7 +20,7 @@ from infp_lab.checkpoint import load_pretrained, save_weights
 from infp_lab.stage1.appearance_encoder import AppearanceEncoder
 from infp_lab.stage1.config import Stage1Config
 from infp_lab.stage1.decoder import Decoder
-from infp_lab.stage1.hybrid import interocular
+from infp_lab.stage1.hybrid import INNER_LIP, interocular
 from infp_lab.stage1.motion_encoder import LandmarkHead, MotionEncoder
 from infp_lab.stage1.warping import FlowEstimator, landmark_flow, warp
 
@@ -75,6 +75,14 @@ class HeadImitator(nn.Module):
         head_source, head_driving = self.landmark_head(source_latent), self.landmark_head(driving_latent)
         scale = interocular(source_landmarks) / interocular(head_source).clamp(min=1e-3)  # (B,)
         return source_landmarks + (head_driving - head_source) * scale[:, None, None]
+
+    def lip_gap(self, latents: torch.Tensor) -> torch.Tensor:
+        """How far the mouth is open in motion latents (B, Dm) -> (B,): the gap between the
+        centres of the inner lips that the landmark head decodes, in inter-ocular units.
+        Nothing is fitted, so it reads generated latents as it reads true ones."""
+        landmarks = self.landmark_head(latents)
+        upper, lower = INNER_LIP[2], INNER_LIP[6]  # landmarks 62 and 66
+        return (landmarks[:, lower] - landmarks[:, upper]).norm(dim=-1) / interocular(landmarks).clamp(min=1e-3)
 
     def render(self, source: torch.Tensor, source_landmarks: torch.Tensor, appearance: torch.Tensor,
                source_latent: torch.Tensor, driving_latent: torch.Tensor
