@@ -2,7 +2,8 @@
 
     # CFG sweep: the same weights at several audio guidance scales (sync and diversity vs scale)
     python scripts/stage2_experiments.py cfg-sweep --stage2 W2 --stage1 W1 --syncnet S --data data/s1test \
-        --train-data data/s1train --out runs/stage2_cfg [--split test] [--scales 1 2 3 4 5 6] [--clips 4]
+        --train-data data/s1train --out runs/stage2_cfg [--split test] [--scales 1 2 3 4 5 6] [--clips 4] \
+        [--smoothing SIGMA]
 
     # Ablations: the full model vs each of config.ABLATIONS (no memory banks, no style modulation,
     # epsilon prediction, full-window motion attention), same data, seed and steps
@@ -23,14 +24,15 @@ import torch
 
 from infp_lab.data.clip import list_clips, load_clip
 from infp_lab.stage1.model import HeadImitator
-from infp_lab.stage2.config import ABLATIONS
+from infp_lab.stage2.config import ABLATIONS, GUIDANCE_SMOOTHING
 from infp_lab.stage2.evaluate import References, evaluate_clip, evaluate_stage2, summarise
 from infp_lab.stage2.model import MotionGenerator
 from infp_lab.stage2.train import Stage2TrainConfig, train_stage2
 from infp_lab.syncnet import SyncNet
 
 KEYS = ("psnr", "ssim", "lse_c", "lse_d", "sid_expression", "sid_pose", "var_expression", "var_pose",
-        "fd_expression", "fd_pose", "rpcc", "state_accuracy", "mouth_listening_over_speaking")
+        "jitter_expression", "jitter_pose", "fd_expression", "fd_pose", "rpcc", "state_accuracy",
+        "mouth_listening_over_speaking")
 
 
 DIVERSITY = ("sid_expression", "sid_pose", "var_expression", "var_pose")
@@ -53,6 +55,15 @@ def choose_scale(rows: dict, min_state_accuracy: float = 0.9) -> float | None:
     return min(fit, key=fit.get) if fit else None
 
 
+def choose_smoothing(unsmoothed: dict, smoothed: dict[float, dict], scale: float, tolerance: float = 0.05) -> float:
+    """The largest guidance smoothing whose LSE-C at `scale` stays within `tolerance` of the
+    unsmoothed sweep's (smoothing lowers jitter; lip sync is what it may cost); 0 if none.
+    `unsmoothed` and each of `smoothed` (keyed by sigma) are cfg-sweep rows."""
+    floor = (1 - tolerance) * unsmoothed[str(float(scale))]["lse_c"]
+    fit = [float(sigma) for sigma, rows in smoothed.items() if rows[str(float(scale))]["lse_c"] >= floor]
+    return max(fit, default=0.0)
+
+
 @torch.no_grad()
 def cfg_sweep(args: argparse.Namespace) -> dict:
     stage1, stage2 = HeadImitator.from_pretrained(args.stage1).eval(), MotionGenerator.from_pretrained(args.stage2).eval()
@@ -61,14 +72,16 @@ def cfg_sweep(args: argparse.Namespace) -> dict:
     clips = [load_clip(p) for p in list_clips(args.data, args.split)[:args.clips]]
     rows, truths = {}, [None] * len(clips)
     for scale in args.scales:  # the truth of each clip is measured once, at the first scale
-        results = [evaluate_clip(stage1, stage2, syncnet, clip, audio_scale=scale, seed=args.seed, truth=truth)
+        results = [evaluate_clip(stage1, stage2, syncnet, clip, audio_scale=scale, seed=args.seed, truth=truth,
+                                 guidance_smoothing=args.smoothing)
                    for clip, truth in zip(clips, truths)]
         truths = results
         table = summarise(results, refs)
         rows[str(scale)] = pick(table["generated"])
         rows.setdefault("ground_truth", pick(table["ground_truth"]))
         print(f"scale {scale}: {rows[str(scale)]}", flush=True)
-    return {"clips": len(clips), "split": args.split, "seed": args.seed, "rows": rows,
+    return {"clips": len(clips), "split": args.split, "seed": args.seed, "guidance_smoothing": args.smoothing,
+            "rows": rows,
             "chosen_scale": choose_scale(rows)}
 
 
@@ -101,6 +114,8 @@ def main() -> None:
                        help="which split of --data (choose a scale on 'val', report on 'test')")
     sweep.add_argument("--train-data", required=True, type=Path, help="training clips for the metrics' references")
     sweep.add_argument("--scales", type=float, nargs="+", default=[1, 2, 3, 4, 5, 6])
+    sweep.add_argument("--smoothing", type=float, default=GUIDANCE_SMOOTHING,
+                       help="Gaussian sigma (frames) smoothing the guidance over time (0 = none)")
     ablate = sub.add_parser("ablation")
     ablate.add_argument("--data", required=True, type=Path, help="training clips")
     ablate.add_argument("--test", required=True, type=Path, help="held-out clips (test split)")

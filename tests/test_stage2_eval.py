@@ -46,7 +46,7 @@ def test_report_end_to_end(synconv_many, weights):
     assert abs(results[0]["frames"] - clip.num_frames) <= 1
     for row in ("ground_truth", "generated"):
         for key in ("state_accuracy", "sid_expression", "sid_pose", "var_expression", "var_pose", "fd_pose",
-                    "lse_c", "lse_d", "rpcc"):
+                    "jitter_expression", "jitter_pose", "lse_c", "lse_d", "rpcc"):
             assert math.isfinite(report[row][key]), (row, key)
     assert report["ground_truth"]["fd_pose"] == pytest.approx(0.0, abs=1e-6)  # the truth against itself
     assert 0 <= report["generated"]["ssim"] <= 1 and report["generated"]["psnr"] > 0

@@ -13,6 +13,7 @@ from infp_lab.data.audio import audio_features
 from infp_lab.stage2 import (AudioEncoderConfig, DiffusionConfig, DiTConfig, GuiderConfig, MotionGenerator,
                              Stage2Config, StreamingFeatures, StreamingGenerator, StyleConfig, diffusion_loss,
                              generate, generate_from_audio, guided_prediction, make_sampler, preset)
+from infp_lab.stage2.diffusion import smooth_over_time
 from infp_lab.stage2.memory_guider import MemoryBank
 
 SR = 16000
@@ -173,11 +174,40 @@ def test_cfg_scale_one_is_conditional_and_zero_unconditional(model):
         for unstyled_feature in (None, unstyled):
             guided = guided_prediction(model, x, t, feature, previous, style, 1.0, 1.0, unstyled_feature)
             assert torch.allclose(guided, full, atol=1e-5)
-            zero = guided_prediction(model, x, t, feature, previous, style, 0.0, 0.0, unstyled_feature)
+            zero = guided_prediction(model, x, t, feature, previous, style, 0.0, 0.0, unstyled_feature, smoothing=0.0)
             assert torch.allclose(zero, uncond, atol=1e-5)
+            smoothed = guided_prediction(model, x, t, feature, previous, style, 1.0, 1.0, unstyled_feature, smoothing=2.0)
+            assert torch.allclose(smoothed, full, atol=1e-5)
         assert torch.allclose(guided_prediction(model, x, t, feature, previous, None, 1.0), no_style, atol=1e-5)
         strong = guided_prediction(model, x, t, feature, previous, style, 3.0, 2.0)
         assert (strong - full).abs().max() > 1e-3
+
+
+def test_guidance_smoothing_low_passes_only_what_guidance_adds(model):
+    """What guidance adds beyond the conditional prediction is smoothed over the window's
+    frames (it jitters far less from frame to frame); the conditional part is untouched."""
+    x, t, feature, previous, style = _conditions(model, w=16)
+    with torch.no_grad():
+        full = model(x, t, feature, previous, style)
+        plain = guided_prediction(model, x, t, feature, previous, style, 4.0, 1.0, smoothing=0.0)
+        smooth = guided_prediction(model, x, t, feature, previous, style, 4.0, 1.0, smoothing=2.0)
+    added, added_smoothly = plain - full, smooth - full
+    assert torch.allclose(added_smoothly, smooth_over_time(added, 2.0), atol=1e-5)
+    assert added_smoothly.diff(dim=1).pow(2).mean() < 0.2 * added.diff(dim=1).pow(2).mean()
+
+
+def test_smooth_over_time_is_a_normalised_gaussian():
+    constant = torch.full((1, 9, 2), 3.0)
+    assert torch.allclose(smooth_over_time(constant, 1.5), constant)
+    impulse = torch.zeros(1, 21, 1)
+    impulse[0, 10] = 1.0
+    spread = smooth_over_time(impulse, 2.0)[0, :, 0]
+    assert abs(float(spread.sum()) - 1.0) < 1e-5 and int(spread.argmax()) == 10
+    assert 0.15 < float(spread[10]) < 0.25 and torch.allclose(spread.flip(0), spread)  # 1 / (2 sqrt(2 pi)) ~ 0.2
+    assert torch.equal(smooth_over_time(impulse, 0.0), impulse)
+    assert smooth_over_time(torch.randn(2, 1, 3), 1.0).shape == (2, 1, 3)  # one frame: repeated edges
+    with pytest.raises(ValueError, match="sigma must be >= 0"):
+        smooth_over_time(impulse, -1.0)
 
 
 def test_drop_masks_act_per_sample(model):
@@ -443,6 +473,8 @@ def test_bad_inputs_raise_clear_errors(model):
         generate(model, self_audio[0], other_audio[0, :5])
     with pytest.raises(ValueError, match="window must be"):
         generate(model, self_audio[0], other_audio[0], window=40)
+    with pytest.raises(ValueError, match="guidance_smoothing must be >= 0"):
+        generate(model, self_audio[0], other_audio[0], guidance_smoothing=-1.0)
     with pytest.raises(ValueError, match="sampler"):
         make_sampler(TINY.diffusion, sampler="euler")
     with pytest.raises(ValueError, match="window must be"):

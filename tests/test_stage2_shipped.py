@@ -101,12 +101,12 @@ def test_swapping_the_tracks_swaps_the_roles(generated, jaw_reader):
 
 
 def test_default_guidance_is_the_scale_chosen_on_validation_clips():
-    """AUDIO_SCALE is what scripts/stage2_experiments.py's rule picks from the committed
-    validation sweep of the shipped weights (not from the test split)."""
+    """AUDIO_SCALE and GUIDANCE_SMOOTHING are what scripts/stage2_experiments.py's rules pick
+    from the committed validation sweeps of the shipped weights (not from the test split)."""
     import importlib.util
     import json
 
-    from infp_lab.stage2.config import AUDIO_SCALE
+    from infp_lab.stage2.config import AUDIO_SCALE, GUIDANCE_SMOOTHING
 
     spec = importlib.util.spec_from_file_location("stage2_experiments", ROOT / "scripts" / "stage2_experiments.py")
     experiments = importlib.util.module_from_spec(spec)
@@ -120,3 +120,10 @@ def test_default_guidance_is_the_scale_chosen_on_validation_clips():
             "6": {"state_accuracy": 0.85, **{k: 1.0 for k in experiments.DIVERSITY}}}
     assert experiments.choose_scale(rows) == 4.0  # 6 is closest but fails the state accuracy
     assert experiments.choose_scale(rows, min_state_accuracy=0.99) is None
+    smoothing = json.loads((ROOT / "weights" / "stage2_cfg_sweep_val_smoothing.json").read_text())
+    assert all(sweep["split"] == "val" and sweep["guidance_smoothing"] == float(sigma) for sigma, sweep in smoothing.items())
+    chosen = experiments.choose_smoothing(sweep["rows"], {sigma: s["rows"] for sigma, s in smoothing.items()}, AUDIO_SCALE)
+    assert chosen == GUIDANCE_SMOOTHING
+    row = {"6.0": {"lse_c": 0.10}}
+    assert experiments.choose_smoothing(row, {1.0: {"6.0": {"lse_c": 0.096}}, 2.0: {"6.0": {"lse_c": 0.09}}}, 6) == 1.0
+    assert experiments.choose_smoothing(row, {1.0: {"6.0": {"lse_c": 0.05}}}, 6) == 0.0

@@ -14,6 +14,12 @@ PREDICTIONS = ("epsilon", "sample", "v_prediction")
 # accuracy >= 0.9 (`choose_scale` in scripts/stage2_experiments.py on its cfg-sweep --split val,
 # weights/stage2_cfg_sweep_val.json; a test keeps the two in step).
 AUDIO_SCALE = 6.0
+# The default smoothing of the guidance over time (Gaussian sigma in frames; 0 = none): what
+# guidance adds beyond the conditional prediction is low-passed along each window, so a high
+# scale strengthens the audio's effect with less frame-to-frame shake. The largest sigma
+# (of 0.5, 1, 2) whose validation LSE-C at AUDIO_SCALE stays within 5 % of the unsmoothed one
+# (weights/stage2_cfg_sweep_val_smoothing.json against weights/stage2_cfg_sweep_val.json).
+GUIDANCE_SMOOTHING = 0.5
 
 
 @dataclass(frozen=True)

@@ -9,12 +9,14 @@ knows the network's insides, and nothing in the network knows the schedule.
 
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from infp_lab.stage2.config import AUDIO_SCALE, SAMPLERS, DiffusionConfig
+from infp_lab.stage2.config import AUDIO_SCALE, GUIDANCE_SMOOTHING, SAMPLERS, DiffusionConfig
 from infp_lab.stage2.memory_guider import GuiderOutput
 
 
@@ -151,7 +153,8 @@ def _velocity_loss(predicted: torch.Tensor, latents: torch.Tensor, drop_previous
 
 def guided_prediction(model: nn.Module, x: torch.Tensor, t: torch.Tensor, motion_feature: torch.Tensor,
                       previous: torch.Tensor | None, style: torch.Tensor | None, audio_scale: float = AUDIO_SCALE,
-                      style_scale: float = 1.0, unstyled_feature: torch.Tensor | None = None) -> torch.Tensor:
+                      style_scale: float = 1.0, unstyled_feature: torch.Tensor | None = None,
+                      smoothing: float = GUIDANCE_SMOOTHING) -> torch.Tensor:
     """Classifier-free guided prediction (B, W, Dm), all branches in one batch; it is noise,
     clean latents or v, as `config.diffusion.prediction` says (guidance is linear in any).
 
@@ -161,6 +164,9 @@ def guided_prediction(model: nn.Module, x: torch.Tensor, t: torch.Tensor, motion
     `unstyled_feature` is f_m computed with unmodulated memory banks (used by p_a; f_m
     itself when not given). Without a style: p_u + audio_scale * (p_c - p_u).
     Scales of 1 give the fully conditional prediction.
+
+    `smoothing` > 0: what guidance adds to the fully conditional prediction is smoothed over
+    the window's frames by a Gaussian of that sigma (frames) before it is added.
     """
     batch = x.shape[0]
     t = torch.as_tensor(t, device=x.device)
@@ -180,15 +186,36 @@ def guided_prediction(model: nn.Module, x: torch.Tensor, t: torch.Tensor, motion
     pred = model(repeat(x), repeat(t), torch.cat(features), repeat(previous), repeat(style),
                  drop_motion=drop_motion, drop_style=drop_style).chunk(branches)
     if style is None:
-        return pred[0] + audio_scale * (pred[1] - pred[0])
-    return pred[0] + audio_scale * (pred[1] - pred[0]) + style_scale * (pred[2] - pred[1])
+        guided = pred[0] + audio_scale * (pred[1] - pred[0])
+    else:
+        guided = pred[0] + audio_scale * (pred[1] - pred[0]) + style_scale * (pred[2] - pred[1])
+    if smoothing:
+        conditional = pred[-1]
+        guided = conditional + smooth_over_time(guided - conditional, smoothing)
+    return guided
+
+
+def smooth_over_time(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Gaussian smoothing of (B, W, C) along W (sigma in frames; edges repeat the end frames)."""
+    if sigma < 0:
+        raise ValueError(f"smoothing sigma must be >= 0 frames, got {sigma}")
+    if sigma == 0:
+        return x
+    radius = max(1, math.ceil(3 * sigma))
+    taps = torch.arange(-radius, radius + 1, device=x.device, dtype=x.dtype)
+    kernel = torch.exp(-0.5 * (taps / sigma) ** 2)
+    batch, width, channels = x.shape
+    rows = x.transpose(1, 2).reshape(batch * channels, 1, width)
+    rows = F.pad(rows, (radius, radius), mode="replicate")
+    return F.conv1d(rows, (kernel / kernel.sum()).view(1, 1, -1)).view(batch, channels, width).transpose(1, 2)
 
 
 @torch.no_grad()
 def sample(model: nn.Module, motion_feature: torch.Tensor, previous: torch.Tensor | None = None,
            style: torch.Tensor | None = None, unstyled_feature: torch.Tensor | None = None,
            audio_scale: float = AUDIO_SCALE, style_scale: float = 1.0, sampler: str | None = None,
-           steps: int | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
+           steps: int | None = None, generator: torch.Generator | None = None,
+           smoothing: float = GUIDANCE_SMOOTHING) -> torch.Tensor:
     """Sample one window of normalised latents (B, W, Dm) for f_m (B, W, D) with guidance.
 
     The initial noise is drawn from `generator` on its own device (CPU by default), so a
@@ -203,6 +230,6 @@ def sample(model: nn.Module, motion_feature: torch.Tensor, previous: torch.Tenso
     x = x * scheduler.init_noise_sigma
     for t in scheduler.timesteps:
         prediction = guided_prediction(model, scheduler.scale_model_input(x, t), t, motion_feature, previous,
-                                       style, audio_scale, style_scale, unstyled_feature)
+                                       style, audio_scale, style_scale, unstyled_feature, smoothing)
         x = scheduler.step(prediction, t, x).prev_sample
     return x

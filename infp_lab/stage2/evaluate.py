@@ -9,7 +9,8 @@ alone costs. Reported beside the ground truth:
 - SSIM and PSNR of the rendered frames against the true frames (torchmetrics);
 - SyncScore (LSE-C / LSE-D) from SyncNet-SynConv, on the whole clip, for the true frames,
   the stage-1 reconstruction and the generated video;
-- the motion metrics FD, SID, Var and rPCC, on motion read from the latents: a linear map
+- the motion metrics FD, SID, Var and rPCC, and jitter (the Var of the frame-to-frame
+  change), on motion read from the latents: a linear map
   (ridge) from latents to SynConv's 15 motion parameters, fitted on the ground-truth
   latents of training clips and applied alike to true and generated latents;
 - the interaction metrics: speaking-state accuracy (a classifier fitted on ground-truth
@@ -35,7 +36,7 @@ from infp_lab.metrics import (
 from infp_lab.render import PARAM_NAMES
 from infp_lab.stage1.inference import clip_frames, clip_landmarks, encode_clip, reenact
 from infp_lab.stage1.model import HeadImitator
-from infp_lab.stage2.config import AUDIO_SCALE
+from infp_lab.stage2.config import AUDIO_SCALE, GUIDANCE_SMOOTHING
 from infp_lab.stage2.generate import generate_from_audio
 from infp_lab.stage2.model import MotionGenerator
 
@@ -113,7 +114,7 @@ TRUTH_KEYS = ("true_latents", "sync_truth", "psnr_reconstruction", "ssim_reconst
 
 
 def evaluate_clip(stage1: HeadImitator, stage2: MotionGenerator, syncnet, clip: Clip, audio_scale: float = AUDIO_SCALE,
-                  seed: int = 0, truth: dict | None = None) -> dict:
+                  seed: int = 0, truth: dict | None = None, guidance_smoothing: float = GUIDANCE_SMOOTHING) -> dict:
     """Ground-truth and generated latents, motion and scores of one clip.
 
     `truth`: an earlier result of the same clip (e.g. at another guidance scale) whose
@@ -124,7 +125,8 @@ def evaluate_clip(stage1: HeadImitator, stage2: MotionGenerator, syncnet, clip: 
     size = stage1.config.image_size
     true_latents = encode_clip(stage1, clip) if truth is None else torch.from_numpy(truth["true_latents"])
     generated = generate_from_audio(stage2, clip.self_audio, clip.other_audio, clip.sample_rate,
-                                    audio_scale=audio_scale, seed=seed, start=true_latents[:1])
+                                    audio_scale=audio_scale, seed=seed, start=true_latents[:1],
+                                    guidance_smoothing=guidance_smoothing)
     frames = min(len(true_latents), len(generated.latents))
     truth_frames = clip_frames(clip, size, np.arange(frames))
     result = {"clip": clip.name, "frames": frames, "state": clip.motion["state"][:frames],
@@ -167,6 +169,9 @@ def _summary(motions: list[np.ndarray], states: list[np.ndarray], partner: list[
         "sid_pose": refs.pose_clusters.sid(joined[:, POSE]),
         "var_expression": motion_variance([m[:, EXPRESSION] for m in motions]),
         "var_pose": motion_variance([m[:, POSE] for m in motions]),
+        # Var of the frame-to-frame change: high-frequency shake, which Var alone mixes with slow motion
+        "jitter_expression": motion_variance([np.diff(m[:, EXPRESSION], axis=0) for m in motions]),
+        "jitter_pose": motion_variance([np.diff(m[:, POSE], axis=0) for m in motions]),
         "fd_expression": frechet_distance(np.concatenate(real)[:, EXPRESSION], joined[:, EXPRESSION]),
         "fd_pose": frechet_distance(np.concatenate(real)[:, POSE], joined[:, POSE]),
         "rpcc": rpcc_mean(real, partner, motions),
@@ -213,7 +218,7 @@ def summarise(results: list[dict], refs: References) -> dict:
 def evaluate_stage2(stage2_weights: str | Path, stage1_weights: str | Path, syncnet_weights: str | Path,
                     data: str | Path, train_data: str | Path, split: str | None = "test", reference_clips: int = 24,
                     max_clips: int | None = None, audio_scale: float = AUDIO_SCALE, seed: int = 0,
-                    progress: bool = True) -> tuple[dict, list[dict]]:
+                    progress: bool = True, guidance_smoothing: float = GUIDANCE_SMOOTHING) -> tuple[dict, list[dict]]:
     """The full stage-2 report of one weights file on one split -> (report, per-clip results)."""
     from infp_lab.syncnet import SyncNet
 
@@ -229,10 +234,11 @@ def evaluate_stage2(stage2_weights: str | Path, stage1_weights: str | Path, sync
         raise ValueError(f"{data} has no clips in split {split!r}")
     reference_paths = list_clips(train_data, "train")[:reference_clips]
     refs = References(stage1, [load_clip(p, load_audio_tracks=False) for p in reference_paths])
-    results = [evaluate_clip(stage1, stage2, syncnet, load_clip(p), audio_scale, seed)
+    results = [evaluate_clip(stage1, stage2, syncnet, load_clip(p), audio_scale, seed,
+                             guidance_smoothing=guidance_smoothing)
                for p in tqdm(paths, desc="eval stage2", disable=not progress)]
     report = {"stage2_weights": Path(stage2_weights).name, "stage1_weights": Path(stage1_weights).name,
               "syncnet_weights": Path(syncnet_weights).name, "data": Path(data).name, "split": split,
               "clips": len(results), "reference_clips": len(reference_paths), "audio_scale": audio_scale,
-              "seed": seed, **summarise(results, refs)}
+              "guidance_smoothing": guidance_smoothing, "seed": seed, **summarise(results, refs)}
     return report, results

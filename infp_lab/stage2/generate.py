@@ -14,7 +14,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from infp_lab.stage2.config import AUDIO_SCALE
+from infp_lab.stage2.config import AUDIO_SCALE, GUIDANCE_SMOOTHING
 from infp_lab.stage2.diffusion import sample
 from infp_lab.stage2.model import MotionGenerator
 
@@ -44,13 +44,16 @@ class WindowChain:
 
     def __init__(self, model: MotionGenerator, style: torch.Tensor | None, audio_scale: float,
                  style_scale: float, steps: int | None, sampler: str | None, seed: int, blend: int = BLEND_FRAMES,
-                 start: torch.Tensor | None = None):
+                 start: torch.Tensor | None = None, guidance_smoothing: float = GUIDANCE_SMOOTHING):
         """`start`: optional raw latents (T0, Dm) on the model's device that the first window
         continues from; the last C rows are kept, fewer are padded with the earliest row."""
         if blend < 0:
             raise ValueError(f"blend must be >= 0 frames, got {blend}")
+        if guidance_smoothing < 0:
+            raise ValueError(f"guidance_smoothing must be >= 0 frames, got {guidance_smoothing}")
         self.model, self.style, self.blend = model, style, int(blend)
-        self.options = dict(audio_scale=audio_scale, style_scale=style_scale, steps=steps, sampler=sampler)
+        self.options = dict(audio_scale=audio_scale, style_scale=style_scale, steps=steps, sampler=sampler,
+                            smoothing=float(guidance_smoothing))
         self.generator = torch.Generator().manual_seed(int(seed))  # CPU noise: same output on any device
         self.previous: torch.Tensor | None = None  # (1, <= C, Dm) normalised
         if start is not None:
@@ -99,7 +102,8 @@ def prepare_style(model: MotionGenerator, style_reference, device: torch.device)
 def generate(model: MotionGenerator, self_features, other_features, style_reference=None,
              audio_scale: float = AUDIO_SCALE, style_scale: float = 1.0, steps: int | None = None,
              sampler: str | None = None, seed: int = 0, window: int | None = None,
-             progress: bool = False, blend: int = BLEND_FRAMES, start=None) -> GenerationOutput:
+             progress: bool = False, blend: int = BLEND_FRAMES, start=None,
+             guidance_smoothing: float = GUIDANCE_SMOOTHING) -> GenerationOutput:
     """Generate one motion latent per frame from the audio features of both tracks.
 
     Args:
@@ -107,6 +111,8 @@ def generate(model: MotionGenerator, self_features, other_features, style_refere
         self_features, other_features: (T, A) audio features (array or tensor), T >= 1.
         style_reference: optional (T', Dm) raw motion latents of a reference clip.
         audio_scale, style_scale: classifier-free guidance scales (1 = no guidance).
+        guidance_smoothing: Gaussian sigma (frames) by which what guidance adds beyond the
+            conditional prediction is smoothed over time (0 = not smoothed).
         steps, sampler: override the config's sampler ("ddim" or "dpmsolver++") and steps.
         seed: the same seed gives the same output.
         window: frames per generated window (default: the config's window).
@@ -137,7 +143,8 @@ def generate(model: MotionGenerator, self_features, other_features, style_refere
         guide = model.guide(self_audio[None], other_audio[None], style)  # (1, T, D), (1, T, K) x 2
         unstyled = model.guide(self_audio[None], other_audio[None], None).feature if style is not None else None
         start = None if start is None else checked_frames(start, "start", config.latent_dim, device)
-        chain = WindowChain(model, style, audio_scale, style_scale, steps, sampler, seed, blend, start)
+        chain = WindowChain(model, style, audio_scale, style_scale, steps, sampler, seed, blend, start,
+                            guidance_smoothing)
         starts = range(0, self_audio.shape[0], window)
         if progress:
             from tqdm.auto import tqdm

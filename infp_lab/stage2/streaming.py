@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from infp_lab.data.audio import FPS, SAMPLE_RATE, AudioFeatureConfig, audio_features, prepare_audio
-from infp_lab.stage2.config import AUDIO_SCALE
+from infp_lab.stage2.config import AUDIO_SCALE, GUIDANCE_SMOOTHING
 from infp_lab.stage2.generate import BLEND_FRAMES, WindowChain, checked_frames, prepare_style
 from infp_lab.stage2.model import MotionGenerator
 
@@ -73,6 +73,8 @@ class StreamingGenerator:
         chunk_ms: the (largest) chunk length the caller pushes, in milliseconds.
         window: frames per generated window (default: the frames in one chunk).
         audio_scale, style_scale: classifier-free guidance scales.
+        guidance_smoothing: Gaussian sigma (frames) of the guidance's smoothing within each
+            window (as in `generate`; windows of a few frames smooth less).
         style_reference: optional (T', Dm) raw motion latents of a reference clip.
         steps, sampler: override the config's sampler steps and type.
         seed: the noise seed (the same seed and chunking give the same stream).
@@ -83,7 +85,8 @@ class StreamingGenerator:
 
     def __init__(self, model: MotionGenerator, chunk_ms: float = 200, window: int | None = None,
                  audio_scale: float = AUDIO_SCALE, style_reference=None, steps: int | None = None, seed: int = 0,
-                 style_scale: float = 1.0, sampler: str | None = None, blend: int = BLEND_FRAMES, start=None):
+                 style_scale: float = 1.0, sampler: str | None = None, blend: int = BLEND_FRAMES, start=None,
+                 guidance_smoothing: float = GUIDANCE_SMOOTHING):
         config = model.config
         if config.audio.type != "logmel":
             raise ValueError(f"streaming needs the 'logmel' audio encoder (its receptive field is bounded), "
@@ -101,7 +104,8 @@ class StreamingGenerator:
         with torch.no_grad():
             self.style = prepare_style(model, style_reference, self.device)
         start = None if start is None else checked_frames(start, "start", config.latent_dim, self.device)
-        self.chain = WindowChain(model, self.style, audio_scale, style_scale, steps, sampler, seed, blend, start)
+        self.chain = WindowChain(model, self.style, audio_scale, style_scale, steps, sampler, seed, blend, start,
+                                 guidance_smoothing)
         self.features = StreamingFeatures()
         self.feature_start = 0  # absolute frame of the first cached feature row
         self.cache = [np.zeros((0, config.audio.input_dim), np.float32) for _ in range(2)]
