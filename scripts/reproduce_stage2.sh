@@ -15,14 +15,29 @@ cp runs/syncnet/syncnet.safetensors weights/syncnet_synconv.safetensors
 $IL train stage2 --data data/s1train --stage1 weights/stage1_tiny.safetensors --out runs/stage2_tiny \
     --preset tiny --steps "$STEPS" --batch-size 32 --one-sided-steps $((STEPS / 4)) --seed 0
 $IL export --checkpoint runs/stage2_tiny/checkpoint.pt --out weights/stage2_tiny.safetensors
-# The default audio guidance scale (stage2.config.AUDIO_SCALE = 6) is the "chosen_scale" of this validation sweep:
+# The default audio guidance scale (stage2.config.AUDIO_SCALE = 6) is the "chosen_scale" of this
+# validation sweep, without guidance smoothing:
 $PY scripts/stage2_experiments.py cfg-sweep --stage2 weights/stage2_tiny.safetensors \
     --stage1 weights/stage1_tiny.safetensors --syncnet weights/syncnet_synconv.safetensors \
-    --data data/s1train --split val --train-data data/s1train --out runs/stage2_cfg_val --clips 4 --scales 2 3 4 5 6
+    --data data/s1train --split val --train-data data/s1train --out runs/stage2_cfg_val --clips 4 --scales 2 3 4 5 6 \
+    --smoothing 0
 cp runs/stage2_cfg_val/cfg-sweep.json weights/stage2_cfg_sweep_val.json
+# The default guidance smoothing (stage2.config.GUIDANCE_SMOOTHING = 0.5) is what choose_smoothing
+# picks from these sweeps (about 10 min each on 1 core):
+for SIGMA in 0.5 1 2; do
+    $PY scripts/stage2_experiments.py cfg-sweep --stage2 weights/stage2_tiny.safetensors \
+        --stage1 weights/stage1_tiny.safetensors --syncnet weights/syncnet_synconv.safetensors \
+        --data data/s1train --split val --train-data data/s1train --out "runs/stage2_cfg_val_s$SIGMA" --clips 4 \
+        --scales 2 3 4 5 6 --smoothing "$SIGMA"
+done
+$PY -c 'import json; print(json.dumps({f"{float(s)}": json.load(open(f"runs/stage2_cfg_val_s{s}/cfg-sweep.json"))
+                                      for s in ("0.5", "1", "2")}, indent=1))' > weights/stage2_cfg_sweep_val_smoothing.json
 $IL eval stage2 --ckpt weights/stage2_tiny.safetensors --stage1 weights/stage1_tiny.safetensors \
     --syncnet weights/syncnet_synconv.safetensors --data data/s1test --train-data data/s1train \
     --out weights/stage2_tiny.report.json
+$IL eval stage2 --ckpt weights/stage2_tiny.safetensors --stage1 weights/stage1_tiny.safetensors \
+    --syncnet weights/syncnet_synconv.safetensors --data data/s1test --train-data data/s1train \
+    --guidance-smoothing 0 --out weights/stage2_tiny.report_unsmoothed.json
 
 $PY scripts/stage2_experiments.py cfg-sweep --stage2 weights/stage2_tiny.safetensors \
     --stage1 weights/stage1_tiny.safetensors --syncnet weights/syncnet_synconv.safetensors \
