@@ -212,9 +212,9 @@ def _add_eval_commands(sub: argparse._SubParsersAction) -> None:
     stage2.add_argument("--clips", type=int, default=None, help="evaluate only the first N clips")
     stage2.add_argument("--audio-scale", type=float, default=6.0,  # stage2.config.AUDIO_SCALE
                         help="classifier-free audio guidance scale (default: the one chosen on validation clips)")
-    stage2.add_argument("--guidance-smoothing", type=float, default=None,
-                        help="Gaussian sigma (frames) smoothing the guidance over time (default: the library's, "
-                             "chosen on validation clips; 0 = none)")
+    stage2.add_argument("--guidance-smoothing", type=float, default=0.5,  # stage2.config.GUIDANCE_SMOOTHING
+                        help="Gaussian sigma (frames) smoothing the guidance over time, 0 = none "
+                             "(default: the one chosen on validation clips)")
     stage2.add_argument("--seed", type=int, default=0)
     stage2.set_defaults(func=_eval_stage2)
 
@@ -228,13 +228,12 @@ def _write_report(report: dict, out: Path) -> None:
 
 
 def _eval_stage2(args: argparse.Namespace) -> None:
-    from infp_lab.stage2.config import GUIDANCE_SMOOTHING
     from infp_lab.stage2.evaluate import evaluate_stage2
 
-    smoothing = GUIDANCE_SMOOTHING if args.guidance_smoothing is None else args.guidance_smoothing
     report, _ = evaluate_stage2(args.ckpt, args.stage1, args.syncnet, args.data, args.train_data,
                                 None if args.split == "all" else args.split, max_clips=args.clips,
-                                audio_scale=args.audio_scale, seed=args.seed, guidance_smoothing=smoothing)
+                                audio_scale=args.audio_scale, seed=args.seed,
+                                guidance_smoothing=args.guidance_smoothing)
     _write_report(report, args.out)
 
 

@@ -95,7 +95,7 @@ def test_config_round_trip_and_validation():
 
 def test_ablations_and_guidance_default_match_the_cli():
     from infp_lab.cli import build_parser
-    from infp_lab.stage2.config import ABLATIONS, AUDIO_SCALE, ablated
+    from infp_lab.stage2.config import ABLATIONS, AUDIO_SCALE, GUIDANCE_SMOOTHING, ablated
 
     base = preset("tiny")
     assert ablated(base, None) == base
@@ -114,6 +114,7 @@ def test_ablations_and_guidance_default_match_the_cli():
 
     assert tuple(option("train", "ablation").choices) == tuple(ABLATIONS)
     assert option("eval", "audio_scale").default == AUDIO_SCALE
+    assert option("eval", "guidance_smoothing").default == GUIDANCE_SMOOTHING
 
 
 def test_wav2vec2_without_transformers_says_so(tmp_path):
@@ -176,7 +177,8 @@ def test_cfg_scale_one_is_conditional_and_zero_unconditional(model):
             assert torch.allclose(guided, full, atol=1e-5)
             zero = guided_prediction(model, x, t, feature, previous, style, 0.0, 0.0, unstyled_feature, smoothing=0.0)
             assert torch.allclose(zero, uncond, atol=1e-5)
-            smoothed = guided_prediction(model, x, t, feature, previous, style, 1.0, 1.0, unstyled_feature, smoothing=2.0)
+            smoothed = guided_prediction(model, x, t, feature, previous, style, 1.0, 1.0, unstyled_feature,
+                                         smoothing=2.0)
             assert torch.allclose(smoothed, full, atol=1e-5)
         assert torch.allclose(guided_prediction(model, x, t, feature, previous, None, 1.0), no_style, atol=1e-5)
         strong = guided_prediction(model, x, t, feature, previous, style, 3.0, 2.0)

@@ -121,8 +121,9 @@ def test_default_guidance_is_the_scale_chosen_on_validation_clips():
     assert experiments.choose_scale(rows) == 4.0  # 6 is closest but fails the state accuracy
     assert experiments.choose_scale(rows, min_state_accuracy=0.99) is None
     smoothing = json.loads((ROOT / "weights" / "stage2_cfg_sweep_val_smoothing.json").read_text())
-    assert all(sweep["split"] == "val" and sweep["guidance_smoothing"] == float(sigma) for sigma, sweep in smoothing.items())
-    chosen = experiments.choose_smoothing(sweep["rows"], {sigma: s["rows"] for sigma, s in smoothing.items()}, AUDIO_SCALE)
+    assert all(s["split"] == "val" and s["guidance_smoothing"] == float(sigma) for sigma, s in smoothing.items())
+    chosen = experiments.choose_smoothing(sweep["rows"], {sigma: s["rows"] for sigma, s in smoothing.items()},
+                                          AUDIO_SCALE)
     assert chosen == GUIDANCE_SMOOTHING
     row = {"6.0": {"lse_c": 0.10}}
     assert experiments.choose_smoothing(row, {1.0: {"6.0": {"lse_c": 0.096}}, 2.0: {"6.0": {"lse_c": 0.09}}}, 6) == 1.0
