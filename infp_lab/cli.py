@@ -85,6 +85,8 @@ def _add_train_commands(sub: argparse._SubParsersAction) -> None:
                         help="> 0: a cross-identity driver's motion latent must equal its target frame's")
     stage1.add_argument("--region-weight", type=float, default=0.0,
                         help="> 0 adds an L1 loss averaged over the target's eye and mouth regions only")
+    stage1.add_argument("--mouth-from-decoder", action="store_true",
+                        help="the decoder draws the inside of the driven mouth opening (needs the preset's driven maps)")
     stage1.add_argument("--init", type=Path, default=None,
                         help="stage-1 weights (.safetensors) to start from (fine-tuning); --resume takes precedence")
     stage1.add_argument("--checkpoint-every", type=int, default=250, help="steps between validation + checkpoint")
@@ -146,7 +148,7 @@ def _train_stage1(args: argparse.Namespace) -> None:
                             region_weight=args.region_weight, checkpoint_every=args.checkpoint_every, seed=args.seed,
                             workers=args.workers)
     result = train_stage1(args.data, args.out, args.preset, cfg, resume=args.resume, device=args.device,
-                          motion_input=args.motion_input, init=args.init)
+                          motion_input=args.motion_input, init=args.init, mouth_from_decoder=args.mouth_from_decoder)
     if result:
         _print_result("stage 1", result)
 

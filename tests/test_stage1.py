@@ -300,6 +300,12 @@ def test_fine_tuning_starts_from_given_weights(tmp_path):
     tuned, given = load_file(str(tmp_path / "ft" / "stage1.safetensors")), load_file(str(tmp_path / "start.safetensors"))
     assert all(torch.allclose(tuned[k], given[k]) for k in given), "lr 0 must leave the initial weights as they were"
 
+    mouth = _train(["--steps", "2", "--checkpoint-every", "2", "--lr", "0", "--mouth-from-decoder",
+                    "--init", str(tmp_path / "start.safetensors"), "--out", str(tmp_path / "mouth")])
+    assert mouth.wait(timeout=300) == 0, mouth.stdout.read()
+    assert HeadImitator.from_pretrained(tmp_path / "mouth" / "stage1.safetensors").config.decoder.mouth_from_decoder
+    assert not HeadImitator.from_pretrained(tmp_path / "ft" / "stage1.safetensors").config.decoder.mouth_from_decoder
+
     other = _train(["--steps", "2", "--motion-input", "image", "--init", str(tmp_path / "start.safetensors"),
                     "--out", str(tmp_path / "bad")])
     assert other.wait(timeout=120) == 2 and "another model config" in other.stdout.read()

@@ -148,15 +148,18 @@ def sample_grid(batch: dict, images: torch.Tensor, count: int = 8) -> np.ndarray
 
 def train_stage1(data: str | Path, out: str | Path, preset_name: str = "tiny", train_cfg: Stage1TrainConfig = Stage1TrainConfig(),
                  resume: bool = False, device: str = "auto", motion_input: str = "hybrid",
-                 progress: bool = True, init: str | Path | None = None) -> dict:
+                 progress: bool = True, init: str | Path | None = None, mouth_from_decoder: bool = False) -> dict:
     """Train (or resume) a stage-1 model; writes checkpoint.pt, samples/, metrics.csv and
     stage1.safetensors (EMA weights) into `out`. Returns the final validation metrics.
 
     `init`: stage-1 weights (.safetensors) of the same config to start from (fine-tuning);
-    a resumed checkpoint takes precedence over it."""
+    a resumed checkpoint takes precedence over it. `mouth_from_decoder`: the decoder draws
+    the inside of the driven mouth opening itself (`DecoderConfig.mouth_from_decoder`)."""
     data, out = Path(data), Path(out)
     torch_device, info = distributed_device(device)
     config: Stage1Config = preset(preset_name).with_motion_input(motion_input)
+    if mouth_from_decoder:
+        config = replace(config, decoder=replace(config.decoder, mouth_from_decoder=True))
     train_clips, val_clips = train_val_clips(data)  # bad data fails here, before anything is written
     checkpoint_path = run_checkpoint(out, resume)
     (out / "samples").mkdir(exist_ok=True)
