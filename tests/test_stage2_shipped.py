@@ -48,11 +48,15 @@ def test_long_generation_is_continuous_at_window_borders(generated):
 
 
 @pytest.fixture(scope="module")
-def jaw_reader():
-    """Jaw opening from motion latents, with nothing fitted: the shipped stage 1's lip gap."""
+def stage1():
     from infp_lab.stage1 import HeadImitator
 
-    stage1 = HeadImitator.from_pretrained(ROOT / "weights" / "stage1_tiny.safetensors").eval()
+    return HeadImitator.from_pretrained(ROOT / "weights" / "stage1_tiny.safetensors").eval()
+
+
+@pytest.fixture(scope="module")
+def jaw_reader(stage1):
+    """Jaw opening from motion latents, with nothing fitted: the shipped stage 1's lip gap."""
 
     def read(latents: np.ndarray) -> np.ndarray:
         with torch.no_grad():
@@ -61,13 +65,11 @@ def jaw_reader():
     return read
 
 
-def test_the_lip_gap_follows_the_true_jaw(jaw_reader):
+def test_the_lip_gap_follows_the_true_jaw(stage1, jaw_reader):
     """The reader the other tests rely on: on the true latents of the clip's frames, the lip
     gap follows SynConv's jaw parameter closely and is near zero with the mouth closed."""
-    from infp_lab.stage1 import HeadImitator
     from infp_lab.stage1.inference import encode_clip
 
-    stage1 = HeadImitator.from_pretrained(ROOT / "weights" / "stage1_tiny.safetensors").eval()
     clip = load_clip(CLIP, load_audio_tracks=False)
     with torch.no_grad():
         gap = jaw_reader(encode_clip(stage1, clip).numpy())
