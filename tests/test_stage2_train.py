@@ -19,7 +19,7 @@ from infp_lab.stage1.config import preset as stage1_preset
 from infp_lab.stage1.model import HeadImitator
 from infp_lab.stage2 import MotionGenerator, preset
 from infp_lab.stage2.data import WindowDataset, cache_latents, latent_stats
-from infp_lab.stage2.train import Stage2TrainConfig, train_stage2
+from infp_lab.stage2.train import MouthShapeLoss, Stage2TrainConfig, train_stage2, window_loss
 
 CONFIG = preset("tiny", 64)
 WINDOW, CONTEXT, LOOKAHEAD = CONFIG.dit.window, CONFIG.dit.context, CONFIG.lookahead
@@ -173,6 +173,35 @@ def test_train_export_and_resume(cache, stage1_file, synconv_dir, tmp_path):
                      cache_dir=folder)
 
 
+def test_mouth_loss_compares_the_decoded_lips(cache, stage1_file):
+    _, paths = cache
+    stage1 = HeadImitator.from_pretrained(stage1_file)
+    latents = torch.from_numpy(np.concatenate([np.load(p)["latents"] for p in paths]))
+    mouth = MouthShapeLoss(stage1, latents)
+    with torch.no_grad():
+        shapes = stage1.mouth_shape(latents)  # (N, 20, 2), centred: where the head is drops out
+        assert shapes.shape == (len(latents), 20, 2) and shapes.mean(dim=1).abs().max() < 1e-5
+        assert mouth.variance == pytest.approx(shapes.var(dim=0).mean().item(), rel=1e-5)
+        a, b = latents[:100].reshape(2, 50, 64), latents[100:200].reshape(2, 50, 64)
+        assert mouth(a, a).item() == pytest.approx(0.0, abs=1e-9)
+        by_hand = (stage1.mouth_shape(a.flatten(0, 1)) - stage1.mouth_shape(b.flatten(0, 1))).pow(2).mean()
+        assert mouth(a, b).item() == pytest.approx(by_hand.item() / mouth.variance, rel=1e-5)
+
+    # the term reaches the loss and its gradient, weighted; the diffusion part is unchanged
+    torch.manual_seed(0)
+    model = MotionGenerator(CONFIG)
+    model.set_latent_stats(*(torch.from_numpy(x) for x in latent_stats(paths)))
+    dataset = WindowDataset(paths, WINDOW, CONTEXT, LOOKAHEAD, seed=0)
+    batch = torch.utils.data.default_collate([dataset[i] for i in range(4)])
+    plain = window_loss(model, batch, torch.Generator().manual_seed(1))
+    weighted = window_loss(model, batch, torch.Generator().manual_seed(1), mouth=mouth, mouth_weight=2.0)
+    assert weighted["mouth"].item() > 0
+    assert weighted["loss"].item() == pytest.approx(plain["loss"].item() + 2.0 * weighted["mouth"].item(), rel=1e-5)
+    weighted["mouth"].backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
+    assert all(p.grad is None for p in stage1.parameters())  # the landmark head stays frozen
+
+
 def test_bad_inputs_are_one_clear_line(synconv_dir, stage1_file, tmp_path, capsys):
     from infp_lab.cli import main
 
@@ -185,14 +214,16 @@ def test_bad_inputs_are_one_clear_line(synconv_dir, stage1_file, tmp_path, capsy
     assert main([*base, "--stage1", str(stage1_file), "--preset", "huge"]) == 2
     err = capsys.readouterr().err
     assert "unknown stage-2 preset" in err and "Traceback" not in err
-    assert main([*base, "--stage1", str(stage1_file), "--ablation", "epsilon_prediction",
-                 "--velocity-weight", "1"]) == 2
-    assert "predicts the clean latents" in capsys.readouterr().err
+    for option in ("--velocity-weight", "--mouth-weight"):
+        assert main([*base, "--stage1", str(stage1_file), "--ablation", "epsilon_prediction", option, "1"]) == 2
+        assert f"{option} needs a model that predicts the clean latents" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
     with pytest.raises(ValueError, match="invalid stage-2 training config"):
         Stage2TrainConfig(p_motion=1.5)
     with pytest.raises(ValueError, match="velocity_weight"):
         Stage2TrainConfig(velocity_weight=-1)
+    with pytest.raises(ValueError, match="mouth_weight"):
+        Stage2TrainConfig(mouth_weight=-1)
 
 
 def test_ddp_on_cpu_with_two_processes(cache, stage1_file, synconv_dir, tmp_path):

@@ -20,7 +20,7 @@ from infp_lab.checkpoint import load_pretrained, save_weights
 from infp_lab.stage1.appearance_encoder import AppearanceEncoder
 from infp_lab.stage1.config import Stage1Config
 from infp_lab.stage1.decoder import Decoder
-from infp_lab.stage1.hybrid import INNER_LIP, interocular
+from infp_lab.stage1.hybrid import INNER_LIP, MOUTH, interocular
 from infp_lab.stage1.motion_encoder import LandmarkHead, MotionEncoder
 from infp_lab.stage1.warping import FlowEstimator, landmark_flow, warp
 
@@ -83,6 +83,15 @@ class HeadImitator(nn.Module):
         landmarks = self.landmark_head(latents)
         upper, lower = INNER_LIP[2], INNER_LIP[6]  # landmarks 62 and 66
         return (landmarks[:, lower] - landmarks[:, upper]).norm(dim=-1) / interocular(landmarks).clamp(min=1e-3)
+
+    def mouth_shape(self, latents: torch.Tensor) -> torch.Tensor:
+        """The shape of the lips in motion latents (B, Dm) -> (B, 20, 2): the outer and inner
+        lip points the landmark head decodes, less their centre, in inter-ocular units (so
+        where the head is and how large the face is drop out)."""
+        landmarks = self.landmark_head(latents)
+        lips = landmarks[:, list(MOUTH) + list(INNER_LIP)]
+        centred = lips - lips.mean(dim=1, keepdim=True)
+        return centred / interocular(landmarks).clamp(min=1e-3)[:, None, None]
 
     def render(self, source: torch.Tensor, source_landmarks: torch.Tensor, appearance: torch.Tensor,
                source_latent: torch.Tensor, driving_latent: torch.Tensor

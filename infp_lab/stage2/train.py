@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.distributed as dist
+from torch import nn
 from torch.utils.data import DataLoader, default_collate
 from tqdm.auto import tqdm
 
@@ -52,6 +53,7 @@ class Stage2TrainConfig:
     p_previous: float = 0.5
     p_style: float = 0.3
     velocity_weight: float = 0.0  # a velocity term of the loss (clean-latent models only; see diffusion_loss)
+    mouth_weight: float = 0.0  # a lip-shape term of the loss (clean-latent models only; see MouthShapeLoss)
     checkpoint_every: int = 250
     val_batches: int = 4
     seed: int = 0
@@ -63,23 +65,55 @@ class Stage2TrainConfig:
             problems.append("steps must be >= 0, batch_size, checkpoint_every and val_batches >= 1")
         if self.warmup < 0 or self.one_sided_steps < 0 or self.workers < 0:
             problems.append("warmup, one_sided_steps and workers must be >= 0")
-        if self.velocity_weight < 0:
-            problems.append(f"velocity_weight must be >= 0, got {self.velocity_weight}")
+        if self.velocity_weight < 0 or self.mouth_weight < 0:
+            problems.append(f"velocity_weight and mouth_weight must be >= 0, got {self.velocity_weight} "
+                            f"and {self.mouth_weight}")
         if not all(0.0 <= p <= 1.0 for p in (self.p_motion, self.p_previous, self.p_style, self.ema_decay)):
             problems.append("p_motion, p_previous, p_style and ema_decay must be in [0, 1]")
         if problems:
             raise ValueError("invalid stage-2 training config: " + "; ".join(problems))
 
 
+class MouthShapeLoss:
+    """The lip-shape term of the loss, for models that predict the clean latents.
+
+    Most of a stage-1 latent channel's variance is where the clip's head sits, so in the
+    normalised latents the jaw is a small part of the MSE. This term compares the lips that
+    the frozen stage-1 landmark head decodes from the predicted and from the true latents
+    (`HeadImitator.mouth_shape`: centred, in inter-ocular units), as an MSE divided by the
+    mouth shape's variance over training frames: weight 1 gives the lips as much say as
+    the whole normalised latent.
+    """
+
+    def __init__(self, stage1: HeadImitator, training_latents: torch.Tensor):
+        """`training_latents`: raw latents (N, Dm) of training frames, for the variance."""
+        self.stage1 = stage1.eval().requires_grad_(False)
+        with torch.no_grad():
+            self.variance = stage1.mouth_shape(training_latents).var(dim=0).mean().item()
+
+    def __call__(self, predicted: torch.Tensor, latents: torch.Tensor) -> torch.Tensor:
+        """Raw predicted and true latents (B, W, Dm) -> scalar loss."""
+        shapes = self.stage1.mouth_shape(torch.cat([predicted, latents]).flatten(0, 1).float())
+        mine, truth = shapes.chunk(2)
+        return nn.functional.mse_loss(mine, truth) / self.variance
+
+
 def window_loss(model, batch: dict, generator: torch.Generator | None, p_motion: float = 0.0,
-                p_previous: float = 0.0, p_style: float = 0.0, velocity_weight: float = 0.0) -> dict:
+                p_previous: float = 0.0, p_style: float = 0.0, velocity_weight: float = 0.0,
+                mouth: MouthShapeLoss | None = None, mouth_weight: float = 0.0) -> dict:
     """`diffusion_loss` on a batch of WindowDataset items (raw latents are normalised here;
-    the style reference stays raw)."""
+    the style reference stays raw), plus `mouth_weight` times the `mouth` term."""
     core = unwrap(model)
-    return diffusion_loss(model, core.normalise(batch["latents"]), batch["self_audio"], batch["other_audio"],
-                          core.normalise(batch["previous"]), batch["has_previous"], batch["style_reference"],
-                          generator, p_motion, p_previous, p_style, audio_offset=batch["audio_offset"],
-                          velocity_weight=velocity_weight)
+    losses = diffusion_loss(model, core.normalise(batch["latents"]), batch["self_audio"], batch["other_audio"],
+                            core.normalise(batch["previous"]), batch["has_previous"], batch["style_reference"],
+                            generator, p_motion, p_previous, p_style, audio_offset=batch["audio_offset"],
+                            velocity_weight=velocity_weight)
+    if mouth is not None and mouth_weight > 0:
+        if core.config.diffusion.prediction != "sample":
+            raise ValueError("the mouth loss needs a model that predicts the clean latents (prediction 'sample')")
+        losses["mouth"] = mouth(core.denormalise(losses["predicted"]), batch["latents"])
+        losses["loss"] = losses["loss"] + mouth_weight * losses["mouth"]
+    return losses
 
 
 def _to(batch: dict, device: torch.device) -> dict:
@@ -152,9 +186,10 @@ def train_stage2(data: str | Path, stage1_weights: str | Path, out: str | Path, 
     if config.audio.type != "logmel":
         raise ValueError(f"stage-2 training reads cached log-mel features; preset {preset_name!r} has the "
                          f"{config.audio.type!r} audio encoder")
-    if train_cfg.velocity_weight > 0 and config.diffusion.prediction != "sample":
-        raise ValueError(f"--velocity-weight needs a model that predicts the clean latents; this one predicts "
-                         f"{config.diffusion.prediction!r}")
+    for name, weight in (("--velocity-weight", train_cfg.velocity_weight), ("--mouth-weight", train_cfg.mouth_weight)):
+        if weight > 0 and config.diffusion.prediction != "sample":
+            raise ValueError(f"{name} needs a model that predicts the clean latents; this one predicts "
+                             f"{config.diffusion.prediction!r}")
     train_clips, val_clips = train_val_clips(data)  # bad data fails here, before anything is written
     checkpoint_path = run_checkpoint(out, resume)
     stage1_sha256 = file_sha256(stage1_weights)
@@ -173,6 +208,11 @@ def train_stage2(data: str | Path, stage1_weights: str | Path, out: str | Path, 
     model = MotionGenerator(config).to(torch_device)
     model.set_latent_stats(*(torch.from_numpy(x) for x in latent_stats(train_paths)))
     ema = EMA(model, train_cfg.ema_decay)  # after the stats: the EMA copy holds them too
+    mouth = None
+    if train_cfg.mouth_weight > 0:
+        training_latents = torch.from_numpy(np.concatenate([np.load(path)["latents"] for path in train_paths]))
+        mouth = MouthShapeLoss(HeadImitator.from_pretrained(stage1_weights, torch_device),
+                               training_latents.to(torch_device))
     optimizer = torch.optim.AdamW(model.parameters(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay)
     start = 0
     if state is not None:
@@ -225,7 +265,7 @@ def train_stage2(data: str | Path, stage1_weights: str | Path, out: str | Path, 
             group["lr"] = lr
         with autocast(torch_device):
             losses = window_loss(model, batch, generator, train_cfg.p_motion, train_cfg.p_previous, train_cfg.p_style,
-                                 train_cfg.velocity_weight)
+                                 train_cfg.velocity_weight, mouth, train_cfg.mouth_weight)
         optimizer.zero_grad(set_to_none=True)
         losses["loss"].backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -234,7 +274,9 @@ def train_stage2(data: str | Path, stage1_weights: str | Path, out: str | Path, 
         step += 1
         bar.update()
         if step % 10 == 0 or step == train_cfg.steps:
+            mouth_term = {"train/mouth": losses["mouth"].item()} if "mouth" in losses else {}
             logger.log(step, **{"train/loss": losses["loss"].item(), "train/one_sided": float(step <= switch)},
+                       **mouth_term,
                        **attention_peaks(losses, batch["state"]), lr=lr,
                        steps_per_s=(step - start) / (time.perf_counter() - started))
             bar.set_postfix(loss=f"{losses['loss'].item():.3f}")
