@@ -87,6 +87,9 @@ def _add_train_commands(sub: argparse._SubParsersAction) -> None:
                         help="> 0 adds an L1 loss averaged over the target's eye and mouth regions only")
     stage1.add_argument("--mouth-from-decoder", action="store_true",
                         help="the decoder draws the inside of the driven mouth opening (needs the preset's driven maps)")
+    stage1.add_argument("--freeze-motion", action="store_true",
+                        help="with --init: train the renderer only; the motion encoder and landmark head (so the "
+                             "motion latents a stage 2 learnt) stay as they are")
     stage1.add_argument("--init", type=Path, default=None,
                         help="stage-1 weights (.safetensors) to start from (fine-tuning); --resume takes precedence")
     stage1.add_argument("--checkpoint-every", type=int, default=250, help="steps between validation + checkpoint")
@@ -147,8 +150,8 @@ def _train_stage1(args: argparse.Namespace) -> None:
 
     cfg = Stage1TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, gan_weight=args.gan_weight,
                             cross_identity=args.cross_identity, invariance_weight=args.invariance_weight,
-                            region_weight=args.region_weight, checkpoint_every=args.checkpoint_every, seed=args.seed,
-                            workers=args.workers)
+                            region_weight=args.region_weight, freeze_motion=args.freeze_motion,
+                            checkpoint_every=args.checkpoint_every, seed=args.seed, workers=args.workers)
     result = train_stage1(args.data, args.out, args.preset, cfg, resume=args.resume, device=args.device,
                           motion_input=args.motion_input, init=args.init, mouth_from_decoder=args.mouth_from_decoder)
     if result:

@@ -306,6 +306,14 @@ def test_fine_tuning_starts_from_given_weights(tmp_path):
     assert HeadImitator.from_pretrained(tmp_path / "mouth" / "stage1.safetensors").config.decoder.mouth_from_decoder
     assert not HeadImitator.from_pretrained(tmp_path / "ft" / "stage1.safetensors").config.decoder.mouth_from_decoder
 
+    frozen = _train(["--steps", "2", "--checkpoint-every", "2", "--freeze-motion",
+                     "--init", str(tmp_path / "start.safetensors"), "--out", str(tmp_path / "frozen")])
+    assert frozen.wait(timeout=300) == 0, frozen.stdout.read()
+    tuned = load_file(str(tmp_path / "frozen" / "stage1.safetensors"))
+    motion = [k for k in given if k.startswith(("motion_encoder.", "landmark_head."))]
+    assert motion and all(torch.equal(tuned[k], given[k]) for k in motion), "the motion latents must not move"
+    assert any(not torch.equal(tuned[k], given[k]) for k in given if k.startswith("decoder."))
+
     other = _train(["--steps", "2", "--motion-input", "image", "--init", str(tmp_path / "start.safetensors"),
                     "--out", str(tmp_path / "bad")])
     assert other.wait(timeout=120) == 2 and "another model config" in other.stdout.read()
@@ -372,6 +380,8 @@ def test_bad_training_inputs(tmp_path):
 
     assert main(["train", "stage1", "--data", str(tmp_path / "none"), "--out", str(tmp_path / "o")]) == 2
     assert main(["train", "stage1", "--data", str(SAMPLES), "--out", str(tmp_path / "o"), "--preset", "huge"]) == 2
+    assert main(["train", "stage1", "--data", str(SAMPLES), "--out", str(tmp_path / "o"), "--freeze-motion"]) == 2
+    assert not (tmp_path / "o").exists()
     if not torch.cuda.is_available():
         assert main(["train", "stage1", "--data", str(SAMPLES), "--out", str(tmp_path / "o"), "--device", "cuda"]) == 2
     with pytest.raises(ValueError, match="unknown stage-1 preset"):

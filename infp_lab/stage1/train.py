@@ -48,6 +48,7 @@ class Stage1TrainConfig:
     gan_weight: float = 0.0  # > 0 turns the patch GAN on
     invariance_weight: float = 0.0  # > 0: cross-identity drivers must encode like the target frame
     region_weight: float = 0.0  # > 0: extra L1 on the target's eye and mouth regions (mean over their pixels)
+    freeze_motion: bool = False  # train the renderer only: the motion encoder and landmark head keep their weights
     colour_jitter: bool = True
     cross_identity: float = 0.5  # share of SynConv items driven by another identity wearing the same motion
     checkpoint_every: int = 250
@@ -160,6 +161,8 @@ def train_stage1(data: str | Path, out: str | Path, preset_name: str = "tiny", t
     config: Stage1Config = preset(preset_name).with_motion_input(motion_input)
     if mouth_from_decoder:
         config = replace(config, decoder=replace(config.decoder, mouth_from_decoder=True))
+    if train_cfg.freeze_motion and init is None and not resume:
+        raise ValueError("--freeze-motion fine-tunes the renderer of trained weights: give them with --init")
     train_clips, val_clips = train_val_clips(data)  # bad data fails here, before anything is written
     checkpoint_path = run_checkpoint(out, resume)
     (out / "samples").mkdir(exist_ok=True)
@@ -168,8 +171,12 @@ def train_stage1(data: str | Path, out: str | Path, preset_name: str = "tiny", t
     model = HeadImitator(config).to(torch_device)
     if init is not None:
         init_from(model, init)
+    if train_cfg.freeze_motion:  # the motion latents stay what they were, so a stage 2 trained on them still fits
+        model.motion_encoder.requires_grad_(False)
+        model.landmark_head.requires_grad_(False)
     ema = EMA(model, train_cfg.ema_decay)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=train_cfg.lr,
+                                  weight_decay=train_cfg.weight_decay)
     discriminator = disc_optimizer = None
     if train_cfg.gan_weight > 0:
         discriminator = PatchDiscriminator().to(torch_device)
