@@ -218,7 +218,7 @@ def _add_eval_commands(sub: argparse._SubParsersAction) -> None:
     stage2.add_argument("--split", default="test", help="split of --data to use ('all' for every clip)")
     stage2.add_argument("--out", required=True, type=Path, help="report .json")
     stage2.add_argument("--clips", type=int, default=None, help="evaluate only the first N clips")
-    stage2.add_argument("--audio-scale", type=float, default=6.0,  # stage2.config.AUDIO_SCALE
+    stage2.add_argument("--audio-scale", type=float, default=3.0,  # stage2.config.AUDIO_SCALE
                         help="classifier-free audio guidance scale (default: the one chosen on validation clips)")
     stage2.add_argument("--guidance-smoothing", type=float, default=0.5,  # stage2.config.GUIDANCE_SMOOTHING
                         help="Gaussian sigma (frames) smoothing the guidance over time, 0 = none "

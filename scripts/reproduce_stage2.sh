@@ -13,9 +13,9 @@ $IL train syncnet --data data/s1train --out runs/syncnet --steps 2000 --batch-si
 cp runs/syncnet/syncnet.safetensors weights/syncnet_synconv.safetensors
 
 $IL train stage2 --data data/s1train --stage1 weights/stage1_tiny.safetensors --out runs/stage2_tiny \
-    --preset tiny --steps "$STEPS" --batch-size 32 --one-sided-steps $((STEPS / 4)) --seed 0
+    --preset tiny --steps "$STEPS" --batch-size 32 --one-sided-steps $((STEPS / 4)) --mouth-weight 1 --seed 0
 $IL export --checkpoint runs/stage2_tiny/checkpoint.pt --out weights/stage2_tiny.safetensors
-# The default audio guidance scale (stage2.config.AUDIO_SCALE = 6) is the "chosen_scale" of this
+# The default audio guidance scale (stage2.config.AUDIO_SCALE = 3) is the "chosen_scale" of this
 # validation sweep, without guidance smoothing:
 $PY scripts/stage2_experiments.py cfg-sweep --stage2 weights/stage2_tiny.safetensors \
     --stage1 weights/stage1_tiny.safetensors --syncnet weights/syncnet_synconv.safetensors \
@@ -35,9 +35,6 @@ $PY -c 'import json; print(json.dumps({f"{float(s)}": json.load(open(f"runs/stag
 $IL eval stage2 --ckpt weights/stage2_tiny.safetensors --stage1 weights/stage1_tiny.safetensors \
     --syncnet weights/syncnet_synconv.safetensors --data data/s1test --train-data data/s1train \
     --out weights/stage2_tiny.report.json
-$IL eval stage2 --ckpt weights/stage2_tiny.safetensors --stage1 weights/stage1_tiny.safetensors \
-    --syncnet weights/syncnet_synconv.safetensors --data data/s1test --train-data data/s1train \
-    --guidance-smoothing 0 --out weights/stage2_tiny.report_unsmoothed.json
 
 $PY scripts/stage2_experiments.py cfg-sweep --stage2 weights/stage2_tiny.safetensors \
     --stage1 weights/stage1_tiny.safetensors --syncnet weights/syncnet_synconv.safetensors \
@@ -45,5 +42,5 @@ $PY scripts/stage2_experiments.py cfg-sweep --stage2 weights/stage2_tiny.safeten
 cp runs/stage2_cfg/cfg-sweep.json weights/stage2_cfg_sweep.json
 $PY scripts/stage2_experiments.py ablation --stage1 weights/stage1_tiny.safetensors \
     --syncnet weights/syncnet_synconv.safetensors --data data/s1train --test data/s1test \
-    --out runs/stage2_ablation --steps 1000 --clips 3 --cache runs/stage2_tiny/latent_cache
+    --out runs/stage2_ablation --steps 1000 --mouth-weight 1 --clips 3 --cache runs/stage2_tiny/latent_cache
 cp runs/stage2_ablation/ablation.json weights/stage2_ablation.json

@@ -89,7 +89,10 @@ def ablation(args: argparse.Namespace) -> dict:
     rows = {}
     for name in (None, *ABLATIONS):
         run = args.out / (name or "full")
+        # the mouth loss reads predicted clean latents: the noise-predicting variant trains without it
+        predicts_noise = ABLATIONS.get(name, {}).get("diffusion", {}).get("prediction") == "epsilon"
         cfg = Stage2TrainConfig(steps=args.steps, batch_size=args.batch_size, one_sided_steps=args.steps // 4,
+                                mouth_weight=0.0 if predicts_noise else args.mouth_weight,
                                 checkpoint_every=args.steps, seed=args.seed)
         start = time.perf_counter()
         train_stage2(args.data, args.stage1, run, "tiny", cfg, resume=(run / "checkpoint.pt").exists(),
@@ -101,7 +104,8 @@ def ablation(args: argparse.Namespace) -> dict:
         rows[name or "full"] = {**pick(report["generated"]), "train_s": seconds}
         rows.setdefault("ground_truth", pick(report["ground_truth"]))
         print(f"{name or 'full'}: {rows[name or 'full']}", flush=True)
-    return {"steps": args.steps, "batch_size": args.batch_size, "clips": args.clips, "rows": rows}
+    return {"steps": args.steps, "batch_size": args.batch_size, "mouth_weight": args.mouth_weight, "clips": args.clips,
+            "rows": rows}
 
 
 def main() -> None:
@@ -121,6 +125,7 @@ def main() -> None:
     ablate.add_argument("--test", required=True, type=Path, help="held-out clips (test split)")
     ablate.add_argument("--steps", type=int, default=1500)
     ablate.add_argument("--batch-size", type=int, default=32)
+    ablate.add_argument("--mouth-weight", type=float, default=0.0, help="the mouth loss of every variant")
     ablate.add_argument("--cache", type=Path, default=None, help="a latent cache of the same stage-1 weights to reuse")
     for p in (sweep, ablate):
         p.add_argument("--stage1", required=True, type=Path)

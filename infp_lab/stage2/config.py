@@ -13,7 +13,7 @@ PREDICTIONS = ("epsilon", "sample", "v_prediction")
 # the ground truth's motion diversity (SID, Var) on validation clips while keeping the state
 # accuracy >= 0.9 (`choose_scale` in scripts/stage2_experiments.py on its cfg-sweep --split val,
 # weights/stage2_cfg_sweep_val.json; a test keeps the two in step).
-AUDIO_SCALE = 6.0
+AUDIO_SCALE = 3.0
 # The default smoothing of the guidance over time (Gaussian sigma in frames; 0 = none): what
 # guidance adds beyond the conditional prediction is low-passed along each window, so a high
 # scale strengthens the audio's effect with less frame-to-frame shake. The largest sigma
