@@ -181,8 +181,8 @@ def train_stage2(data: str | Path, stage1_weights: str | Path, out: str | Path, 
     torch_device, info = distributed_device(device)
     if not stage1_weights.is_file():
         raise FileNotFoundError(f"stage-1 weights not found: {stage1_weights}")
-    latent_dim = HeadImitator.from_pretrained(stage1_weights).config.latent_dim  # a wrong file fails here
-    config = ablated(preset(preset_name, latent_dim), ablation)
+    stage1 = HeadImitator.from_pretrained(stage1_weights)  # a wrong file fails here
+    config = ablated(preset(preset_name, stage1.config.latent_dim), ablation)
     if config.audio.type != "logmel":
         raise ValueError(f"stage-2 training reads cached log-mel features; preset {preset_name!r} has the "
                          f"{config.audio.type!r} audio encoder")
@@ -211,8 +211,7 @@ def train_stage2(data: str | Path, stage1_weights: str | Path, out: str | Path, 
     mouth = None
     if train_cfg.mouth_weight > 0:
         training_latents = torch.from_numpy(np.concatenate([np.load(path)["latents"] for path in train_paths]))
-        mouth = MouthShapeLoss(HeadImitator.from_pretrained(stage1_weights, torch_device),
-                               training_latents.to(torch_device))
+        mouth = MouthShapeLoss(stage1.to(torch_device), training_latents.to(torch_device))
     optimizer = torch.optim.AdamW(model.parameters(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay)
     start = 0
     if state is not None:
