@@ -89,10 +89,10 @@ def ablation(args: argparse.Namespace) -> dict:
     rows = {}
     for name in (None, *ABLATIONS):
         run = args.out / (name or "full")
-        # the mouth loss reads predicted clean latents: the noise-predicting variant trains without it
-        predicts_noise = ABLATIONS.get(name, {}).get("diffusion", {}).get("prediction") == "epsilon"
+        # the mouth loss needs predicted clean latents (the tiny preset's target); other variants train without it
+        prediction = ABLATIONS.get(name, {}).get("diffusion", {}).get("prediction", "sample")
         cfg = Stage2TrainConfig(steps=args.steps, batch_size=args.batch_size, one_sided_steps=args.steps // 4,
-                                mouth_weight=0.0 if predicts_noise else args.mouth_weight,
+                                mouth_weight=args.mouth_weight if prediction == "sample" else 0.0,
                                 checkpoint_every=args.steps, seed=args.seed)
         start = time.perf_counter()
         train_stage2(args.data, args.stage1, run, "tiny", cfg, resume=(run / "checkpoint.pt").exists(),

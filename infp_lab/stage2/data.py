@@ -102,6 +102,11 @@ def _load(path: Path) -> dict[str, np.ndarray]:
         return {key: npz[key] for key in ("latents", "self_audio", "other_audio", "state")}
 
 
+def cached_latents(cached_paths: Sequence[str | Path]) -> np.ndarray:
+    """The latents of all frames of cached clips, one after another: (sum of T, Dm)."""
+    return np.concatenate([_load(Path(path))["latents"] for path in cached_paths])
+
+
 def latent_stats(cached_paths: Sequence[str | Path]) -> tuple[np.ndarray, np.ndarray]:
     """Per-channel mean and std (Dm,) of the latents of all frames of cached clips (std
     floored at 1e-6, so a constant channel stays finite once normalised)."""

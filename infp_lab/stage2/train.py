@@ -29,7 +29,7 @@ from infp_lab.checkpoint import file_sha256, load_training_checkpoint, save_trai
 from infp_lab.data.clip import STATE_NAMES, train_val_clips
 from infp_lab.stage1.model import HeadImitator
 from infp_lab.stage2.config import ablated, preset
-from infp_lab.stage2.data import WindowDataset, cache_latents, latent_stats
+from infp_lab.stage2.data import WindowDataset, cache_latents, cached_latents, latent_stats
 from infp_lab.stage2.diffusion import diffusion_loss
 from infp_lab.stage2.model import MotionGenerator
 from infp_lab.train.common import (
@@ -210,8 +210,7 @@ def train_stage2(data: str | Path, stage1_weights: str | Path, out: str | Path, 
     ema = EMA(model, train_cfg.ema_decay)  # after the stats: the EMA copy holds them too
     mouth = None
     if train_cfg.mouth_weight > 0:
-        training_latents = torch.from_numpy(np.concatenate([np.load(path)["latents"] for path in train_paths]))
-        mouth = MouthShapeLoss(stage1.to(torch_device), training_latents.to(torch_device))
+        mouth = MouthShapeLoss(stage1.to(torch_device), torch.from_numpy(cached_latents(train_paths)).to(torch_device))
     optimizer = torch.optim.AdamW(model.parameters(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay)
     start = 0
     if state is not None:
