@@ -89,14 +89,16 @@ def test_decoder_without_driven_maps_still_loads(tmp_path):
 
     config = preset("tiny")
     old = config.to_dict()
-    del old["decoder"]["driven_maps"], old["decoder"]["mouth_from_decoder"]
-    assert Stage1Config.from_dict(old) == replace(config, decoder=replace(config.decoder, driven_maps=False))
+    del old["decoder"]["driven_maps"], old["decoder"]["mouth_from_decoder"], old["decoder"]["refine_flow"]
+    assert Stage1Config.from_dict(old) == replace(config, decoder=replace(config.decoder, driven_maps=False,
+                                                                          refine_flow=False))
     assert Stage1Config.from_dict(config.to_dict()) == config and config.decoder.driven_maps
     model = HeadImitator(Stage1Config.from_dict(old))
     frames, landmarks = _batch(128)
     assert model(frames, landmarks, frames, landmarks).image.shape == (2, 3, 128, 128)
     with pytest.raises(ValueError, match="driven_landmarks"):
-        HeadImitator(config).decoder(torch.zeros(1, 96, 32, 32), torch.zeros(1, 64), torch.zeros(1, 3, 128, 128))
+        HeadImitator(config).decoder(torch.zeros(1, 96, 32, 32), torch.zeros(1, 64), torch.zeros(1, 3, 128, 128),
+                                     torch.zeros(1, 2, 32, 32))
     with pytest.raises(ValueError, match="needs driven_maps"):
         HeadImitator(replace(config, decoder=replace(config.decoder, driven_maps=False, mouth_from_decoder=True)))
 
@@ -120,9 +122,10 @@ def test_the_decoder_draws_inside_the_driven_mouth_opening():
     landmarks = torch.from_numpy(canonical_landmarks(params).astype(np.float32))
     opening = driven_maps(landmarks, 128)[0, 0]
     features, latent, source = torch.rand(1, 96, 32, 32), torch.randn(1, 64), torch.rand(1, 3, 128, 128)
+    still = torch.zeros(1, 2, 32, 32)  # no flow
     with torch.no_grad():
-        image, blend = drawn(features, latent, source, landmarks)
-        _, pasted_blend = pasted(features, latent, source, landmarks)
+        image, blend = drawn(features, latent, source, still, landmarks)
+        _, pasted_blend = pasted(features, latent, source, still, landmarks)
     inside, outside = opening > 0.99, opening == 0
     assert inside.sum() > 20 and pasted_blend[0, 0][inside].min() > 0.9
     assert blend[0, 0][inside].max() < 0.01 and torch.equal(blend[0, 0][outside], pasted_blend[0, 0][outside])
@@ -319,14 +322,15 @@ def test_fine_tuning_starts_from_given_weights(tmp_path):
     assert other.wait(timeout=120) == 2 and "another model config" in other.stdout.read()
 
 
-def test_fine_tuning_adds_the_driven_maps_without_changing_the_start(tmp_path):
+@pytest.mark.parametrize("added", ["driven_maps", "refine_flow"])
+def test_fine_tuning_adds_a_decoder_option_without_changing_the_start(tmp_path, added):
     from dataclasses import replace
 
     from infp_lab.stage1.train import init_from
 
     config = preset("tiny")
     torch.manual_seed(1)
-    before = HeadImitator(replace(config, decoder=replace(config.decoder, driven_maps=False))).eval()
+    before = HeadImitator(replace(config, decoder=replace(config.decoder, **{added: False}))).eval()
     before.save_pretrained(tmp_path / "before.safetensors")
     after = HeadImitator(config).eval()
     init_from(after, tmp_path / "before.safetensors")
@@ -336,8 +340,35 @@ def test_fine_tuning_adds_the_driven_maps_without_changing_the_start(tmp_path):
         assert torch.allclose(after(frames, landmarks, driving, landmarks).image,
                               before(frames, landmarks, driving, landmarks).image, atol=1e-6)
     after.save_pretrained(tmp_path / "after.safetensors")
-    with pytest.raises(ValueError, match="another model config"):  # the maps cannot be dropped again
+    with pytest.raises(ValueError, match="another model config"):  # the option cannot be dropped again
         init_from(before, tmp_path / "after.safetensors")
+
+
+def test_flow_correction_warps_the_source_at_full_resolution():
+    """The decoder's correction is added to the upsampled flow before the source image is
+    warped: it starts at zero, and a constant correction moves the blended-in source by it."""
+    import torch.nn.functional as F
+
+    from infp_lab.stage1.decoder import MAX_FLOW_CORRECTION
+    from infp_lab.stage1.warping import warp
+
+    decoder = HeadImitator(preset("tiny")).decoder.eval()
+    with torch.no_grad():  # blend mask 1: the output is the warped source
+        decoder.to_rgb.weight[3].zero_()
+        decoder.to_rgb.bias[3] = 30.0
+    g = torch.Generator().manual_seed(0)
+    features, source = torch.randn(1, 96, 32, 32, generator=g), torch.rand(1, 3, 128, 128, generator=g)
+    flow = 0.05 * torch.randn(1, 2, 32, 32, generator=g)
+    landmarks = _batch(128)[1][:1]
+    with torch.no_grad():
+        image, _ = decoder(features, torch.zeros(1, 64), source, flow, landmarks)
+        assert torch.allclose(image, warp(source, flow), atol=1e-5)
+        decoder.flow_correction[-1].bias.copy_(torch.tensor([float(np.arctanh(0.5)), 0.0]))
+        moved, _ = decoder(features, torch.zeros(1, 64), source, flow, landmarks)
+    shifted = F.interpolate(flow, size=(128, 128), mode="bilinear", align_corners=False)
+    shifted = shifted + torch.tensor([0.5 * MAX_FLOW_CORRECTION, 0.0]).view(1, 2, 1, 1)
+    assert torch.allclose(moved, warp(source, shifted), atol=1e-5)
+    assert (moved - image).abs().mean() > 0.01
 
 
 def test_ddp_on_cpu_with_two_processes(tmp_path):

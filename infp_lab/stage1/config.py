@@ -48,6 +48,7 @@ class DecoderConfig:
     channels: tuple[int, ...] = (64, 32)  # one x2 upsampling step per entry
     driven_maps: bool = True  # also sees where the driven mouth and eyes open (stage1/hybrid.py: driven_maps)
     mouth_from_decoder: bool = False  # its own RGB inside the driven mouth opening (needs driven_maps; tried, weights/README.md)
+    refine_flow: bool = True  # a full-resolution correction of the flow that warps the source image (sharp outlines)
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,8 @@ class Stage1Config:
             motion=MotionEncoderConfig(**tuples(d["motion"])),
             appearance=AppearanceEncoderConfig(**tuples(d["appearance"])),
             flow=FlowConfig(**tuples(d["flow"])),
-            decoder=DecoderConfig(**{"driven_maps": False, "mouth_from_decoder": False, **tuples(d["decoder"])}),  # older files
+            decoder=DecoderConfig(**{"driven_maps": False, "mouth_from_decoder": False, "refine_flow": False,
+                             **tuples(d["decoder"])}),  # older files
         )
 
     def with_motion_input(self, motion_input: str) -> "Stage1Config":

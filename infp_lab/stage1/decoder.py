@@ -14,19 +14,29 @@ little gradient for training to undo it. With `mouth_from_decoder` (an option, o
 default) the blend mask is zero inside the driven mouth opening, so the decoder must draw
 the inside of the mouth itself; a 500-step fine-tune with it drew a blurred blob there and
 lost 2 dB of PSNR (weights/README.md).
+
+The flow comes at the appearance features' resolution (1/4 of the image in `tiny`), so
+warping the source image with it, upsampled, smears every edge where the flow jumps: the
+outline of the hair against the background, the collar. Most of the self-reenactment error
+was there. With `refine_flow` the decoder predicts a full-resolution correction of that
+flow from its last features and the coarsely warped source (it sees where the edges landed
+and where its features say they belong), and warps the source again with it.
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
 from infp_lab.nn.blocks import ConvBlock, ResBlock, Upsample
 from infp_lab.stage1.config import Stage1Config
 from infp_lab.stage1.hybrid import DRIVEN_MAPS, driven_maps
+from infp_lab.stage1.warping import warp
 
 STEM_WEIGHT = "decoder.stem.conv.weight"  # its last DRIVEN_MAPS input channels take the maps
+MAX_FLOW_CORRECTION = 0.1  # in [-1, 1] grid units: 6 pixels at 128x128
 
 
 class Decoder(nn.Module):
@@ -54,11 +64,17 @@ class Decoder(nn.Module):
             nn.init.zeros_(self.refine[-1].weight)
             nn.init.zeros_(self.refine[-1].bias)
         self.to_rgb = nn.Conv2d(cin, 4, 3, padding=1)  # RGB + blend mask
+        self.flow_correction = None  # full-resolution flow correction, starts at zero
+        if cfg.refine_flow:
+            self.flow_correction = nn.Sequential(ConvBlock(cin + 3, cin), nn.Conv2d(cin, 2, 3, padding=1))
+            nn.init.zeros_(self.flow_correction[-1].weight)
+            nn.init.zeros_(self.flow_correction[-1].bias)
 
-    def forward(self, warped: torch.Tensor, driving_latent: torch.Tensor, warped_source: torch.Tensor,
+    def forward(self, warped: torch.Tensor, driving_latent: torch.Tensor, source: torch.Tensor, flow: torch.Tensor,
                 driven_landmarks: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Features (B, C, h, w) or (B, C, D, h, w), latent (B, Dm), warped source (B, 3, H, W)
-        and, with `driven_maps`, the driven landmarks (B, L, 2) in [0, 1]
+        """Features (B, C, h, w) or (B, C, D, h, w), latent (B, Dm), the source image
+        (B, 3, H, W) with the (x, y) flow that warps it (B, 2, h, w) and, with `driven_maps`,
+        the driven landmarks (B, L, 2) in [0, 1]
         -> image (B, 3, H, W) in [0, 1] and the blend mask (B, 1, H, W)."""
         if warped.dim() == 5:
             warped = rearrange(warped, "b c d h w -> b (c d) h w")
@@ -73,6 +89,11 @@ class Decoder(nn.Module):
         if self.refine is not None:
             maps = driven_maps(driven_landmarks, x.shape[-1]).to(x.dtype)
             x = x + self.refine(torch.cat([x, maps], dim=1))
+        warped_source = warp(source, flow)
+        if self.flow_correction is not None:
+            flow = F.interpolate(flow, size=source.shape[-2:], mode="bilinear", align_corners=False)
+            correction = self.flow_correction(torch.cat([x, warped_source], dim=1))
+            warped_source = warp(source, flow + MAX_FLOW_CORRECTION * torch.tanh(correction))
         out = self.to_rgb(x)
         rgb, blend = torch.sigmoid(out[:, :3]), torch.sigmoid(out[:, 3:])
         if self.mouth_from_decoder:

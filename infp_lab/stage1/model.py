@@ -106,7 +106,7 @@ class HeadImitator(nn.Module):
         flow, occlusion = self.flow_estimator(appearance, source_latent, driving_latent, prior)
         warped = warp(appearance, flow) * occlusion
         flow_2d = flow[:, :2].mean(dim=2) if flow.dim() == 5 else flow  # image warp uses the (x, y) flow
-        image, blend = self.decoder(warped, driving_latent, warp(source, flow_2d), target)
+        image, blend = self.decoder(warped, driving_latent, source, flow_2d, target)
         return image, flow, occlusion, blend
 
     def forward(self, source: torch.Tensor, source_landmarks: torch.Tensor, driving: torch.Tensor,

@@ -60,17 +60,20 @@ class Stage1TrainConfig:
 def init_from(model: HeadImitator, weights: str | Path) -> None:
     """Load stage-1 weights of the same config into `model` to fine-tune them.
 
-    Weights of a model whose decoder did not see the driven maps are accepted too: the
-    stem's extra input channels start at zero and the residual refine branch starts as a
-    no-op, so the model renders exactly as the given one until training moves them. So are
-    weights whose decoder blended the warped source into the mouth opening
-    (`mouth_from_decoder` off): they have the same parameters.
+    Weights of a model whose decoder did not see the driven maps, or did not correct the
+    flow at full resolution, are accepted too: the stem's extra input channels start at
+    zero, and the residual refine branch and the flow correction start as no-ops, so the
+    model renders exactly as the given one until training moves them. So are weights whose
+    decoder blended the warped source into the mouth opening (`mouth_from_decoder` off):
+    they have the same parameters.
     """
     given = HeadImitator.from_pretrained(weights)
-    decoder = model.config.decoder
+    decoder, given_decoder = model.config.decoder, given.config.decoder
     same_but_decoder = replace(given.config, decoder=replace(
-        given.config.decoder, driven_maps=decoder.driven_maps, mouth_from_decoder=decoder.mouth_from_decoder))
-    if same_but_decoder != model.config or (given.config.decoder.driven_maps and not decoder.driven_maps):
+        given_decoder, driven_maps=decoder.driven_maps, mouth_from_decoder=decoder.mouth_from_decoder,
+        refine_flow=decoder.refine_flow))
+    dropped = (given_decoder.driven_maps and not decoder.driven_maps) or (given_decoder.refine_flow and not decoder.refine_flow)
+    if same_but_decoder != model.config or dropped:
         raise ValueError(f"{weights} has another model config than the one trained here (preset, motion input); "
                          f"fine-tune from weights of the same config")
     state = model.state_dict()
