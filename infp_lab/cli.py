@@ -83,6 +83,8 @@ def _add_train_commands(sub: argparse._SubParsersAction) -> None:
                         help="share of SynConv pairs driven by another identity with the same motion (0: paper's self-reenactment only)")
     stage1.add_argument("--invariance-weight", type=float, default=0.0,
                         help="> 0: a cross-identity driver's motion latent must equal its target frame's")
+    stage1.add_argument("--param-weight", type=float, default=0.0,
+                        help="> 0: a linear param head must read the motion parameters from the latent (SynConv)")
     stage1.add_argument("--region-weight", type=float, default=0.0,
                         help="> 0 adds an L1 loss averaged over the target's eye and mouth regions only")
     stage1.add_argument("--mouth-from-decoder", action="store_true",
@@ -150,7 +152,8 @@ def _train_stage1(args: argparse.Namespace) -> None:
 
     cfg = Stage1TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, gan_weight=args.gan_weight,
                             cross_identity=args.cross_identity, invariance_weight=args.invariance_weight,
-                            region_weight=args.region_weight, freeze_motion=args.freeze_motion,
+                            region_weight=args.region_weight, param_weight=args.param_weight,
+                            freeze_motion=args.freeze_motion,
                             checkpoint_every=args.checkpoint_every, seed=args.seed, workers=args.workers)
     result = train_stage1(args.data, args.out, args.preset, cfg, resume=args.resume, device=args.device,
                           motion_input=args.motion_input, init=args.init, mouth_from_decoder=args.mouth_from_decoder)

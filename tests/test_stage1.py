@@ -418,3 +418,78 @@ def test_bad_training_inputs(tmp_path):
     with pytest.raises(ValueError, match="unknown stage-1 preset"):
         preset("huge")
     assert set(PRESETS) >= {"tiny", "paper"}
+
+
+def test_param_head_targets_show_the_pose_at_the_clips_placement():
+    """The param head learns the motion parameters with the pose as the frame shows it."""
+    from infp_lab.data.clip import load_clip
+    from infp_lab.render import Appearance
+    from infp_lab.stage1.data import param_statistics, shown_params
+
+    clip = load_clip(SAMPLES / "conv0001_a", load_audio_tracks=False)
+    face, params, names = Appearance.from_dict(clip.render_spec["appearance"]), clip.motion["params"], clip.param_names
+    shown = shown_params(clip)
+    expected = {"yaw": params[:, 9] + face.base_yaw, "pitch": params[:, 10] + face.base_pitch,
+                "tx": params[:, 12] + face.centre_x, "ty": params[:, 13] + face.centre_y,
+                "scale": params[:, 14] * face.head_scale}
+    for name, value in expected.items():
+        assert np.allclose(shown[:, names.index(name)], value, atol=1e-6), name
+    assert face.base_yaw != 0 and np.array_equal(shown[:, :9], params[:, :9])  # expression as it is
+    got_names, mean, std = param_statistics([SAMPLES / "conv0001_a"])
+    assert got_names == names and np.allclose(mean, shown.mean(0), atol=1e-5) and np.allclose(std, shown.std(0), atol=1e-5)
+    item = FramePairDataset(SAMPLES, param_names=names)[3]
+    assert item["has_params"] == 1 and "params" not in FramePairDataset(SAMPLES)[3]
+    clip_item = shown_params(load_clip(FramePairDataset(SAMPLES).clip_paths[item["clip_index"]], load_audio_tracks=False))
+    assert np.allclose(item["params"].numpy(), clip_item[item["driving_frame"]])
+
+
+def test_param_loss_reads_the_parameters_from_the_driving_latent(tmp_path):
+    from dataclasses import replace
+
+    from infp_lab.render import PARAM_NAMES
+    from infp_lab.stage1.train import Stage1TrainConfig, _losses, fit_param_head
+
+    model = HeadImitator(replace(preset("tiny"), param_names=PARAM_NAMES))
+    with pytest.raises(ValueError, match="no param head"):
+        HeadImitator(preset("tiny")).motion_params(torch.zeros(1, 64))
+    dataset = FramePairDataset(SAMPLES, size=128, param_names=PARAM_NAMES)
+    batch = torch.utils.data.default_collate([dataset[i] for i in range(4)])
+    g = torch.Generator().manual_seed(0)
+    plain = _losses(model, batch, Stage1TrainConfig(colour_jitter=False), g)
+    losses = _losses(model, batch, Stage1TrainConfig(colour_jitter=False, param_weight=3.0), g)
+    assert "params" not in plain and torch.allclose(losses["total"], plain["total"] + 3.0 * losses["params"])
+    with torch.no_grad():
+        latent = model.encode_motion(batch["driving"], batch["driving_landmarks"])
+        by_hand = ((model.motion_params(latent) - batch["params"]) ** 2).mean()  # mean 0, std 1 here
+    assert torch.isclose(losses["params"], by_hand, rtol=1e-4)
+    losses["params"].backward()
+    assert model.motion_encoder.to_latent[-1].weight.grad.abs().sum() > 0
+    unknown = _losses(model, {**batch, "has_params": torch.zeros(4, dtype=torch.long)},
+                      Stage1TrainConfig(colour_jitter=False, param_weight=3.0), g)
+    assert "params" not in unknown  # clips without parameters (real video) add nothing
+
+    # A fine-tune of a model without the head starts it at the least-squares readout.
+    before = ((model.motion_params(latent.detach()) - batch["params"]) ** 2).mean()
+    r2 = fit_param_head(model, dataset.clip_paths, frames_per_clip=40)
+    with torch.no_grad():
+        after = ((model.motion_params(latent) - batch["params"]) ** 2).mean()
+    assert 0 < r2 <= 1 and after < before
+    model.save_pretrained(tmp_path / "with_head.safetensors")
+    again = HeadImitator.from_pretrained(tmp_path / "with_head.safetensors")
+    assert again.config.param_names == tuple(PARAM_NAMES)
+    assert torch.allclose(again.motion_params(latent), model.motion_params(latent))
+
+
+def test_param_weight_trains_a_head_from_weights_without_one(tmp_path):
+    start = HeadImitator(preset("tiny"))
+    start.save_pretrained(tmp_path / "start.safetensors")
+    run = _train(["--steps", "2", "--checkpoint-every", "2", "--param-weight", "1",
+                  "--init", str(tmp_path / "start.safetensors"), "--out", str(tmp_path / "p")])
+    assert run.wait(timeout=300) == 0, run.stdout.read()
+    tuned = HeadImitator.from_pretrained(tmp_path / "p" / "stage1.safetensors")
+    assert tuned.param_head is not None and tuned.param_head.std.min() > 0
+    renderer = _train(["--steps", "2", "--checkpoint-every", "2", "--freeze-motion",  # a later fine-tune keeps it
+                       "--init", str(tmp_path / "p" / "stage1.safetensors"), "--out", str(tmp_path / "r")])
+    assert renderer.wait(timeout=300) == 0, renderer.stdout.read()
+    kept = HeadImitator.from_pretrained(tmp_path / "r" / "stage1.safetensors")
+    assert torch.equal(kept.param_head.linear.weight, tuned.param_head.linear.weight)

@@ -62,6 +62,7 @@ class Stage1Config:
     appearance: AppearanceEncoderConfig = field(default_factory=AppearanceEncoderConfig)
     flow: FlowConfig = field(default_factory=FlowConfig)
     decoder: DecoderConfig = field(default_factory=DecoderConfig)
+    param_names: tuple[str, ...] = ()  # motion parameters the param head reads from the latent (none: no head)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -78,6 +79,7 @@ class Stage1Config:
             flow=FlowConfig(**tuples(d["flow"])),
             decoder=DecoderConfig(**{"driven_maps": False, "mouth_from_decoder": False, "refine_flow": False,
                              **tuples(d["decoder"])}),  # older files
+            param_names=tuple(d.get("param_names", ())),
         )
 
     def with_motion_input(self, motion_input: str) -> "Stage1Config":

@@ -65,7 +65,8 @@ class FramePairDataset(Dataset):
     """
 
     def __init__(self, clips: str | Path | Sequence[str | Path], size: int = 128, split: str | None = None,
-                 seed: int = 0, fixed_source: bool = False, cross_identity: float = 0.0):
+                 seed: int = 0, fixed_source: bool = False, cross_identity: float = 0.0,
+                 param_names: Sequence[str] = ()):
         if isinstance(clips, (str, Path)):
             clips = list_clips(clips, split)
         self.clip_paths = [Path(c) for c in clips]
@@ -73,8 +74,10 @@ class FramePairDataset(Dataset):
             raise ClipFormatError("no clips given")
         self.size, self.seed, self.fixed_source = size, seed, fixed_source
         self.cross_identity = cross_identity
+        self.param_names = list(param_names)
         self._clips: dict[int, Clip] = {}
         self._head_targets: dict[int, np.ndarray] = {}
+        self._shown_params: dict[int, np.ndarray | None] = {}
 
     def __len__(self) -> int:
         return 2**62  # unbounded: indices come from the step sampler
@@ -114,7 +117,7 @@ class FramePairDataset(Dataset):
                 driving = tensor(render_frame(params, appearance, self.size))
                 driving_landmarks = project_landmarks(params, appearance, 256) / 256.0
                 cross = 1
-        return {
+        item = {
             "source": tensor(self.frame(clip_index, source_t)), "driving": driving, "target": target,
             "source_landmarks": torch.from_numpy(landmarks[source_t].astype(np.float32)),
             "driving_landmarks": torch.from_numpy(np.asarray(driving_landmarks, np.float32)),
@@ -122,9 +125,59 @@ class FramePairDataset(Dataset):
             "target_frame_landmarks": torch.from_numpy(landmarks[driving_t].astype(np.float32)),
             "cross": cross, "clip_index": clip_index, "source_frame": source_t, "driving_frame": driving_t,
         }
+        if self.param_names:  # a cross-identity driver wears the target's parameters, at its placement
+            shown = self.shown_params(clip_index)
+            has_params = shown is not None and clip.param_names == self.param_names
+            params = shown[driving_t] if has_params else np.zeros(len(self.param_names), np.float32)
+            item.update(params=torch.from_numpy(params), has_params=int(has_params))
+        return item
+
+    def shown_params(self, clip_index: int) -> np.ndarray | None:
+        """The param head's targets of a clip (T, P), or None; computed once per process."""
+        if clip_index not in self._shown_params:
+            self._shown_params[clip_index] = shown_params(self.clip(clip_index))
+        return self._shown_params[clip_index]
 
     def head_targets(self, clip_index: int) -> np.ndarray:
         """The landmark head's targets of a clip (T, L, 2), computed once per process."""
         if clip_index not in self._head_targets:
             self._head_targets[clip_index] = head_targets(self.clip(clip_index))
         return self._head_targets[clip_index]
+
+
+def shown_params(clip: Clip) -> np.ndarray | None:
+    """The param head's targets for every frame of a SynConv clip (T, P): its motion
+    parameters with the pose as the frame shows it, at the clip's placement (yaw + base yaw,
+    pitch + base pitch, tx + centre x, ty + centre y, scale x head scale), for the reason the
+    landmark head's targets are placed; None for clips without parameters."""
+    if "params" not in clip.motion or clip.render_spec is None:
+        return None
+    face = Appearance.from_dict(clip.render_spec["appearance"])
+    params = clip.motion["params"].astype(np.float32).copy()
+    for name, offset in (("yaw", face.base_yaw), ("pitch", face.base_pitch), ("tx", face.centre_x),
+                         ("ty", face.centre_y)):
+        if name in clip.param_names:
+            params[:, clip.param_names.index(name)] += offset
+    if "scale" in clip.param_names:
+        params[:, clip.param_names.index("scale")] *= face.head_scale
+    return params
+
+
+def param_statistics(clips: Sequence[str | Path]) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """The param head's targets (`shown_params`) of clips that have them (SynConv): their
+    names and their mean and std (P,) over every frame. Raises ClipFormatError when no clip
+    has parameters or clips name different ones."""
+    names, frames = None, []
+    for path in clips:
+        clip = load_clip(path, load_audio_tracks=False)
+        params = shown_params(clip)
+        if params is None:
+            continue
+        if names is not None and clip.param_names != names:
+            raise ClipFormatError(f"{clip.path} names other motion parameters than the clips before it")
+        names = clip.param_names
+        frames.append(params)
+    if names is None:
+        raise ClipFormatError("the param head needs clips with motion parameters (SynConv); these clips have none")
+    stacked = np.concatenate(frames).astype(np.float64)
+    return names, stacked.mean(axis=0).astype(np.float32), np.maximum(stacked.std(axis=0), 1e-6).astype(np.float32)

@@ -21,7 +21,7 @@ from infp_lab.stage1.appearance_encoder import AppearanceEncoder
 from infp_lab.stage1.config import Stage1Config
 from infp_lab.stage1.decoder import Decoder
 from infp_lab.stage1.hybrid import INNER_LIP, MOUTH, interocular
-from infp_lab.stage1.motion_encoder import LandmarkHead, MotionEncoder
+from infp_lab.stage1.motion_encoder import LandmarkHead, MotionEncoder, ParamHead
 from infp_lab.stage1.warping import FlowEstimator, landmark_flow, warp
 
 WEIGHTS_KIND = "infp-lab/stage1"
@@ -40,13 +40,15 @@ class Stage1Output(NamedTuple):
 
 
 class HeadImitator(nn.Module):
-    """Motion encoder + appearance encoder + flow estimator + decoder + landmark head."""
+    """Motion encoder + appearance encoder + flow estimator + decoder + landmark head
+    (+ a param head when the config names motion parameters)."""
 
     def __init__(self, config: Stage1Config):
         super().__init__()
         self.config = config
         self.motion_encoder = MotionEncoder(config)
         self.landmark_head = LandmarkHead(config)
+        self.param_head = ParamHead(config) if config.param_names else None
         self.appearance_encoder = AppearanceEncoder(config)
         depth = config.appearance.depth if config.appearance.type == "3d" else 1
         channels = self.appearance_encoder.volume_channels
@@ -75,6 +77,13 @@ class HeadImitator(nn.Module):
         head_source, head_driving = self.landmark_head(source_latent), self.landmark_head(driving_latent)
         scale = interocular(source_landmarks) / interocular(head_source).clamp(min=1e-3)  # (B,)
         return source_landmarks + (head_driving - head_source) * scale[:, None, None]
+
+    def motion_params(self, latents: torch.Tensor) -> torch.Tensor:
+        """The motion parameters (`config.param_names`) the param head reads from motion
+        latents (B, Dm) -> (B, P); only for models trained with it (`--param-weight`)."""
+        if self.param_head is None:
+            raise ValueError("this stage-1 model has no param head (train it with --param-weight on SynConv)")
+        return self.param_head(latents)
 
     def lip_gap(self, latents: torch.Tensor) -> torch.Tensor:
         """How far the mouth is open in motion latents (B, Dm) -> (B,): the gap between the

@@ -123,3 +123,29 @@ class LandmarkHead(nn.Module):
     def forward(self, latent: torch.Tensor) -> torch.Tensor:
         """(B, latent_dim) -> (B, L, 2)."""
         return 0.5 + self.linear(latent).view(-1, self.num_landmarks, 2)
+
+
+class ParamHead(nn.Module):
+    """Motion latent -> the motion parameters of `Stage1Config.param_names` (SynConv's
+    jaw_open, smile, ..., yaw), linear, in the parameters' own units.
+
+    Trained (with `infp-lab train stage1 --param-weight`) on clips that have the parameters,
+    so that every parameter, also those that move the landmarks by less than a pixel (lip
+    press, brows, gaze), has a linear direction in the latent. `mean` and `std` are the
+    training parameters' statistics; the linear layer predicts the standardised parameters.
+    """
+
+    def __init__(self, config: Stage1Config):
+        super().__init__()
+        count = len(config.param_names)
+        self.linear = nn.Linear(config.latent_dim, count)
+        self.register_buffer("mean", torch.zeros(count))
+        self.register_buffer("std", torch.ones(count))
+
+    def standardised(self, latent: torch.Tensor) -> torch.Tensor:
+        """(B, latent_dim) -> (B, P), in units of the training parameters' std."""
+        return self.linear(latent)
+
+    def forward(self, latent: torch.Tensor) -> torch.Tensor:
+        """(B, latent_dim) -> (B, P) parameters."""
+        return self.mean + self.std * self.linear(latent)

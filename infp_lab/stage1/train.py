@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 from infp_lab.checkpoint import load_training_checkpoint, save_training_checkpoint
 from infp_lab.data.clip import train_val_clips
 from infp_lab.stage1.config import Stage1Config, preset
-from infp_lab.stage1.data import FramePairDataset
+from infp_lab.stage1.data import FramePairDataset, param_statistics
 from infp_lab.stage1.discriminator import PatchDiscriminator
 from infp_lab.stage1.decoder import STEM_WEIGHT
 from infp_lab.stage1.hybrid import DRIVEN_MAPS, colour_jitter, region_mask
@@ -47,6 +47,7 @@ class Stage1TrainConfig:
     landmark_weight: float = 10.0
     gan_weight: float = 0.0  # > 0 turns the patch GAN on
     invariance_weight: float = 0.0  # > 0: cross-identity drivers must encode like the target frame
+    param_weight: float = 0.0  # > 0: a linear param head reads the motion parameters from the latent (SynConv)
     region_weight: float = 0.0  # > 0: extra L1 on the target's eye and mouth regions (mean over their pixels)
     freeze_motion: bool = False  # train the renderer only: the motion encoder and landmark head keep their weights
     colour_jitter: bool = True
@@ -57,21 +58,23 @@ class Stage1TrainConfig:
     workers: int = 1
 
 
-def init_from(model: HeadImitator, weights: str | Path) -> None:
-    """Load stage-1 weights of the same config into `model` to fine-tune them.
+def init_from(model: HeadImitator, weights: str | Path | HeadImitator) -> None:
+    """Load stage-1 weights (a file, or a loaded model) of the same config into `model` to fine-tune them.
 
     Weights of a model whose decoder did not see the driven maps, or did not correct the
     flow at full resolution, are accepted too: the stem's extra input channels start at
     zero, and the residual refine branch and the flow correction start as no-ops, so the
     model renders exactly as the given one until training moves them. So are weights whose
     decoder blended the warped source into the mouth opening (`mouth_from_decoder` off):
-    they have the same parameters.
+    they have the same parameters. Weights without a param head are accepted by a model with
+    one: its head keeps its own start.
     """
-    given = HeadImitator.from_pretrained(weights)
+    given = weights if isinstance(weights, HeadImitator) else HeadImitator.from_pretrained(weights)
     decoder, given_decoder = model.config.decoder, given.config.decoder
-    same_but_decoder = replace(given.config, decoder=replace(
-        given_decoder, driven_maps=decoder.driven_maps, mouth_from_decoder=decoder.mouth_from_decoder,
-        refine_flow=decoder.refine_flow))
+    same_but_decoder = replace(given.config, param_names=given.config.param_names or model.config.param_names,
+                               decoder=replace(given_decoder, driven_maps=decoder.driven_maps,
+                                               mouth_from_decoder=decoder.mouth_from_decoder,
+                                               refine_flow=decoder.refine_flow))
     dropped = (given_decoder.driven_maps and not decoder.driven_maps) or (given_decoder.refine_flow and not decoder.refine_flow)
     if same_but_decoder != model.config or dropped:
         raise ValueError(f"{weights} has another model config than the one trained here (preset, motion input); "
@@ -83,6 +86,40 @@ def init_from(model: HeadImitator, weights: str | Path) -> None:
         else:
             state[key] = value
     model.load_state_dict(state)
+
+
+@torch.no_grad()
+def fit_param_head(model: HeadImitator, clips: list[Path], frames_per_clip: int = 16, seed: int = 0) -> float:
+    """Start the param head at the ridge least-squares readout of the motion parameters from
+    the model's current latents (frames of `clips`), so that fine-tuning a trained model does
+    not wait for a random head to grow to the latents' scale. Returns the fit's R^2 (mean
+    over parameters) on those frames."""
+    from infp_lab.data.clip import load_clip
+    from infp_lab.stage1.data import shown_params
+    from infp_lab.stage1.inference import clip_frames, clip_landmarks
+
+    rng = np.random.default_rng(seed)
+    head, latents, params = model.param_head, [], []
+    for path in clips:
+        clip = load_clip(path, load_audio_tracks=False)
+        targets = shown_params(clip)
+        if targets is None or clip.param_names != list(model.config.param_names):
+            continue
+        frames = np.sort(rng.choice(clip.num_frames, min(frames_per_clip, clip.num_frames), replace=False))
+        latents.append(model.encode_motion(clip_frames(clip, model.config.image_size, frames),
+                                           clip_landmarks(clip, frames)))
+        params.append(torch.from_numpy(targets[frames]))
+    x = torch.cat(latents).double()
+    x = torch.cat([x, torch.ones(len(x), 1, dtype=x.dtype)], dim=1)  # (N, D + 1), with the bias
+    y = ((torch.cat(params) - head.mean) / head.std).double()  # (N, P), standardised
+    gram = x.T @ x
+    ridge = 1e-4 * gram.diagonal()[:-1].mean() * torch.eye(len(gram), dtype=x.dtype)
+    ridge[-1, -1] = 0  # the bias is not shrunk
+    solution = torch.linalg.solve(gram + ridge, x.T @ y)  # (D + 1, P)
+    head.linear.weight.copy_(solution[:-1].T)
+    head.linear.bias.copy_(solution[-1])
+    residual = ((x @ solution - y) ** 2).mean(dim=0) / y.var(dim=0).clamp(min=1e-12)
+    return float((1 - residual).mean())
 
 
 def _lr(step: int, cfg: Stage1TrainConfig) -> float:
@@ -100,6 +137,11 @@ def _losses(model, batch, cfg: Stage1TrainConfig, generator: torch.Generator, di
         "landmark": F.l1_loss(out.landmarks.float(), batch["target_landmarks"]),
     }
     total = losses["l1"] + cfg.ssim_weight * losses["ssim"] + cfg.landmark_weight * losses["landmark"]
+    if cfg.param_weight > 0 and bool(batch["has_params"].any()):  # each parameter counts, however small its pixels
+        head, known = unwrap(model).param_head, batch["has_params"].bool()
+        truth = (batch["params"][known] - head.mean) / head.std  # (N, P), standardised
+        losses["params"] = F.mse_loss(head.standardised(out.driving_latent[known].float()), truth)
+        total = total + cfg.param_weight * losses["params"]
     if cfg.region_weight > 0:  # the mouth and eyes are a few % of the frame, but all of lip sync and blinks
         mask = region_mask(batch["target_frame_landmarks"], image.shape[-1])  # (B, 1, H, W)
         losses["region"] = ((image - target).abs() * mask).sum() / (mask.sum() * image.shape[1] + 1e-6)
@@ -167,16 +209,29 @@ def train_stage1(data: str | Path, out: str | Path, preset_name: str = "tiny", t
     if train_cfg.freeze_motion and init is None and not resume:
         raise ValueError("--freeze-motion fine-tunes the renderer of trained weights: give them with --init")
     train_clips, val_clips = train_val_clips(data)  # bad data fails here, before anything is written
+    given = HeadImitator.from_pretrained(init) if init is not None else None
+    if train_cfg.param_weight > 0:
+        param_names, param_mean, param_std = param_statistics(train_clips)
+        config = replace(config, param_names=tuple(param_names))
+    elif given is not None:  # a fine-tune keeps the given model's param head
+        config = replace(config, param_names=given.config.param_names)
     checkpoint_path = run_checkpoint(out, resume)
     (out / "samples").mkdir(exist_ok=True)
 
     torch.manual_seed(train_cfg.seed)
-    model = HeadImitator(config).to(torch_device)
-    if init is not None:
-        init_from(model, init)
+    model = HeadImitator(config)
+    if train_cfg.param_weight > 0:
+        model.param_head.mean.copy_(torch.from_numpy(param_mean))
+        model.param_head.std.copy_(torch.from_numpy(param_std))
+    if given is not None:
+        init_from(model, given)
+        if train_cfg.param_weight > 0 and given.param_head is None and not (resume and checkpoint_path.exists()):
+            fit_param_head(model, train_clips[:48], seed=train_cfg.seed)
+    model = model.to(torch_device)
     if train_cfg.freeze_motion:  # the motion latents stay what they were, so a stage 2 trained on them still fits
-        model.motion_encoder.requires_grad_(False)
-        model.landmark_head.requires_grad_(False)
+        for part in (model.motion_encoder, model.landmark_head, model.param_head):
+            if part is not None:
+                part.requires_grad_(False)
     ema = EMA(model, train_cfg.ema_decay)
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=train_cfg.lr,
                                   weight_decay=train_cfg.weight_decay)
@@ -199,7 +254,8 @@ def train_stage1(data: str | Path, out: str | Path, preset_name: str = "tiny", t
     model = distribute(model, torch_device, info)
 
     dataset = FramePairDataset(train_clips, size=config.image_size, seed=train_cfg.seed,
-                               cross_identity=train_cfg.cross_identity)
+                               cross_identity=train_cfg.cross_identity,
+                               param_names=config.param_names if train_cfg.param_weight > 0 else ())
     loader = torch.utils.data.DataLoader(
         dataset, batch_sampler=StepBatchSampler(start, train_cfg.steps, train_cfg.batch_size, info.rank, info.world_size),
         num_workers=train_cfg.workers, persistent_workers=False)
