@@ -85,6 +85,8 @@ def _add_train_commands(sub: argparse._SubParsersAction) -> None:
                         help="> 0: a cross-identity driver's motion latent must equal its target frame's")
     stage1.add_argument("--param-weight", type=float, default=0.0,
                         help="> 0: a linear param head must read the motion parameters from the latent (SynConv)")
+    stage1.add_argument("--hybrid-points", choices=("contour", "regions"), default="contour",
+                        help="landmarks the hybrid motion input reads: the contour (paper), or also brows, eyes, irises and lips")
     stage1.add_argument("--region-weight", type=float, default=0.0,
                         help="> 0 adds an L1 loss averaged over the target's eye and mouth regions only")
     stage1.add_argument("--mouth-from-decoder", action="store_true",
@@ -156,7 +158,8 @@ def _train_stage1(args: argparse.Namespace) -> None:
                             freeze_motion=args.freeze_motion,
                             checkpoint_every=args.checkpoint_every, seed=args.seed, workers=args.workers)
     result = train_stage1(args.data, args.out, args.preset, cfg, resume=args.resume, device=args.device,
-                          motion_input=args.motion_input, init=args.init, mouth_from_decoder=args.mouth_from_decoder)
+                          motion_input=args.motion_input, init=args.init, mouth_from_decoder=args.mouth_from_decoder,
+                          hybrid_points=args.hybrid_points)
     if result:
         _print_result("stage 1", result)
 

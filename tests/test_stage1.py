@@ -493,3 +493,46 @@ def test_param_weight_trains_a_head_from_weights_without_one(tmp_path):
     assert renderer.wait(timeout=300) == 0, renderer.stdout.read()
     kept = HeadImitator.from_pretrained(tmp_path / "r" / "stage1.safetensors")
     assert torch.equal(kept.param_head.linear.weight, tuned.param_head.linear.weight)
+
+
+def test_hybrid_region_points_read_the_brows_and_start_from_contour_weights(tmp_path):
+    from dataclasses import replace
+
+    from infp_lab.stage1.train import init_from
+
+    config = preset("tiny")
+    regions = replace(config, motion=replace(config.motion, points="regions"))
+    torch.manual_seed(2)
+    contour_model = HeadImitator(config).eval()
+    contour_model.save_pretrained(tmp_path / "contour.safetensors")
+    regions_model = HeadImitator(regions).eval()
+    init_from(regions_model, tmp_path / "contour.safetensors")  # the region branch starts silent
+    frames, landmarks = _batch(128)
+    raised = landmarks.clone()
+    brows = list(LANDMARK_GROUPS["right_brow"] + LANDMARK_GROUPS["left_brow"])
+    raised[:, brows, 1] -= 0.02  # the mask hides the brows: only their points can tell
+    with torch.no_grad():
+        start = regions_model.encode_motion(frames, landmarks)
+        assert torch.allclose(start, contour_model.encode_motion(frames, landmarks), atol=1e-6)
+        assert torch.allclose(contour_model.encode_motion(frames, raised), contour_model.encode_motion(frames, landmarks))
+        regions_model.motion_encoder.region_points[-1].weight.normal_(std=0.1)
+        assert (regions_model.encode_motion(frames, raised) - regions_model.encode_motion(frames, landmarks)).abs().max() > 1e-3
+    regions_model.save_pretrained(tmp_path / "regions.safetensors")
+    assert HeadImitator.from_pretrained(tmp_path / "regions.safetensors").config.motion.points == "regions"
+    with pytest.raises(ValueError, match="another model config"):  # the points cannot be dropped again
+        init_from(contour_model, tmp_path / "regions.safetensors")
+    with pytest.raises(ValueError, match="hybrid points"):
+        HeadImitator(replace(config, motion=replace(config.motion, points="nose")))
+
+    from infp_lab.stage1.train import REGION_BRANCH_LR_SCALE, parameter_groups
+
+    groups = parameter_groups(regions_model)
+    assert [g["lr_scale"] for g in groups] == [1.0, REGION_BRANCH_LR_SCALE]
+    assert {id(p) for p in groups[1]["params"]} == {id(p) for p in regions_model.motion_encoder.region_points.parameters()}
+    assert len(parameter_groups(contour_model)) == 1
+    run = _train(["--steps", "2", "--checkpoint-every", "2", "--hybrid-points", "regions",
+                  "--init", str(tmp_path / "contour.safetensors"), "--out", str(tmp_path / "ft")])
+    assert run.wait(timeout=300) == 0, run.stdout.read()
+    tuned = HeadImitator.from_pretrained(tmp_path / "ft" / "stage1.safetensors")
+    assert tuned.config.motion.points == "regions"
+    assert tuned.motion_encoder.region_points[-1].weight.abs().max() > 0, "the branch must learn"

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field, replace
 from infp_lab.render import NUM_LANDMARKS
 
 MOTION_INPUTS = ("hybrid", "image", "landmark_map")  # the paper's ablation: hybrid vs intact image vs landmark map
+HYBRID_POINT_SETS = ("contour", "regions")  # the landmarks the hybrid input reads (see stage1/motion_encoder.py)
 
 
 @dataclass(frozen=True)
@@ -19,6 +20,7 @@ class MotionEncoderConfig:
     region_size: int = 32  # side of the upright eye and mouth crops ("hybrid" input)
     region_channels: tuple[int, ...] = (32, 64, 96)  # strided CNN over each crop
     hidden: int = 128
+    points: str = "contour"  # landmarks the "hybrid" input's point MLP reads: one of HYBRID_POINT_SETS
 
 
 @dataclass(frozen=True)

@@ -9,17 +9,33 @@ upright (rotated with the eye line, scaled with the inter-ocular distance) and r
 small CNN, and the contour points, in the face's own frame plus the face's placement, go
 through an MLP. The paper's ablation inputs use the same latent size: the intact frame
 through a strided CNN, or every landmark through the MLP (the landmark map).
+
+With `MotionEncoderConfig.points = "regions"` (not the paper's; off by default and in older
+files) a second MLP also reads the points of the brows, eyes, irises and lips, as offsets
+from the canonical face at rest, and adds to the contour MLP's output. Its last layer starts
+at zero, so a fine-tune of contour-only weights starts from their latents. The mask hides
+the brows, and one standard deviation of SynConv's brow raise, lip press or vertical glance
+moves the landmarks of a 128x128 face by half a pixel or less, so the crops carry these
+movements faintly.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from infp_lab.nn.blocks import ConvBlock
-from infp_lab.stage1.config import Stage1Config
+from infp_lab.render import LANDMARK_GROUPS
+from infp_lab.stage1.config import HYBRID_POINT_SETS, Stage1Config
 from infp_lab.stage1.hybrid import CONTOUR, EYE_CORNERS, MOUTH_CORNERS, hybrid_representation
+
+# The points of the "regions" branch: the brows (which the mask hides), the eye lids and
+# irises, the lips and the mouth interior; not the nose.
+REGION_POINTS = (LANDMARK_GROUPS["right_brow"] + LANDMARK_GROUPS["left_brow"] + LANDMARK_GROUPS["eyes"]
+                 + LANDMARK_GROUPS["mouth"])
+REGION_POINT_GAIN = 10.0  # motion moves these points by a few hundredths of the inter-ocular distance
 
 
 def face_frame(landmarks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -61,6 +77,15 @@ def point_features(landmarks: torch.Tensor, points: tuple[int, ...]) -> torch.Te
     return torch.cat([local.flatten(1), placement], dim=1)
 
 
+def neutral_region_points() -> torch.Tensor:
+    """The region points of the canonical face at rest, in its own frame: (len(REGION_POINTS) * 2,)."""
+    from infp_lab.render import NEUTRAL_PARAMS
+    from infp_lab.stage1.data import canonical_landmarks
+
+    landmarks = torch.from_numpy(canonical_landmarks(NEUTRAL_PARAMS[None]).astype(np.float32))
+    return point_features(landmarks, REGION_POINTS)[0, :-4]
+
+
 def strided_cnn(channels: tuple[int, ...], cin: int = 3) -> nn.Sequential:
     layers = []
     for cout in channels:
@@ -75,7 +100,7 @@ class MotionEncoder(nn.Module):
     def __init__(self, config: Stage1Config):
         super().__init__()
         motion = config.motion
-        self.kind, self.region_size = motion.input, motion.region_size
+        self.kind, self.region_size, self.points_kind = motion.input, motion.region_size, motion.points
         hidden = motion.hidden
         if self.kind == "hybrid":
             side = motion.region_size // 2 ** len(motion.region_channels)
@@ -83,6 +108,14 @@ class MotionEncoder(nn.Module):
             self.eye = nn.Sequential(strided_cnn(motion.region_channels), nn.Linear(features, hidden))
             self.mouth = nn.Sequential(strided_cnn(motion.region_channels), nn.Linear(features, hidden))
             self.points = tuple(CONTOUR)
+            if motion.points not in HYBRID_POINT_SETS:
+                raise ValueError(f"hybrid points must be one of {HYBRID_POINT_SETS}, got {motion.points!r}")
+            if motion.points == "regions":  # a residual branch on the contour's, silent at the start
+                self.region_points = nn.Sequential(nn.Linear(2 * len(REGION_POINTS), hidden), nn.SiLU(),
+                                                   nn.Linear(hidden, hidden))
+                nn.init.zeros_(self.region_points[-1].weight)
+                nn.init.zeros_(self.region_points[-1].bias)
+                self.register_buffer("neutral_points", neutral_region_points(), persistent=False)
             parts = 4
         elif self.kind == "landmark_map":
             self.points = tuple(range(config.num_landmarks))
@@ -103,6 +136,9 @@ class MotionEncoder(nn.Module):
             parts = [self.image(frames)]
         else:
             parts = [self.geometry(point_features(landmarks, self.points))]
+        if self.kind == "hybrid" and self.points_kind == "regions":
+            offsets = point_features(landmarks, REGION_POINTS)[:, :-4] - self.neutral_points
+            parts[0] = parts[0] + self.region_points(REGION_POINT_GAIN * offsets)
         if self.kind == "hybrid":
             right, left, mouth = region_crops(hybrid_representation(frames, landmarks), landmarks, self.region_size)
             parts = [self.eye(right), self.eye(left), self.mouth(mouth), *parts]

@@ -67,11 +67,15 @@ def init_from(model: HeadImitator, weights: str | Path | HeadImitator) -> None:
     model renders exactly as the given one until training moves them. So are weights whose
     decoder blended the warped source into the mouth opening (`mouth_from_decoder` off):
     they have the same parameters. Weights without a param head are accepted by a model with
-    one: its head keeps its own start.
+    one: its head keeps its own start. So are hybrid weights that read the contour points only
+    by a model that reads the region points too (`MotionEncoderConfig.points`): its region
+    branch starts silent, so the latents stay the given model's until training moves them.
     """
     given = weights if isinstance(weights, HeadImitator) else HeadImitator.from_pretrained(weights)
     decoder, given_decoder = model.config.decoder, given.config.decoder
+    widened = given.config.motion.points == "contour" and model.config.motion.points == "regions"
     same_but_decoder = replace(given.config, param_names=given.config.param_names or model.config.param_names,
+                               motion=model.config.motion if widened else given.config.motion,
                                decoder=replace(given_decoder, driven_maps=decoder.driven_maps,
                                                mouth_from_decoder=decoder.mouth_from_decoder,
                                                refine_flow=decoder.refine_flow))
@@ -120,6 +124,23 @@ def fit_param_head(model: HeadImitator, clips: list[Path], frames_per_clip: int 
     head.linear.bias.copy_(solution[-1])
     residual = ((x @ solution - y) ** 2).mean(dim=0) / y.var(dim=0).clamp(min=1e-12)
     return float((1 - residual).mean())
+
+
+# The region-points branch joins trained parts with its output at zero, and the movements it
+# must add are small: at the common rate it grew too slowly to matter in 300 steps of an
+# encoder fine-tune (scripts/stage1_encoder_probe.py), at 10x it lifted the probe's R^2.
+REGION_BRANCH_LR_SCALE = 10.0
+
+
+def parameter_groups(model: HeadImitator) -> list[dict]:
+    """The trainable parameters as optimizer groups, each with its `lr_scale`."""
+    branch = getattr(model.motion_encoder, "region_points", None)
+    in_branch = {id(p) for p in branch.parameters()} if branch is not None else set()
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    groups = [{"params": [p for p in trainable if id(p) not in in_branch], "lr_scale": 1.0}]
+    if any(id(p) in in_branch for p in trainable):
+        groups.append({"params": [p for p in trainable if id(p) in in_branch], "lr_scale": REGION_BRANCH_LR_SCALE})
+    return groups
 
 
 def _lr(step: int, cfg: Stage1TrainConfig) -> float:
@@ -194,16 +215,20 @@ def sample_grid(batch: dict, images: torch.Tensor, count: int = 8) -> np.ndarray
 
 def train_stage1(data: str | Path, out: str | Path, preset_name: str = "tiny", train_cfg: Stage1TrainConfig = Stage1TrainConfig(),
                  resume: bool = False, device: str = "auto", motion_input: str = "hybrid",
-                 progress: bool = True, init: str | Path | None = None, mouth_from_decoder: bool = False) -> dict:
+                 progress: bool = True, init: str | Path | None = None, mouth_from_decoder: bool = False,
+                 hybrid_points: str = "contour") -> dict:
     """Train (or resume) a stage-1 model; writes checkpoint.pt, samples/, metrics.csv and
     stage1.safetensors (EMA weights) into `out`. Returns the final validation metrics.
 
     `init`: stage-1 weights (.safetensors) of the same config to start from (fine-tuning);
     a resumed checkpoint takes precedence over it. `mouth_from_decoder`: the decoder draws
-    the inside of the driven mouth opening itself (`DecoderConfig.mouth_from_decoder`)."""
+    the inside of the driven mouth opening itself (`DecoderConfig.mouth_from_decoder`).
+    `hybrid_points`: the landmarks the hybrid motion input's point MLP reads
+    (`MotionEncoderConfig.points`)."""
     data, out = Path(data), Path(out)
     torch_device, info = distributed_device(device)
     config: Stage1Config = preset(preset_name).with_motion_input(motion_input)
+    config = replace(config, motion=replace(config.motion, points=hybrid_points))
     if mouth_from_decoder:
         config = replace(config, decoder=replace(config.decoder, mouth_from_decoder=True))
     if train_cfg.freeze_motion and init is None and not resume:
@@ -233,8 +258,7 @@ def train_stage1(data: str | Path, out: str | Path, preset_name: str = "tiny", t
             if part is not None:
                 part.requires_grad_(False)
     ema = EMA(model, train_cfg.ema_decay)
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=train_cfg.lr,
-                                  weight_decay=train_cfg.weight_decay)
+    optimizer = torch.optim.AdamW(parameter_groups(model), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay)
     discriminator = disc_optimizer = None
     if train_cfg.gan_weight > 0:
         discriminator = PatchDiscriminator().to(torch_device)
@@ -294,7 +318,7 @@ def train_stage1(data: str | Path, out: str | Path, preset_name: str = "tiny", t
         model.train()
         batch = {k: v.to(torch_device) if torch.is_tensor(v) else v for k, v in batch.items()}
         for group in optimizer.param_groups:
-            group["lr"] = _lr(step, train_cfg)
+            group["lr"] = group.get("lr_scale", 1.0) * _lr(step, train_cfg)  # older checkpoints: no scale
         with autocast(torch_device):
             losses = _losses(model, batch, train_cfg, generator, discriminator)
         optimizer.zero_grad(set_to_none=True)
