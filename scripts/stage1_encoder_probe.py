@@ -33,7 +33,8 @@ from infp_lab.stage1.data import FramePairDataset, param_statistics
 from infp_lab.stage1.evaluate import controlled_probes
 from infp_lab.stage1.hybrid import colour_jitter
 from infp_lab.stage1.model import HeadImitator
-from infp_lab.stage1.train import fit_param_head, init_from, parameter_groups
+from infp_lab.stage1.train import (Stage1TrainConfig, fit_param_head, init_from, invariance_loss, param_loss,
+                                   parameter_groups)
 from infp_lab.train.common import cosine_lr
 
 
@@ -61,19 +62,16 @@ def fine_tune(model: HeadImitator, train: list[Path], args: argparse.Namespace) 
         range(args.steps * args.batch_size), batch_size=args.batch_size, num_workers=1,
         collate_fn=lambda indices: torch.utils.data.default_collate([dataset[i] for i in indices]))
     generator = torch.Generator().manual_seed(args.seed)
-    head = model.param_head
+    landmark_weight = Stage1TrainConfig().landmark_weight  # the train loop's losses, without the renderer's
     for step, batch in enumerate(tqdm(loader, total=args.steps, desc="encoder")):
         for group in optimizer.param_groups:
             group["lr"] = group["lr_scale"] * cosine_lr(step, args.lr, 0, args.steps)
         latents = model.encode_motion(colour_jitter(batch["driving"], generator), batch["driving_landmarks"])
-        loss = 10 * F.l1_loss(model.landmark_head(latents), batch["target_landmarks"])
+        loss = landmark_weight * F.l1_loss(model.landmark_head(latents), batch["target_landmarks"])
         if args.param_weight > 0:
-            truth = (batch["params"] - head.mean) / head.std
-            loss = loss + args.param_weight * F.mse_loss(head.standardised(latents), truth)
-        cross = batch["cross"].bool()
-        if args.invariance_weight > 0 and cross.any():  # the train loop's invariance loss
-            own = model.encode_motion(batch["target"][cross], batch["target_frame_landmarks"][cross])
-            loss = loss + args.invariance_weight * F.mse_loss(latents[cross], own) / (own.detach().var(0).mean() + 1e-6)
+            loss = loss + args.param_weight * param_loss(model, latents, batch)
+        if args.invariance_weight > 0 and batch["cross"].any():
+            loss = loss + args.invariance_weight * invariance_loss(model, latents, batch)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

@@ -100,7 +100,8 @@ class MotionEncoder(nn.Module):
     def __init__(self, config: Stage1Config):
         super().__init__()
         motion = config.motion
-        self.kind, self.region_size, self.points_kind = motion.input, motion.region_size, motion.points
+        self.kind, self.region_size = motion.input, motion.region_size
+        self.region_points = None  # the "regions" branch, when the hybrid input reads those points
         hidden = motion.hidden
         if self.kind == "hybrid":
             side = motion.region_size // 2 ** len(motion.region_channels)
@@ -136,7 +137,7 @@ class MotionEncoder(nn.Module):
             parts = [self.image(frames)]
         else:
             parts = [self.geometry(point_features(landmarks, self.points))]
-        if self.kind == "hybrid" and self.points_kind == "regions":
+        if self.region_points is not None:
             offsets = point_features(landmarks, REGION_POINTS)[:, :-4] - self.neutral_points
             parts[0] = parts[0] + self.region_points(REGION_POINT_GAIN * offsets)
         if self.kind == "hybrid":

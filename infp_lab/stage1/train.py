@@ -74,13 +74,13 @@ def init_from(model: HeadImitator, weights: str | Path | HeadImitator) -> None:
     given = weights if isinstance(weights, HeadImitator) else HeadImitator.from_pretrained(weights)
     decoder, given_decoder = model.config.decoder, given.config.decoder
     widened = given.config.motion.points == "contour" and model.config.motion.points == "regions"
-    same_but_decoder = replace(given.config, param_names=given.config.param_names or model.config.param_names,
+    comparable = replace(given.config, param_names=given.config.param_names or model.config.param_names,
                                motion=model.config.motion if widened else given.config.motion,
                                decoder=replace(given_decoder, driven_maps=decoder.driven_maps,
                                                mouth_from_decoder=decoder.mouth_from_decoder,
                                                refine_flow=decoder.refine_flow))
     dropped = (given_decoder.driven_maps and not decoder.driven_maps) or (given_decoder.refine_flow and not decoder.refine_flow)
-    if same_but_decoder != model.config or dropped:
+    if comparable != model.config or dropped:
         raise ValueError(f"{weights} has another model config than the one trained here (preset, motion input); "
                          f"fine-tune from weights of the same config")
     state = model.state_dict()
@@ -147,6 +147,22 @@ def _lr(step: int, cfg: Stage1TrainConfig) -> float:
     return cosine_lr(step, cfg.lr, cfg.warmup, cfg.steps)
 
 
+def param_loss(model: HeadImitator, latents: torch.Tensor, batch: dict) -> torch.Tensor:
+    """The param head's MSE on the batch items that have parameters, in standardised units."""
+    head, known = model.param_head, batch["has_params"].bool()
+    truth = (batch["params"][known] - head.mean) / head.std  # (N, P)
+    return F.mse_loss(head.standardised(latents[known].float()), truth)
+
+
+def invariance_loss(model: HeadImitator, latents: torch.Tensor, batch: dict) -> torch.Tensor:
+    """Cross-identity drivers' latents against their target frames' own, relative to the
+    targets' spread."""
+    cross = batch["cross"].bool()
+    own = model.encode_motion(batch["target"][cross], batch["target_frame_landmarks"][cross])
+    spread = own.detach().float().var(dim=0).mean() + 1e-6 if len(own) > 1 else 1.0
+    return F.mse_loss(latents[cross].float(), own.float()) / spread
+
+
 def _losses(model, batch, cfg: Stage1TrainConfig, generator: torch.Generator, discriminator=None) -> dict:
     driving_input = colour_jitter(batch["driving"], generator) if cfg.colour_jitter else None
     out = model(batch["source"], batch["source_landmarks"], batch["driving"], batch["driving_landmarks"], driving_input)
@@ -159,19 +175,14 @@ def _losses(model, batch, cfg: Stage1TrainConfig, generator: torch.Generator, di
     }
     total = losses["l1"] + cfg.ssim_weight * losses["ssim"] + cfg.landmark_weight * losses["landmark"]
     if cfg.param_weight > 0 and bool(batch["has_params"].any()):  # each parameter counts, however small its pixels
-        head, known = unwrap(model).param_head, batch["has_params"].bool()
-        truth = (batch["params"][known] - head.mean) / head.std  # (N, P), standardised
-        losses["params"] = F.mse_loss(head.standardised(out.driving_latent[known].float()), truth)
+        losses["params"] = param_loss(unwrap(model), out.driving_latent, batch)
         total = total + cfg.param_weight * losses["params"]
     if cfg.region_weight > 0:  # the mouth and eyes are a few % of the frame, but all of lip sync and blinks
         mask = region_mask(batch["target_frame_landmarks"], image.shape[-1])  # (B, 1, H, W)
         losses["region"] = ((image - target).abs() * mask).sum() / (mask.sum() * image.shape[1] + 1e-6)
         total = total + cfg.region_weight * losses["region"]
     if cfg.invariance_weight > 0 and bool(batch["cross"].any()):
-        cross = batch["cross"].bool()
-        own = unwrap(model).encode_motion(target[cross], batch["target_frame_landmarks"][cross])
-        spread = own.detach().float().var(dim=0).mean() + 1e-6 if len(own) > 1 else 1.0
-        losses["invariance"] = F.mse_loss(out.driving_latent[cross].float(), own.float()) / spread
+        losses["invariance"] = invariance_loss(unwrap(model), out.driving_latent, batch)
         total = total + cfg.invariance_weight * losses["invariance"]
     if discriminator is not None:
         losses["gan_g"] = -discriminator(image).mean()
