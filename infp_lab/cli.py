@@ -97,6 +97,8 @@ def _add_train_commands(sub: argparse._SubParsersAction) -> None:
     stage1.add_argument("--init", type=Path, default=None,
                         help="stage-1 weights (.safetensors) to start from (fine-tuning); --resume takes precedence")
     stage1.add_argument("--checkpoint-every", type=int, default=250, help="steps between validation + checkpoint")
+    stage1.add_argument("--stop-at", type=int, default=None,
+                        help="stop with a checkpoint after this step of the --steps schedule (--resume goes on)")
     stage1.add_argument("--seed", type=int, default=0)
     stage1.add_argument("--workers", type=int, default=1, help="data loader workers")
     stage1.set_defaults(func=_train_stage1)
@@ -155,7 +157,7 @@ def _train_stage1(args: argparse.Namespace) -> None:
     cfg = Stage1TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, gan_weight=args.gan_weight,
                             cross_identity=args.cross_identity, invariance_weight=args.invariance_weight,
                             region_weight=args.region_weight, param_weight=args.param_weight,
-                            freeze_motion=args.freeze_motion,
+                            freeze_motion=args.freeze_motion, stop_at=args.stop_at,
                             checkpoint_every=args.checkpoint_every, seed=args.seed, workers=args.workers)
     result = train_stage1(args.data, args.out, args.preset, cfg, resume=args.resume, device=args.device,
                           motion_input=args.motion_input, init=args.init, mouth_from_decoder=args.mouth_from_decoder,

@@ -290,6 +290,14 @@ def test_resume_after_kill_matches_uninterrupted_run(tmp_path):
     again = _train([*steps, "--out", str(tmp_path / "a")])  # an existing run without --resume is refused
     assert again.wait(timeout=120) == 2 and "--resume" in again.stdout.read()
 
+    stopped = _train([*steps, "--out", str(tmp_path / "c"), "--stop-at", "3"])  # a schedule trained in two goes
+    assert stopped.wait(timeout=300) == 0, stopped.stdout.read()
+    assert torch.load(tmp_path / "c" / "checkpoint.pt", weights_only=True)["step"] == 3
+    finished = _train([*steps, "--out", str(tmp_path / "c"), "--resume"])
+    assert finished.wait(timeout=300) == 0, finished.stdout.read()
+    c = load_file(str(tmp_path / "c" / "stage1.safetensors"))
+    assert all(torch.allclose(a[k], c[k], atol=1e-5) for k in a), "a run stopped and resumed diverged"
+
 
 def test_fine_tuning_starts_from_given_weights(tmp_path):
     from safetensors.torch import load_file

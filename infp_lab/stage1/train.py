@@ -53,6 +53,7 @@ class Stage1TrainConfig:
     colour_jitter: bool = True
     cross_identity: float = 0.5  # share of SynConv items driven by another identity wearing the same motion
     checkpoint_every: int = 250
+    stop_at: int | None = None  # stop (with a checkpoint) after this step of the `steps` schedule; --resume goes on
     val_pairs: int = 32
     seed: int = 0
     workers: int = 1
@@ -286,6 +287,8 @@ def train_stage1(data: str | Path, out: str | Path, preset_name: str = "tiny", t
             discriminator.load_state_dict(state["discriminator"])
             disc_optimizer.load_state_dict(state["disc_optimizer"])
         start = int(state["step"])
+    if train_cfg.stop_at is not None and train_cfg.stop_at <= start:
+        raise ValueError(f"--stop-at {train_cfg.stop_at}: {checkpoint_path} is already at step {start}")
     model = distribute(model, torch_device, info)
 
     dataset = FramePairDataset(train_clips, size=config.image_size, seed=train_cfg.seed,
@@ -352,8 +355,11 @@ def train_stage1(data: str | Path, out: str | Path, preset_name: str = "tiny", t
             scalars = {f"train/{k}": v.item() for k, v in losses.items() if not k.startswith("_")}
             logger.log(step, **scalars, lr=_lr(step, train_cfg), steps_per_s=(step - start) / (time.perf_counter() - started))
             bar.set_postfix(loss=f"{losses['total'].item():.3f}")
-        if step % train_cfg.checkpoint_every == 0 or step == train_cfg.steps:
+        stopping = train_cfg.stop_at is not None and step >= train_cfg.stop_at
+        if step % train_cfg.checkpoint_every == 0 or step == train_cfg.steps or stopping:
             metrics = validate_and_save(step)
+        if stopping:
+            break
     bar.close()
     if step == start and info.is_main:  # nothing left to train: still export
         metrics = validate_and_save(step)
