@@ -76,10 +76,10 @@ def init_from(model: HeadImitator, weights: str | Path | HeadImitator) -> None:
     decoder, given_decoder = model.config.decoder, given.config.decoder
     widened = given.config.motion.points == "contour" and model.config.motion.points == "regions"
     comparable = replace(given.config, param_names=given.config.param_names or model.config.param_names,
-                               motion=model.config.motion if widened else given.config.motion,
-                               decoder=replace(given_decoder, driven_maps=decoder.driven_maps,
-                                               mouth_from_decoder=decoder.mouth_from_decoder,
-                                               refine_flow=decoder.refine_flow))
+                         motion=model.config.motion if widened else given.config.motion,
+                         decoder=replace(given_decoder, driven_maps=decoder.driven_maps,
+                                         mouth_from_decoder=decoder.mouth_from_decoder,
+                                         refine_flow=decoder.refine_flow))
     dropped = (given_decoder.driven_maps and not decoder.driven_maps) or (given_decoder.refine_flow and not decoder.refine_flow)
     if comparable != model.config or dropped:
         raise ValueError(f"{weights} has another model config than the one trained here (preset, motion input); "
@@ -135,7 +135,7 @@ REGION_BRANCH_LR_SCALE = 10.0
 
 def parameter_groups(model: HeadImitator) -> list[dict]:
     """The trainable parameters as optimizer groups, each with its `lr_scale`."""
-    branch = getattr(model.motion_encoder, "region_points", None)
+    branch = model.motion_encoder.region_points
     in_branch = {id(p) for p in branch.parameters()} if branch is not None else set()
     trainable = [p for p in model.parameters() if p.requires_grad]
     groups = [{"params": [p for p in trainable if id(p) not in in_branch], "lr_scale": 1.0}]
