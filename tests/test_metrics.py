@@ -114,3 +114,20 @@ def test_nod_rate_counts_sine_nods_on_listening_frames():
     assert nod_rate(pitch, half, fps) == pytest.approx(30.0, abs=2.0)
     assert nod_rate(0.5 * np.sin(2 * np.pi * 0.5 * t), everything, fps) == 0.0  # below the threshold
     assert math.isnan(nod_rate(pitch, np.zeros_like(everything), fps))
+
+
+def test_landmark_head_pose_reads_roll_turn_and_place():
+    from infp_lab.metrics import landmark_head_pose
+
+    points = np.zeros((2, 86, 2))
+    points[:, 36], points[:, 45], points[:, 30] = (40, 50), (80, 50), (60, 70)  # eye corners, nose tip
+    points[1, 30, 0] += 10  # the nose turns a quarter of the inter-ocular distance
+    angle = np.radians(30)
+    rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    rolled = (points[:1] - (60, 50)) @ rotation.T + (60, 50) + (5, 0)  # rolled about the eyes' midpoint, moved
+    pose = landmark_head_pose(np.concatenate([points, rolled]))
+    np.testing.assert_allclose(pose[:, 0], [0, 0, 30], atol=1e-9)
+    np.testing.assert_allclose(pose[:2, 1], [0, 0.25], atol=1e-9)
+    np.testing.assert_allclose(pose[:, 2], [60, 60, 65], atol=1e-9)
+    with pytest.raises(ValueError, match="landmarks must be"):
+        landmark_head_pose(np.zeros((3, 10, 2)))

@@ -450,6 +450,24 @@ def test_generation_continues_from_a_start_latent(model):
         generate(model, self_audio, other_audio, start=torch.zeros(1, 5))
 
 
+def test_the_portrait_is_the_default_style_reference(model):
+    """Without a style reference, the start latent (the portrait) held still for one window is
+    the style; an explicit reference replaces it, and portrait_style=False turns it off."""
+    self_audio, other_audio = (f[0].numpy() for f in _features(1, 20))
+    start = torch.full((1, 8), 4.0)
+    held_still = start.expand(model.config.dit.window, 8)
+    default = generate(model, self_audio, other_audio, seed=1, start=start).latents
+    explicit = generate(model, self_audio, other_audio, seed=1, start=start, style_reference=held_still).latents
+    unstyled = generate(model, self_audio, other_audio, seed=1, start=start, portrait_style=False).latents
+    other = generate(model, self_audio, other_audio, seed=1, start=start, style_reference=torch.zeros(10, 8)).latents
+    assert torch.allclose(default, explicit)
+    assert (default - unstyled).abs().max() > 1e-3
+    assert (default - other).abs().max() > 1e-3
+    stream = StreamingGenerator(model, chunk_ms=200, window=5, seed=1, start=start)
+    assert torch.allclose(stream.style, model.encode_style(held_still[None]))
+    assert StreamingGenerator(model, chunk_ms=200, start=start, portrait_style=False).style is None
+
+
 def test_bad_inputs_raise_clear_errors(model):
     self_audio, other_audio = _features(1, 10)
     with pytest.raises(ValueError, match=r"\(B, T, 320\)"):

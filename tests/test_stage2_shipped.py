@@ -102,6 +102,35 @@ def test_swapping_the_tracks_swaps_the_roles(generated, jaw_reader):
     assert jaw[state == 2].mean() > 2.0 * jaw[state == 1].mean()
 
 
+def test_the_head_stays_where_the_portrait_has_it(stage1):
+    """Over 20 s the generated head keeps the pose of its portrait (the first frame, seen from
+    the side in these clips) instead of drifting toward the training data's average pose.
+
+    Read from the landmarks the renderer is told (the landmark head), over the last 5 s, on the
+    two sample test clips. With the portrait as the style reference (the default) the head's
+    centre stays 3.9 px and its turn 0.22 inter-ocular distances from the truth's on average;
+    without a style they drift 12.0 px and 0.39 (measured; scripts/stage2_drift.py does it on
+    the test split)."""
+    from infp_lab.metrics import landmark_head_pose
+    from infp_lab.stage1.inference import encode_clip
+    from infp_lab.stage2.evaluate import first_frame_landmarks
+
+    model = MotionGenerator.from_pretrained(WEIGHTS).eval()
+    drifts = []
+    for name in ("conv0002_a", "conv0002_b"):
+        clip = load_clip(CLIP.parent / name)
+        with torch.no_grad():
+            true_latents = encode_clip(stage1, clip)
+            latents = generate_from_audio(model, clip.self_audio, clip.other_audio, clip.sample_rate, seed=0,
+                                          start=true_latents[:1]).latents
+        truth, pose = (landmark_head_pose(first_frame_landmarks(stage1, clip, z)) for z in (true_latents, latents))
+        tail = 5 * clip.fps
+        drifts.append(np.abs(pose[-tail:].mean(0) - truth[-tail:].mean(0)))  # roll, turn, centre x
+    _, turn, centre = np.mean(drifts, axis=0)
+    assert centre < 7.0, drifts
+    assert turn < 0.3, drifts
+
+
 def test_default_guidance_is_the_scale_chosen_on_validation_clips():
     """AUDIO_SCALE and GUIDANCE_SMOOTHING are what scripts/stage2_experiments.py's rules pick
     from the committed validation sweeps of the shipped weights (not from the test split)."""

@@ -143,3 +143,28 @@ def rpcc_mean(real_self: list[np.ndarray], real_partner: list[np.ndarray],
         for d in range(real.shape[1]):
             values.append(rpcc(real[:, d], partner[:, min(d, partner.shape[1] - 1)], generated[:, d]))
     return float(np.mean(values))
+
+
+RIGHT_EYE_OUTER, LEFT_EYE_OUTER, NOSE_TIP = 36, 45, 30  # the project's (iBUG-68-based) landmark layout
+
+
+def landmark_head_pose(landmarks: np.ndarray) -> np.ndarray:
+    """A rough head pose read from landmarks of the project's layout (T, L, 2) -> (T, 3):
+
+    - roll: the angle of the line through the outer eye corners, in degrees;
+    - turn: the nose tip's horizontal offset from the eyes' midpoint, in inter-ocular
+      distances (a yaw proxy: 0 facing the camera);
+    - the eyes' midpoint x, in the landmarks' units (where the head sits).
+
+    It needs no fitted model, so it reads generated and true motion alike, as the renderer
+    is told it through the landmark head.
+    """
+    landmarks = np.asarray(landmarks, dtype=np.float64)
+    if landmarks.ndim != 3 or landmarks.shape[1] <= LEFT_EYE_OUTER or landmarks.shape[2] != 2:
+        raise ValueError(f"landmarks must be (T, L > {LEFT_EYE_OUTER}, 2), got shape {landmarks.shape}")
+    right, left, nose = landmarks[:, RIGHT_EYE_OUTER], landmarks[:, LEFT_EYE_OUTER], landmarks[:, NOSE_TIP]
+    middle = (right + left) / 2
+    eye_line = left - right
+    roll = np.degrees(np.arctan2(eye_line[:, 1], eye_line[:, 0]))
+    turn = (nose[:, 0] - middle[:, 0]) / np.maximum(np.linalg.norm(eye_line, axis=1), 1e-6)
+    return np.stack([roll, turn, middle[:, 0]], axis=1)

@@ -90,10 +90,21 @@ def checked_frames(values, name: str, dim: int, device: torch.device) -> torch.T
     return x.to(device=device, dtype=torch.float32)
 
 
-def prepare_style(model: MotionGenerator, style_reference, device: torch.device) -> torch.Tensor | None:
-    """Raw reference latents (T', Dm) -> style vector (1, Ds), or None."""
+def prepare_style(model: MotionGenerator, style_reference, device: torch.device,
+                  start: torch.Tensor | None = None, portrait_style: bool = True) -> torch.Tensor | None:
+    """Raw reference latents (T', Dm) -> style vector (1, Ds), or None.
+
+    Without a reference, and with `portrait_style`, the last row of `start` (raw latents on
+    `device`, e.g. the portrait's own latent) held still for one window is the reference.
+    The style encoder was trained on other windows of the same clip, so it carries the
+    avatar's resting head pose; without it the windows chained over a long generation drift
+    toward the training data's average pose, and a portrait seen from the side is turned
+    toward the camera, which the renderer cannot draw (scripts/stage2_drift.py measures it).
+    """
     if style_reference is None:
-        return None
+        if start is None or not portrait_style:
+            return None
+        style_reference = start[-1:].expand(model.config.dit.window, -1)
     reference = checked_frames(style_reference, "style_reference", model.config.latent_dim, device)
     return model.encode_style(reference[None])
 
@@ -103,7 +114,7 @@ def generate(model: MotionGenerator, self_features, other_features, style_refere
              audio_scale: float = AUDIO_SCALE, style_scale: float = 1.0, steps: int | None = None,
              sampler: str | None = None, seed: int = 0, window: int | None = None,
              progress: bool = False, blend: int = BLEND_FRAMES, start=None,
-             guidance_smoothing: float = GUIDANCE_SMOOTHING) -> GenerationOutput:
+             guidance_smoothing: float = GUIDANCE_SMOOTHING, portrait_style: bool = True) -> GenerationOutput:
     """Generate one motion latent per frame from the audio features of both tracks.
 
     Args:
@@ -122,6 +133,9 @@ def generate(model: MotionGenerator, self_features, other_features, style_refere
             portrait's own latent (T0 = 1): the first window's previous motion, the earliest
             row repeated to fill the model's context (an avatar that was still). Without it
             the first window starts from nothing, at the training data's average pose.
+        portrait_style: without a `style_reference`, use the last row of `start` (the
+            portrait) held still as the style reference (see `prepare_style`), so that the
+            head stays around the portrait's pose; False: no style.
 
     Returns:
         GenerationOutput with latents (T, Dm) and attention (T, K), on the model's device.
@@ -139,10 +153,10 @@ def generate(model: MotionGenerator, self_features, other_features, style_refere
     was_training = model.training
     model.eval()
     try:
-        style = prepare_style(model, style_reference, device)
+        start = None if start is None else checked_frames(start, "start", config.latent_dim, device)
+        style = prepare_style(model, style_reference, device, start, portrait_style)
         guide = model.guide(self_audio[None], other_audio[None], style)  # (1, T, D), (1, T, K) x 2
         unstyled = model.guide(self_audio[None], other_audio[None], None).feature if style is not None else None
-        start = None if start is None else checked_frames(start, "start", config.latent_dim, device)
         chain = WindowChain(model, style, audio_scale, style_scale, steps, sampler, seed, blend, start,
                             guidance_smoothing)
         starts = range(0, self_audio.shape[0], window)

@@ -81,12 +81,14 @@ class StreamingGenerator:
         blend: frames over which each window's jump at its first frame is spread (WindowChain).
         start: optional (T0, Dm) raw motion latents the motion continues from, e.g. the
             portrait's own latent (as in `generate`).
+        portrait_style: without a `style_reference`, the portrait (the last row of `start`)
+            held still is the style reference (as in `generate`).
     """
 
     def __init__(self, model: MotionGenerator, chunk_ms: float = 200, window: int | None = None,
                  audio_scale: float = AUDIO_SCALE, style_reference=None, steps: int | None = None, seed: int = 0,
                  style_scale: float = 1.0, sampler: str | None = None, blend: int = BLEND_FRAMES, start=None,
-                 guidance_smoothing: float = GUIDANCE_SMOOTHING):
+                 guidance_smoothing: float = GUIDANCE_SMOOTHING, portrait_style: bool = True):
         config = model.config
         if config.audio.type != "logmel":
             raise ValueError(f"streaming needs the 'logmel' audio encoder (its receptive field is bounded), "
@@ -101,9 +103,9 @@ class StreamingGenerator:
             raise ValueError(f"window must be in [1, {config.dit.window}] frames, got {self.window}")
         self.lookahead = model.lookahead
         self.device = next(model.parameters()).device
-        with torch.no_grad():
-            self.style = prepare_style(model, style_reference, self.device)
         start = None if start is None else checked_frames(start, "start", config.latent_dim, self.device)
+        with torch.no_grad():
+            self.style = prepare_style(model, style_reference, self.device, start, portrait_style)
         self.chain = WindowChain(model, self.style, audio_scale, style_scale, steps, sampler, seed, blend, start,
                                  guidance_smoothing)
         self.features = StreamingFeatures()
