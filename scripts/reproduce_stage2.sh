@@ -23,18 +23,22 @@ $PY scripts/stage2_experiments.py cfg-sweep --stage2 weights/stage2_tiny.safeten
     --smoothing 0
 cp runs/stage2_cfg_val/cfg-sweep.json weights/stage2_cfg_sweep_val.json
 # The default guidance smoothing (stage2.config.GUIDANCE_SMOOTHING = 0.5) is what choose_smoothing
-# picks from these sweeps (about 10 min each on 1 core):
+# picks from these sweeps at the chosen scale (about 7 min each on 2 cores):
 for SIGMA in 0.5 1 2; do
     $PY scripts/stage2_experiments.py cfg-sweep --stage2 weights/stage2_tiny.safetensors \
         --stage1 weights/stage1_tiny.safetensors --syncnet weights/syncnet_synconv.safetensors \
         --data data/s1train --split val --train-data data/s1train --out "runs/stage2_cfg_val_s$SIGMA" --clips 4 \
-        --scales 2 3 4 5 6 --smoothing "$SIGMA"
+        --scales 3 --smoothing "$SIGMA"
 done
 $PY -c 'import json; print(json.dumps({f"{float(s)}": json.load(open(f"runs/stage2_cfg_val_s{s}/cfg-sweep.json"))
                                       for s in ("0.5", "1", "2")}, indent=1))' > weights/stage2_cfg_sweep_val_smoothing.json
 $IL eval stage2 --ckpt weights/stage2_tiny.safetensors --stage1 weights/stage1_tiny.safetensors \
     --syncnet weights/syncnet_synconv.safetensors --data data/s1test --train-data data/s1train \
     --out weights/stage2_tiny.report.json
+# Whether long generations keep the portrait's head pose, with the portrait as the style reference
+# (the default) and without a style (about 12 min on 2 cores):
+$PY scripts/stage2_drift.py --stage2 weights/stage2_tiny.safetensors --stage1 weights/stage1_tiny.safetensors \
+    --data data/s1test --split test --clips 12 --out weights/stage2_drift.json
 
 $PY scripts/stage2_experiments.py cfg-sweep --stage2 weights/stage2_tiny.safetensors \
     --stage1 weights/stage1_tiny.safetensors --syncnet weights/syncnet_synconv.safetensors \
