@@ -102,7 +102,7 @@ def test_swapping_the_tracks_swaps_the_roles(generated, jaw_reader):
     assert jaw[state == 2].mean() > 2.0 * jaw[state == 1].mean()
 
 
-def test_the_head_stays_where_the_portrait_has_it(stage1):
+def test_the_head_stays_where_the_portrait_has_it(generated, stage1):
     """Over 20 s the generated head keeps the pose of its portrait (the first frame, seen from
     the side in these clips) instead of drifting toward the training data's average pose.
 
@@ -115,7 +115,7 @@ def test_the_head_stays_where_the_portrait_has_it(stage1):
     from infp_lab.stage1.inference import encode_clip
     from infp_lab.stage2.evaluate import first_frame_landmarks
 
-    model = MotionGenerator.from_pretrained(WEIGHTS).eval()
+    model = generated[0]
     drifts = []
     for name in ("conv0002_a", "conv0002_b"):
         clip = load_clip(CLIP.parent / name)

@@ -14,6 +14,6 @@ from infp_lab.metrics.motion import (
 __all__ = [
     "EXPRESSION_CLUSTERS", "POSE_CLUSTERS", "MotionClusters", "fit_clusters", "frechet_distance",
     "landmark_head_pose", "motion_variance", "pearson", "rpcc", "rpcc_mean", "SpeakingStateClassifier",
-    "TransitionLags", "is_speaking", "mouth_opening_ratio", "nod_rate", "swap_roles", "transition_lags", "window_features",
-    "without_partner",
+    "TransitionLags", "is_speaking", "mouth_opening_ratio", "nod_rate", "swap_roles", "transition_lags",
+    "window_features", "without_partner",
 ]

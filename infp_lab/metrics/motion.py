@@ -1,6 +1,7 @@
 """Motion metrics of the listening-head literature (design.md section 8; reference.md
 "Motion metrics"): FD, SID, Var and rPCC, computed on motion features (T, D) such as the
-SynConv parameters or stage-2 motion latents. Pure numpy / scipy / scikit-learn.
+SynConv parameters or stage-2 motion latents, and a rough head pose from landmarks (the
+project's layout, `render.face_model.LANDMARK_GROUPS`). numpy / scipy / scikit-learn.
 
 - FD: Frechet distance between Gaussians fitted to real and generated features.
 - SID: Shannon diversity index (entropy, natural log) of the histogram of k-means cluster
@@ -19,6 +20,8 @@ import numpy as np
 from scipy import linalg
 from scipy.stats import entropy
 from sklearn.cluster import KMeans
+
+from infp_lab.render.face_model import LANDMARK_GROUPS
 
 EXPRESSION_CLUSTERS = 15  # the literature's k for expression features
 POSE_CLUSTERS = 9  # and for head pose
@@ -145,7 +148,9 @@ def rpcc_mean(real_self: list[np.ndarray], real_partner: list[np.ndarray],
     return float(np.mean(values))
 
 
-RIGHT_EYE_OUTER, LEFT_EYE_OUTER, NOSE_TIP = 36, 45, 30  # the project's (iBUG-68-based) landmark layout
+RIGHT_EYE_OUTER = LANDMARK_GROUPS["right_eye"][0]  # 36 (image left)
+LEFT_EYE_OUTER = LANDMARK_GROUPS["left_eye"][3]  # 45 (image right)
+NOSE_TIP = LANDMARK_GROUPS["nose"][3]  # 30
 
 
 def landmark_head_pose(landmarks: np.ndarray) -> np.ndarray:

@@ -97,25 +97,33 @@ def _image_scores(frames: torch.Tensor, truth: torch.Tensor, batch: int = 64) ->
     return float(torch.cat(psnr).mean()), float(torch.cat(ssim).mean())
 
 
+def _first_frame(stage1: HeadImitator, clip: Clip) -> tuple[torch.Tensor, torch.Tensor]:
+    """The clip's first frame (3, H, W) at the model's size and its landmarks (L, 2)."""
+    return clip_frames(clip, stage1.config.image_size, np.array([0]))[0], clip_landmarks(clip, np.array([0]))[0]
+
+
+def _driven_landmarks(stage1: HeadImitator, source: torch.Tensor, source_lm: torch.Tensor,
+                      latents: torch.Tensor) -> np.ndarray:
+    """The source's landmarks moved by the landmark head to `latents`: (T, L, 2) in pixels."""
+    source_latent = stage1.encode_motion(source[None], source_lm[None])
+    landmarks = stage1.driven_landmarks(source_lm[None].expand(len(latents), -1, -1),
+                                        source_latent.expand(len(latents), -1), latents)
+    return landmarks.numpy() * stage1.config.image_size
+
+
 @torch.no_grad()
 def first_frame_landmarks(stage1: HeadImitator, clip: Clip, latents: torch.Tensor) -> np.ndarray:
     """The clip's first-frame landmarks moved by the landmark head to `latents`: (T, L, 2) in
     pixels, what the renderer is told when it drives the first frame by them."""
-    size = stage1.config.image_size
-    source, source_lm = clip_frames(clip, size, np.array([0])), clip_landmarks(clip, np.array([0]))
-    source_latent = stage1.encode_motion(source, source_lm)
-    landmarks = stage1.driven_landmarks(source_lm.expand(len(latents), -1, -1),
-                                        source_latent.expand(len(latents), -1), latents)
-    return landmarks.numpy() * size
+    return _driven_landmarks(stage1, *_first_frame(stage1, clip), latents)
 
 
 @torch.no_grad()
 def render_first_frame(stage1: HeadImitator, clip: Clip, latents: torch.Tensor) -> tuple[torch.Tensor, np.ndarray]:
     """The clip's first frame driven by `latents`: frames (T, 3, H, W) and their landmarks
     (T, L, 2) in pixels (the source's landmarks moved by the landmark head)."""
-    size = stage1.config.image_size
-    source, source_lm = clip_frames(clip, size, np.array([0]))[0], clip_landmarks(clip, np.array([0]))[0]
-    return reenact(stage1, source, source_lm, latents), first_frame_landmarks(stage1, clip, latents)
+    source, source_lm = _first_frame(stage1, clip)
+    return reenact(stage1, source, source_lm, latents), _driven_landmarks(stage1, source, source_lm, latents)
 
 
 TRUTH_KEYS = ("true_latents", "sync_truth", "psnr_reconstruction", "ssim_reconstruction", "sync_reconstruction")
