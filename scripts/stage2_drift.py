@@ -35,7 +35,7 @@ TAIL_S = 5.0
 
 
 def summary(poses: list[np.ndarray], truths: list[np.ndarray], tail: int) -> dict:
-    drift = np.array([np.abs(p[-tail:].mean(0) - t[-tail:].mean(0)) for p, t in zip(poses, truths)])  # (N, 3)
+    drift = np.array([np.abs(p[-tail:].mean(0) - t[-tail:].mean(0)) for p, t in zip(poses, truths)])  # (N, 5)
     var = np.array([p.var(0) for p in poses])
     return {**{f"drift_{n}": float(drift[:, i].mean()) for i, n in enumerate(POSE_NAMES)},
             **{f"drift_{n}_max": float(drift[:, i].max()) for i, n in enumerate(POSE_NAMES)},

@@ -116,7 +116,7 @@ def test_nod_rate_counts_sine_nods_on_listening_frames():
     assert math.isnan(nod_rate(pitch, np.zeros_like(everything), fps))
 
 
-def test_landmark_head_pose_reads_roll_turn_and_place():
+def test_landmark_head_pose_reads_roll_turn_nod_and_place():
     from infp_lab.metrics import landmark_head_pose
 
     points = np.zeros((2, 86, 2))
@@ -129,5 +129,10 @@ def test_landmark_head_pose_reads_roll_turn_and_place():
     np.testing.assert_allclose(pose[:, 0], [0, 0, 30], atol=1e-9)
     np.testing.assert_allclose(pose[:2, 1], [0, 0.25], atol=1e-9)
     np.testing.assert_allclose(pose[:, 2], [60, 60, 65], atol=1e-9)
+    np.testing.assert_allclose(pose[:, 3], [0.5, 0.5, 0.5], atol=1e-9)  # 20 below the eyes, 40 apart; rolled too
+    np.testing.assert_allclose(pose[:, 4], [50, 50, 50], atol=1e-9)
+    tipped = points[:1].copy()
+    tipped[:, 30, 1] -= 8  # the nose tip rises toward the eyes: the head tips back
+    assert landmark_head_pose(tipped)[0, 3] == pytest.approx(0.3)
     with pytest.raises(ValueError, match="landmarks must be"):
         landmark_head_pose(np.zeros((3, 10, 2)))

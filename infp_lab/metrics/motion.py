@@ -154,12 +154,15 @@ NOSE_TIP = LANDMARK_GROUPS["nose"][3]  # 30
 
 
 def landmark_head_pose(landmarks: np.ndarray) -> np.ndarray:
-    """A rough head pose read from landmarks of the project's layout (T, L, 2) -> (T, 3):
+    """A rough head pose read from landmarks of the project's layout (T, L, 2) -> (T, 5):
 
     - roll: the angle of the line through the outer eye corners, in degrees;
     - turn: the nose tip's horizontal offset from the eyes' midpoint, in inter-ocular
       distances (a yaw proxy: 0 facing the camera);
-    - the eyes' midpoint x, in the landmarks' units (where the head sits).
+    - the eyes' midpoint x, in the landmarks' units (where the head sits);
+    - nod: the nose tip's offset from the eyes' midpoint across the eye line (downward when
+      upright), in inter-ocular distances (a pitch proxy: it shrinks as the head tips back);
+    - the eyes' midpoint y, in the landmarks' units.
 
     It needs no fitted model, so it reads generated and true motion alike, as the renderer
     is told it through the landmark head.
@@ -171,5 +174,8 @@ def landmark_head_pose(landmarks: np.ndarray) -> np.ndarray:
     middle = (right + left) / 2
     eye_line = left - right
     roll = np.degrees(np.arctan2(eye_line[:, 1], eye_line[:, 0]))
-    turn = (nose[:, 0] - middle[:, 0]) / np.maximum(np.linalg.norm(eye_line, axis=1), 1e-6)
-    return np.stack([roll, turn, middle[:, 0]], axis=1)
+    distance = np.maximum(np.linalg.norm(eye_line, axis=1), 1e-6)
+    turn = (nose[:, 0] - middle[:, 0]) / distance
+    across = np.stack([-eye_line[:, 1], eye_line[:, 0]], axis=1) / distance[:, None]  # eye line turned 90 deg
+    nod = ((nose - middle) * across).sum(axis=1) / distance
+    return np.stack([roll, turn, middle[:, 0], nod, middle[:, 1]], axis=1)
