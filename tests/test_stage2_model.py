@@ -499,3 +499,102 @@ def test_bad_inputs_raise_clear_errors(model):
         make_sampler(TINY.diffusion, sampler="euler")
     with pytest.raises(ValueError, match="window must be"):
         StreamingGenerator(model, window=0)
+
+
+def _posed_model(directions: int = 2, seed: int = 3) -> tuple[MotionGenerator, torch.Tensor]:
+    """A tiny model with `directions` random orthonormal pose directions, and their projector."""
+    model = _model(seed=seed)
+    basis, _ = torch.linalg.qr(torch.randn(8, directions, generator=torch.Generator().manual_seed(seed)))
+    model.set_pose_directions(basis)
+    return model, basis @ basis.T
+
+
+def test_pose_gain_strengthens_the_head_motion_only_along_the_pose_directions():
+    model, projector = _posed_model()
+    x, t, feature, previous, style = _conditions(model)
+    with torch.no_grad():
+        for s in (None, style):
+            def guided(scale, **kw):
+                return guided_prediction(model, x, t, feature, previous, s, scale, 1.0, smoothing=0.0, **kw)
+
+            audio_part = guided(1.0) - guided(0.0)  # what the audio condition adds at scale 1: p_a - p_u
+            plain, gained = guided(3.0), guided(3.0, pose_gain=2.5)
+            assert torch.allclose(guided(3.0, pose_gain=1.0), plain)
+            pose_part = audio_part @ projector
+            moving = pose_part - pose_part.mean(dim=1, keepdim=True)  # where the head sits is not pushed
+            assert torch.allclose(gained - plain, 1.5 * 2.0 * moving, atol=1e-5)
+            assert (gained - plain).abs().max() > 1e-3
+            assert torch.allclose((gained - plain).mean(dim=1), torch.zeros(2, 8), atol=1e-5)
+            assert torch.allclose((gained - plain) @ (torch.eye(8) - projector), torch.zeros_like(x), atol=1e-5)
+            assert torch.allclose(guided(1.0, pose_gain=4.0), guided(1.0), atol=1e-6)  # no guidance, nothing to gain
+
+
+def test_generate_pose_gain_defaults_to_the_models_directions(model):
+    from infp_lab.stage2.config import POSE_GAIN
+
+    self_audio, other_audio = (f[0].numpy() for f in _features(1, 20))
+    assert not model.has_pose_directions
+    assert torch.equal(generate(model, self_audio, other_audio, seed=1).latents,
+                       generate(model, self_audio, other_audio, seed=1, pose_gain=1.0).latents)
+    with pytest.raises(ValueError, match="no head-pose directions"):
+        generate(model, self_audio, other_audio, pose_gain=2.0)
+    with pytest.raises(ValueError, match="no head-pose directions"):
+        StreamingGenerator(model, pose_gain=2.0)
+    posed, _ = _posed_model()
+    assert posed.has_pose_directions and POSE_GAIN != 1
+    default = generate(posed, self_audio, other_audio, seed=1).latents
+    assert torch.equal(default, generate(posed, self_audio, other_audio, seed=1, pose_gain=POSE_GAIN).latents)
+    assert (default - generate(posed, self_audio, other_audio, seed=1, pose_gain=1.0).latents).abs().max() > 1e-4
+    for bad in (-1.0, float("nan")):
+        with pytest.raises(ValueError, match="pose_gain must be"):
+            generate(posed, self_audio, other_audio, pose_gain=bad)
+
+
+def test_pose_directions_are_saved_checked_and_optional_in_old_files(tmp_path):
+    posed, projector = _posed_model()
+    loaded = MotionGenerator.from_pretrained(posed.save_pretrained(tmp_path / "posed.safetensors"))
+    assert loaded.has_pose_directions and torch.allclose(loaded.pose_projector, projector, atol=1e-6)
+    state = {k: v for k, v in posed.state_dict().items() if k != "pose_projector"}  # a file from before them
+    old = MotionGenerator.from_pretrained(save_weights(tmp_path / "old.safetensors", state, "infp-lab/stage2",
+                                                       TINY.to_dict()))
+    assert not old.has_pose_directions
+    with pytest.raises(ValueError, match="orthonormal"):
+        posed.set_pose_directions(torch.ones(8, 2))
+    with pytest.raises(ValueError, match=r"must be \(8, k\)"):
+        posed.set_pose_directions(torch.eye(5)[:, :2])
+
+
+def test_pose_directions_follow_the_landmark_heads_pose_not_the_mouth():
+    """A stage-1 landmark head built by hand: latent 0 moves the whole face sideways, latent 2
+    moves the nose tip down (a nod), latent 1 opens the mouth. The pose directions span
+    latents 0 and 2 and leave the mouth out."""
+    from infp_lab.render.face_model import LANDMARK_GROUPS
+    from infp_lab.stage1.config import preset as stage1_preset
+    from infp_lab.stage1.model import HeadImitator
+    from infp_lab.stage2.pose import pose_directions
+
+    stage1 = HeadImitator(stage1_preset("tiny")).eval()
+    dim, count = stage1.config.latent_dim, stage1.config.num_landmarks
+    rng = np.random.default_rng(0)
+    points = rng.uniform(0.3, 0.7, (count, 2))
+    points[36], points[45], points[30] = (0.4, 0.4), (0.6, 0.4), (0.5, 0.5)  # eye corners, nose tip
+    weight = torch.zeros(count, 2, dim)
+    weight[:, 0, 0] = 0.01
+    weight[30, 1, 2] = 0.01
+    weight[list(LANDMARK_GROUPS["inner_lip"][4:]), 1, 1] = 0.01
+    with torch.no_grad():
+        stage1.landmark_head.linear.weight.copy_(weight.reshape(2 * count, dim))
+        stage1.landmark_head.linear.bias.copy_(torch.from_numpy(points - 0.5).float().reshape(-1))
+    latents = torch.zeros(2000, dim)
+    latents[:, :3] = torch.randn(2000, 3, generator=torch.Generator().manual_seed(0))
+    basis = pose_directions(stage1, latents, torch.zeros(dim), torch.ones(dim))
+    assert basis.shape == (dim, 2)  # only where the head sits (x) and the nod vary
+    assert torch.allclose(basis.T @ basis, torch.eye(2), atol=1e-5)
+    inside = (basis.T @ torch.eye(dim)[:, :3]).norm(dim=0)  # how much of latents 0, 1, 2 the span holds
+    assert inside[0] > 0.95 and inside[2] > 0.95 and inside[1] < 0.15, inside
+    with pytest.raises(ValueError, match="at least"):
+        pose_directions(stage1, latents[:3], torch.zeros(dim), torch.ones(dim))
+    with pytest.raises(ValueError, match=r"latents must be \(N"):
+        pose_directions(stage1, latents[:, :5], torch.zeros(dim), torch.ones(dim))
+    with pytest.raises(ValueError, match="does not move"):
+        pose_directions(stage1, torch.zeros(100, dim), torch.zeros(dim), torch.ones(dim))

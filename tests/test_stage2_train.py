@@ -18,7 +18,8 @@ from infp_lab.data.clip import list_clips, save_npz, train_val_clips
 from infp_lab.stage1.config import preset as stage1_preset
 from infp_lab.stage1.model import HeadImitator
 from infp_lab.stage2 import MotionGenerator, preset
-from infp_lab.stage2.data import WindowDataset, cache_latents, latent_stats
+from infp_lab.stage2.data import WindowDataset, cache_latents, cached_latents, latent_stats
+from infp_lab.stage2.pose import pose_directions
 from infp_lab.stage2.train import MouthShapeLoss, Stage2TrainConfig, train_stage2, window_loss
 
 CONFIG = preset("tiny", 64)
@@ -141,6 +142,10 @@ def test_train_export_and_resume(cache, stage1_file, synconv_dir, tmp_path):
     mean, std = latent_stats(cache_latents(stage1_file, train_clips, folder, progress=False))
     assert torch.allclose(model.latent_mean, torch.from_numpy(mean))
     assert torch.allclose(model.latent_std, torch.from_numpy(std))
+    directions = pose_directions(HeadImitator.from_pretrained(stage1_file),
+                                 cached_latents(cache_latents(stage1_file, train_clips, folder, progress=False)),
+                                 model.latent_mean, model.latent_std)
+    assert torch.allclose(model.pose_projector, directions @ directions.T, atol=1e-5)  # found in training
     _, config, extra = load_weights(weights, "infp-lab/stage2")
     assert extra["step"] == 4 and extra["stage1_weights"] == "stage1.safetensors"
     assert extra["stage1_sha256"] == state["stage1_sha256"] and extra["val"]["loss"] == pytest.approx(result["loss"])

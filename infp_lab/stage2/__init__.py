@@ -8,6 +8,7 @@ from infp_lab.stage2.dit import MotionDiT
 from infp_lab.stage2.generate import GenerationOutput, generate, generate_from_audio
 from infp_lab.stage2.memory_guider import GuiderOutput, InteractiveMotionGuider, MemoryBank
 from infp_lab.stage2.model import MotionGenerator
+from infp_lab.stage2.pose import pose_directions
 from infp_lab.stage2.streaming import StreamingFeatures, StreamingGenerator
 from infp_lab.stage2.style import StyleEncoder
 
@@ -16,5 +17,5 @@ __all__ = [
     "GuiderConfig", "GuiderOutput", "InteractiveMotionGuider", "MemoryBank", "MotionDiT", "MotionGenerator",
     "Stage2Config", "StreamingFeatures", "StreamingGenerator", "StyleConfig", "StyleEncoder", "diffusion_loss",
     "encoder_inputs", "generate", "generate_from_audio", "guided_prediction", "make_sampler",
-    "make_train_scheduler", "preset", "sample",
+    "make_train_scheduler", "pose_directions", "preset", "sample",
 ]

@@ -20,6 +20,13 @@ AUDIO_SCALE = 3.0
 # (of 0.5, 1, 2) whose validation LSE-C at AUDIO_SCALE stays within 5 % of the unsmoothed one
 # (weights/stage2_cfg_sweep_val_smoothing.json against weights/stage2_cfg_sweep_val.json).
 GUIDANCE_SMOOTHING = 0.5
+# How much stronger guidance is along the head-pose directions (infp_lab.stage2.pose) than
+# elsewhere, for models that have them: what guidance adds to the head's motion within a
+# window is multiplied by it (1 = as elsewhere). The gain (of 1, 2, 2.5, 3) whose validation
+# SID and Var come closest to the ground truth's at AUDIO_SCALE with state accuracy >= 0.9
+# (`choose_scale` in scripts/stage2_experiments.py on its pose-sweep --split val,
+# weights/stage2_pose_gain_val.json; a test keeps the two in step).
+POSE_GAIN = 2.5
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ from infp_lab.render import PARAM_NAMES
 from infp_lab.stage1.inference import clip_frames, clip_landmarks, encode_clip, reenact
 from infp_lab.stage1.model import HeadImitator
 from infp_lab.stage2.config import AUDIO_SCALE, GUIDANCE_SMOOTHING
-from infp_lab.stage2.generate import generate_from_audio
+from infp_lab.stage2.generate import generate_from_audio, resolve_pose_gain
 from infp_lab.stage2.model import MotionGenerator
 
 EXPRESSION = [PARAM_NAMES.index(n) for n in ("jaw_open", "smile", "lip_round", "lip_press", "blink_left",
@@ -130,11 +130,13 @@ TRUTH_KEYS = ("true_latents", "sync_truth", "psnr_reconstruction", "ssim_reconst
 
 
 def evaluate_clip(stage1: HeadImitator, stage2: MotionGenerator, syncnet, clip: Clip, audio_scale: float = AUDIO_SCALE,
-                  seed: int = 0, truth: dict | None = None, guidance_smoothing: float = GUIDANCE_SMOOTHING) -> dict:
+                  seed: int = 0, truth: dict | None = None, guidance_smoothing: float = GUIDANCE_SMOOTHING,
+                  pose_gain: float | None = None) -> dict:
     """Ground-truth and generated latents, motion and scores of one clip.
 
     `truth`: an earlier result of the same clip (e.g. at another guidance scale) whose
     TRUTH_KEYS entries are reused instead of encoding, rendering and scoring the truth again.
+    `pose_gain`: as in `generate` (None: the model's default).
     """
     from infp_lab.syncnet import sync_scores
 
@@ -142,7 +144,7 @@ def evaluate_clip(stage1: HeadImitator, stage2: MotionGenerator, syncnet, clip: 
     true_latents = encode_clip(stage1, clip) if truth is None else torch.from_numpy(truth["true_latents"])
     generated = generate_from_audio(stage2, clip.self_audio, clip.other_audio, clip.sample_rate,
                                     audio_scale=audio_scale, seed=seed, start=true_latents[:1],
-                                    guidance_smoothing=guidance_smoothing)
+                                    guidance_smoothing=guidance_smoothing, pose_gain=pose_gain)
     frames = min(len(true_latents), len(generated.latents))
     truth_frames = clip_frames(clip, size, np.arange(frames))
     result = {"clip": clip.name, "frames": frames, "state": clip.motion["state"][:frames],
@@ -234,7 +236,8 @@ def summarise(results: list[dict], refs: References) -> dict:
 def evaluate_stage2(stage2_weights: str | Path, stage1_weights: str | Path, syncnet_weights: str | Path,
                     data: str | Path, train_data: str | Path, split: str | None = "test", reference_clips: int = 24,
                     max_clips: int | None = None, audio_scale: float = AUDIO_SCALE, seed: int = 0,
-                    progress: bool = True, guidance_smoothing: float = GUIDANCE_SMOOTHING) -> tuple[dict, list[dict]]:
+                    progress: bool = True, guidance_smoothing: float = GUIDANCE_SMOOTHING,
+                    pose_gain: float | None = None) -> tuple[dict, list[dict]]:
     """The full stage-2 report of one weights file on one split -> (report, per-clip results)."""
     from infp_lab.syncnet import SyncNet
 
@@ -251,10 +254,11 @@ def evaluate_stage2(stage2_weights: str | Path, stage1_weights: str | Path, sync
     reference_paths = list_clips(train_data, "train")[:reference_clips]
     refs = References(stage1, [load_clip(p, load_audio_tracks=False) for p in reference_paths])
     results = [evaluate_clip(stage1, stage2, syncnet, load_clip(p), audio_scale, seed,
-                             guidance_smoothing=guidance_smoothing)
+                             guidance_smoothing=guidance_smoothing, pose_gain=pose_gain)
                for p in tqdm(paths, desc="eval stage2", disable=not progress)]
     report = {"stage2_weights": Path(stage2_weights).name, "stage1_weights": Path(stage1_weights).name,
               "syncnet_weights": Path(syncnet_weights).name, "data": Path(data).name, "split": split,
               "clips": len(results), "reference_clips": len(reference_paths), "audio_scale": audio_scale,
-              "guidance_smoothing": guidance_smoothing, "seed": seed, **summarise(results, refs)}
+              "guidance_smoothing": guidance_smoothing, "pose_gain": resolve_pose_gain(stage2, pose_gain),
+              "seed": seed, **summarise(results, refs)}
     return report, results

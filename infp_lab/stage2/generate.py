@@ -14,7 +14,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from infp_lab.stage2.config import AUDIO_SCALE, GUIDANCE_SMOOTHING
+from infp_lab.stage2.config import AUDIO_SCALE, GUIDANCE_SMOOTHING, POSE_GAIN
 from infp_lab.stage2.diffusion import sample
 from infp_lab.stage2.model import MotionGenerator
 
@@ -44,16 +44,18 @@ class WindowChain:
 
     def __init__(self, model: MotionGenerator, style: torch.Tensor | None, audio_scale: float,
                  style_scale: float, steps: int | None, sampler: str | None, seed: int, blend: int = BLEND_FRAMES,
-                 start: torch.Tensor | None = None, guidance_smoothing: float = GUIDANCE_SMOOTHING):
+                 start: torch.Tensor | None = None, guidance_smoothing: float = GUIDANCE_SMOOTHING,
+                 pose_gain: float | None = None):
         """`start`: optional raw latents (T0, Dm) on the model's device that the first window
-        continues from; the last C rows are kept, fewer are padded with the earliest row."""
+        continues from; the last C rows are kept, fewer are padded with the earliest row.
+        `pose_gain`: see `resolve_pose_gain`."""
         if blend < 0:
             raise ValueError(f"blend must be >= 0 frames, got {blend}")
         if guidance_smoothing < 0:
             raise ValueError(f"guidance_smoothing must be >= 0 frames, got {guidance_smoothing}")
         self.model, self.style, self.blend = model, style, int(blend)
         self.options = dict(audio_scale=audio_scale, style_scale=style_scale, steps=steps, sampler=sampler,
-                            smoothing=float(guidance_smoothing))
+                            smoothing=float(guidance_smoothing), pose_gain=resolve_pose_gain(model, pose_gain))
         self.generator = torch.Generator().manual_seed(int(seed))  # CPU noise: same output on any device
         self.previous: torch.Tensor | None = None  # (1, <= C, Dm) normalised
         if start is not None:
@@ -76,6 +78,20 @@ class WindowChain:
         joined = x if self.previous is None else torch.cat([self.previous, x], dim=1)
         self.previous = joined[:, -context:]
         return self.model.denormalise(x[0])
+
+
+def resolve_pose_gain(model: MotionGenerator, pose_gain: float | None) -> float:
+    """The gain of guidance along the model's head-pose directions (see `guided_prediction`):
+    None is POSE_GAIN for a model that has them and 1 (no separate pose guidance) otherwise."""
+    if pose_gain is None:
+        return POSE_GAIN if model.has_pose_directions else 1.0
+    pose_gain = float(pose_gain)
+    if not (np.isfinite(pose_gain) and pose_gain >= 0):
+        raise ValueError(f"pose_gain must be a finite number >= 0, got {pose_gain}")
+    if pose_gain != 1 and not model.has_pose_directions:
+        raise ValueError("this model has no head-pose directions, so pose_gain must be 1; set them with "
+                         "model.set_pose_directions(infp_lab.stage2.pose.pose_directions(...)) or retrain")
+    return pose_gain
 
 
 def checked_frames(values, name: str, dim: int, device: torch.device) -> torch.Tensor:
@@ -114,7 +130,8 @@ def generate(model: MotionGenerator, self_features, other_features, style_refere
              audio_scale: float = AUDIO_SCALE, style_scale: float = 1.0, steps: int | None = None,
              sampler: str | None = None, seed: int = 0, window: int | None = None,
              progress: bool = False, blend: int = BLEND_FRAMES, start=None,
-             guidance_smoothing: float = GUIDANCE_SMOOTHING, portrait_style: bool = True) -> GenerationOutput:
+             guidance_smoothing: float = GUIDANCE_SMOOTHING, portrait_style: bool = True,
+             pose_gain: float | None = None) -> GenerationOutput:
     """Generate one motion latent per frame from the audio features of both tracks.
 
     Args:
@@ -136,6 +153,9 @@ def generate(model: MotionGenerator, self_features, other_features, style_refere
         portrait_style: without a `style_reference`, use the last row of `start` (the
             portrait) held still as the style reference (see `prepare_style`), so that the
             head stays around the portrait's pose; False: no style.
+        pose_gain: how much stronger guidance is along the model's head-pose directions than
+            elsewhere (1 = as elsewhere; None: POSE_GAIN where the model has them, see
+            infp_lab.stage2.pose).
 
     Returns:
         GenerationOutput with latents (T, Dm) and attention (T, K), on the model's device.
@@ -158,7 +178,7 @@ def generate(model: MotionGenerator, self_features, other_features, style_refere
         guide = model.guide(self_audio[None], other_audio[None], style)  # (1, T, D), (1, T, K) x 2
         unstyled = model.guide(self_audio[None], other_audio[None], None).feature if style is not None else None
         chain = WindowChain(model, style, audio_scale, style_scale, steps, sampler, seed, blend, start,
-                            guidance_smoothing)
+                            guidance_smoothing, pose_gain)
         starts = range(0, self_audio.shape[0], window)
         if progress:
             from tqdm.auto import tqdm

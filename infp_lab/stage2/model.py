@@ -5,7 +5,9 @@ Two audio encoders (self, other track) feed the interactive motion guider, whose
 banks are modulated by the style vector of a reference clip; the guider's motion feature
 f_m conditions the denoising transformer, which predicts the noise in a window of stage-1
 motion latents. Latents are normalised per channel with statistics of the training set
-(`set_latent_stats`), so the diffusion works in a unit-variance space.
+(`set_latent_stats`), so the diffusion works in a unit-variance space. The projector onto
+the head-pose directions of that space (`set_pose_directions`, infp_lab.stage2.pose) lets
+guidance be stronger along them; it is zero, and unused, in a model without them.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ class MotionGenerator(nn.Module):
         self.dit = MotionDiT(config)
         self.register_buffer("latent_mean", torch.zeros(config.latent_dim))
         self.register_buffer("latent_std", torch.ones(config.latent_dim))
+        self.register_buffer("pose_projector", torch.zeros(config.latent_dim, config.latent_dim))
 
     @property
     def lookahead(self) -> int:
@@ -54,6 +57,28 @@ class MotionGenerator(nn.Module):
             raise ValueError("latent stats must be finite, with std > 0")
         self.latent_mean.copy_(mean)
         self.latent_std.copy_(std)
+
+    def set_pose_directions(self, directions: torch.Tensor) -> None:
+        """Orthonormal head-pose directions (Dm, k) of the normalised latent space (see
+        `infp_lab.stage2.pose.pose_directions`); stored as the projector onto their span."""
+        dim = self.config.latent_dim
+        directions = torch.as_tensor(directions, dtype=torch.float32).to(self.pose_projector.device)
+        if directions.dim() != 2 or directions.shape[0] != dim or not 1 <= directions.shape[1] <= dim:
+            raise ValueError(f"pose directions must be ({dim}, k) with 1 <= k <= {dim}, got {tuple(directions.shape)}")
+        gram = directions.T @ directions
+        if not torch.allclose(gram, torch.eye(len(gram), device=gram.device), atol=1e-4):
+            raise ValueError("pose directions must be orthonormal columns")
+        self.pose_projector.copy_(directions @ directions.T)
+
+    @property
+    def has_pose_directions(self) -> bool:
+        return bool(self.pose_projector.any())
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        """As nn.Module's; weights saved before pose directions existed load without them."""
+        state_dict = dict(state_dict)
+        state_dict.setdefault("pose_projector", self.pose_projector.detach().clone())
+        return super().load_state_dict(state_dict, strict, assign)
 
     def normalise(self, latents: torch.Tensor) -> torch.Tensor:
         """Raw stage-1 latents (..., Dm) -> the unit-variance space the diffusion works in."""

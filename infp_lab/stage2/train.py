@@ -32,6 +32,7 @@ from infp_lab.stage2.config import ablated, preset
 from infp_lab.stage2.data import WindowDataset, cache_latents, cached_latents, latent_stats
 from infp_lab.stage2.diffusion import diffusion_loss
 from infp_lab.stage2.model import MotionGenerator
+from infp_lab.stage2.pose import pose_directions
 from infp_lab.train.common import (
     EMA, DistInfo, ScalarLogger, StepBatchSampler, autocast, cleanup_distributed, cosine_lr, distribute,
     distributed_device, run_checkpoint, unwrap,
@@ -207,7 +208,8 @@ def train_stage2(data: str | Path, stage1_weights: str | Path, out: str | Path, 
     torch.manual_seed(train_cfg.seed)
     model = MotionGenerator(config).to(torch_device)
     model.set_latent_stats(*(torch.from_numpy(x) for x in latent_stats(train_paths)))
-    ema = EMA(model, train_cfg.ema_decay)  # after the stats: the EMA copy holds them too
+    model.set_pose_directions(pose_directions(stage1, cached_latents(train_paths), model.latent_mean, model.latent_std))
+    ema = EMA(model, train_cfg.ema_decay)  # after the stats and pose directions: the EMA copy holds them too
     mouth = None
     if train_cfg.mouth_weight > 0:
         mouth = MouthShapeLoss(stage1.to(torch_device), torch.from_numpy(cached_latents(train_paths)).to(torch_device))

@@ -205,13 +205,15 @@ SWEEP_PANELS = (("lse_c", "sync: LSE-C (higher is better)"), ("sid_expression", 
                 ("var_pose", "diversity: Var, pose"))
 
 
-def plot_cfg_sweep(rows: Mapping[str, Mapping[str, float]], panels=SWEEP_PANELS, figsize=(15, 3.2)):
+def plot_cfg_sweep(rows: Mapping[str, Mapping[str, float]], panels=SWEEP_PANELS, figsize=(15, 3.2),
+                   xlabel: str = "audio guidance scale"):
     """Metrics against the audio guidance scale, one panel per metric, the ground truth as a
     dashed line.
 
     `rows` maps a scale (as a string, e.g. "2.0") to its metrics, plus a "ground_truth" row,
-    as in the `rows` of scripts/stage2_experiments.py's cfg-sweep JSON. `panels` lists
-    (metric key, title) pairs.
+    as in the `rows` of scripts/stage2_experiments.py's cfg-sweep JSON (or another setting,
+    e.g. the pose gain of its pose-sweep, named by `xlabel`). `panels` lists (metric key,
+    title) pairs.
     """
     import matplotlib.pyplot as plt
 
@@ -223,7 +225,7 @@ def plot_cfg_sweep(rows: Mapping[str, Mapping[str, float]], panels=SWEEP_PANELS,
         ax.plot([s for s, _ in scales], values, "o-", color="#264653", label="generated")
         if key in truth:
             ax.axhline(truth[key], color="#e76f51", ls="--", lw=1.2, label="ground truth")
-        ax.set_xlabel("audio guidance scale")
+        ax.set_xlabel(xlabel)
         ax.set_title(title, fontsize=9)
     np.atleast_1d(axes)[0].legend(fontsize=7)
     fig.tight_layout()
