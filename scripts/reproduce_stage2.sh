@@ -15,12 +15,16 @@ cp runs/syncnet/syncnet.safetensors weights/syncnet_synconv.safetensors
 $IL train stage2 --data data/s1train --stage1 weights/stage1_tiny.safetensors --out runs/stage2_tiny \
     --preset tiny --steps "$STEPS" --batch-size 32 --one-sided-steps $((STEPS / 4)) --mouth-weight 1 --seed 0
 $IL export --checkpoint runs/stage2_tiny/checkpoint.pt --out weights/stage2_tiny.safetensors
+# Training also finds the model's head-pose directions (infp_lab.stage2.pose). The weights shipped
+# now were trained before it did, and were given them, from the same training clips, by
+#   $PY scripts/stage2_pose_directions.py --stage2 weights/stage2_tiny.safetensors \
+#       --stage1 weights/stage1_tiny.safetensors --data data/s1train --cache runs/stage2_tiny/latent_cache
 # The default audio guidance scale (stage2.config.AUDIO_SCALE = 3) is the "chosen_scale" of this
-# validation sweep, without guidance smoothing:
+# validation sweep, without guidance smoothing or a separate pose gain:
 $PY scripts/stage2_experiments.py cfg-sweep --stage2 weights/stage2_tiny.safetensors \
     --stage1 weights/stage1_tiny.safetensors --syncnet weights/syncnet_synconv.safetensors \
     --data data/s1train --split val --train-data data/s1train --out runs/stage2_cfg_val --clips 4 --scales 2 3 4 5 6 \
-    --smoothing 0
+    --smoothing 0 --pose-gain 1
 cp runs/stage2_cfg_val/cfg-sweep.json weights/stage2_cfg_sweep_val.json
 # The default guidance smoothing (stage2.config.GUIDANCE_SMOOTHING = 0.5) is what choose_smoothing
 # picks from these sweeps at the chosen scale (about 7 min each on 2 cores):
@@ -28,10 +32,17 @@ for SIGMA in 0.5 1 2; do
     $PY scripts/stage2_experiments.py cfg-sweep --stage2 weights/stage2_tiny.safetensors \
         --stage1 weights/stage1_tiny.safetensors --syncnet weights/syncnet_synconv.safetensors \
         --data data/s1train --split val --train-data data/s1train --out "runs/stage2_cfg_val_s$SIGMA" --clips 4 \
-        --scales 3 --smoothing "$SIGMA"
+        --scales 3 --smoothing "$SIGMA" --pose-gain 1
 done
 $PY -c 'import json; print(json.dumps({f"{float(s)}": json.load(open(f"runs/stage2_cfg_val_s{s}/cfg-sweep.json"))
                                       for s in ("0.5", "1", "2")}, indent=1))' > weights/stage2_cfg_sweep_val_smoothing.json
+# The default pose gain (stage2.config.POSE_GAIN) is the "chosen_pose_gain" of this validation
+# sweep at the chosen scale and smoothing (8 clips, about 6 min per gain on 2 cores):
+$PY scripts/stage2_experiments.py pose-sweep --stage2 weights/stage2_tiny.safetensors \
+    --stage1 weights/stage1_tiny.safetensors --syncnet weights/syncnet_synconv.safetensors \
+    --data data/s1train --split val --train-data data/s1train --out runs/stage2_pose_gain_val --clips 8 \
+    --gains 1 2 2.5 3
+cp runs/stage2_pose_gain_val/pose-sweep.json weights/stage2_pose_gain_val.json
 $IL eval stage2 --ckpt weights/stage2_tiny.safetensors --stage1 weights/stage1_tiny.safetensors \
     --syncnet weights/syncnet_synconv.safetensors --data data/s1test --train-data data/s1train \
     --out weights/stage2_tiny.report.json
@@ -40,9 +51,12 @@ $IL eval stage2 --ckpt weights/stage2_tiny.safetensors --stage1 weights/stage1_t
 $PY scripts/stage2_drift.py --stage2 weights/stage2_tiny.safetensors --stage1 weights/stage1_tiny.safetensors \
     --data data/s1test --split test --clips 12 --out weights/stage2_drift.json
 
+# The committed test CFG sweep and ablations were measured before the pose directions existed:
+# the sweep as here, at pose gain 1; the ablation's variants, trained now, get directions and
+# are measured at the default gain.
 $PY scripts/stage2_experiments.py cfg-sweep --stage2 weights/stage2_tiny.safetensors \
     --stage1 weights/stage1_tiny.safetensors --syncnet weights/syncnet_synconv.safetensors \
-    --data data/s1test --train-data data/s1train --out runs/stage2_cfg --clips 3
+    --data data/s1test --train-data data/s1train --out runs/stage2_cfg --clips 3 --pose-gain 1
 cp runs/stage2_cfg/cfg-sweep.json weights/stage2_cfg_sweep.json
 $PY scripts/stage2_experiments.py ablation --stage1 weights/stage1_tiny.safetensors \
     --syncnet weights/syncnet_synconv.safetensors --data data/s1train --test data/s1test \

@@ -3,7 +3,11 @@
     # CFG sweep: the same weights at several audio guidance scales (sync and diversity vs scale)
     python scripts/stage2_experiments.py cfg-sweep --stage2 W2 --stage1 W1 --syncnet S --data data/s1test \
         --train-data data/s1train --out runs/stage2_cfg [--split test] [--scales 1 2 3 4 5 6] [--clips 4] \
-        [--smoothing SIGMA]
+        [--smoothing SIGMA] [--pose-gain G]
+
+    # Pose-gain sweep: the same weights at one audio scale, several gains along the head-pose directions
+    python scripts/stage2_experiments.py pose-sweep --stage2 W2 --stage1 W1 --syncnet S --data data/s1train \
+        --train-data data/s1train --split val --out runs/stage2_pose_gain_val [--scale 3] [--gains 1 2 2.5 3]
 
     # Ablations: the full model vs each of config.ABLATIONS (no memory banks, no style modulation,
     # epsilon prediction, full-window motion attention), same data, seed and steps
@@ -24,8 +28,9 @@ import torch
 
 from infp_lab.data.clip import list_clips, load_clip
 from infp_lab.stage1.model import HeadImitator
-from infp_lab.stage2.config import ABLATIONS, GUIDANCE_SMOOTHING
+from infp_lab.stage2.config import ABLATIONS, AUDIO_SCALE, GUIDANCE_SMOOTHING
 from infp_lab.stage2.evaluate import References, evaluate_clip, evaluate_stage2, summarise
+from infp_lab.stage2.generate import resolve_pose_gain
 from infp_lab.stage2.model import MotionGenerator
 from infp_lab.stage2.train import Stage2TrainConfig, train_stage2
 from infp_lab.syncnet import SyncNet
@@ -44,7 +49,8 @@ def pick(row: dict) -> dict:
 
 def choose_scale(rows: dict, min_state_accuracy: float = 0.9) -> float | None:
     """The scale whose SID and Var come closest to the ground truth's (smallest worst relative
-    deviation) among those with a state accuracy >= `min_state_accuracy`; None if none has."""
+    deviation) among those with a state accuracy >= `min_state_accuracy`; None if none has.
+    `rows` are keyed by scale (a cfg sweep) or by pose gain (a pose sweep) and "ground_truth"."""
     truth = rows["ground_truth"]
 
     def worst(row: dict) -> float:
@@ -65,24 +71,38 @@ def choose_smoothing(unsmoothed: dict, smoothed: dict[float, dict], scale: float
 
 
 @torch.no_grad()
-def cfg_sweep(args: argparse.Namespace) -> dict:
+def sweep(args: argparse.Namespace, settings: dict[str, dict]) -> tuple[dict, int, MotionGenerator]:
+    """Rows of the report's metrics, one per named setting (keyword arguments of evaluate_clip
+    beyond those in `args`), on the same clips and seed, plus the ground truth's; the number
+    of clips; and the stage-2 model."""
     stage1, stage2 = HeadImitator.from_pretrained(args.stage1).eval(), MotionGenerator.from_pretrained(args.stage2).eval()
     syncnet = SyncNet.from_pretrained(args.syncnet).eval()
     refs = References(stage1, [load_clip(p, load_audio_tracks=False) for p in list_clips(args.train_data, "train")[:24]])
     clips = [load_clip(p) for p in list_clips(args.data, args.split)[:args.clips]]
     rows, truths = {}, [None] * len(clips)
-    for scale in args.scales:  # the truth of each clip is measured once, at the first scale
-        results = [evaluate_clip(stage1, stage2, syncnet, clip, audio_scale=scale, seed=args.seed, truth=truth,
-                                 guidance_smoothing=args.smoothing)
+    for name, setting in settings.items():  # the truth of each clip is measured once, at the first setting
+        results = [evaluate_clip(stage1, stage2, syncnet, clip, seed=args.seed, truth=truth,
+                                 guidance_smoothing=args.smoothing, **setting)
                    for clip, truth in zip(clips, truths)]
         truths = results
         table = summarise(results, refs)
-        rows[str(scale)] = pick(table["generated"])
+        rows[name] = pick(table["generated"])
         rows.setdefault("ground_truth", pick(table["ground_truth"]))
-        print(f"scale {scale}: {rows[str(scale)]}", flush=True)
-    return {"clips": len(clips), "split": args.split, "seed": args.seed, "guidance_smoothing": args.smoothing,
-            "rows": rows,
-            "chosen_scale": choose_scale(rows)}
+        print(f"{name}: {rows[name]}", flush=True)
+    return rows, len(clips), stage2
+
+
+def cfg_sweep(args: argparse.Namespace) -> dict:
+    settings = {str(scale): dict(audio_scale=scale, pose_gain=args.pose_gain) for scale in args.scales}
+    rows, clips, stage2 = sweep(args, settings)
+    return {"clips": clips, "split": args.split, "seed": args.seed, "guidance_smoothing": args.smoothing,
+            "pose_gain": resolve_pose_gain(stage2, args.pose_gain), "rows": rows, "chosen_scale": choose_scale(rows)}
+
+
+def pose_sweep(args: argparse.Namespace) -> dict:
+    rows, clips, _ = sweep(args, {str(gain): dict(audio_scale=args.scale, pose_gain=gain) for gain in args.gains})
+    return {"clips": clips, "split": args.split, "seed": args.seed, "guidance_smoothing": args.smoothing,
+            "audio_scale": args.scale, "rows": rows, "chosen_pose_gain": choose_scale(rows)}
 
 
 def ablation(args: argparse.Namespace) -> dict:
@@ -111,14 +131,20 @@ def ablation(args: argparse.Namespace) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="experiment", required=True)
-    sweep = sub.add_parser("cfg-sweep")
-    sweep.add_argument("--stage2", required=True, type=Path)
-    sweep.add_argument("--data", required=True, type=Path, help="held-out clips")
-    sweep.add_argument("--split", default="test",
-                       help="which split of --data (choose a scale on 'val', report on 'test')")
-    sweep.add_argument("--train-data", required=True, type=Path, help="training clips for the metrics' references")
-    sweep.add_argument("--scales", type=float, nargs="+", default=[1, 2, 3, 4, 5, 6])
-    sweep.add_argument("--smoothing", type=float, default=GUIDANCE_SMOOTHING,
+    cfg = sub.add_parser("cfg-sweep")
+    cfg.add_argument("--scales", type=float, nargs="+", default=[1, 2, 3, 4, 5, 6])
+    cfg.add_argument("--pose-gain", type=float, default=None,
+                     help="guidance gain along the head-pose directions (default: the model's default)")
+    pose = sub.add_parser("pose-sweep")
+    pose.add_argument("--scale", type=float, default=AUDIO_SCALE)
+    pose.add_argument("--gains", type=float, nargs="+", default=[1, 2, 2.5, 3])
+    for p in (cfg, pose):
+        p.add_argument("--stage2", required=True, type=Path)
+        p.add_argument("--data", required=True, type=Path, help="held-out clips")
+        p.add_argument("--split", default="test",
+                       help="which split of --data (choose a setting on 'val', report on 'test')")
+        p.add_argument("--train-data", required=True, type=Path, help="training clips for the metrics' references")
+        p.add_argument("--smoothing", type=float, default=GUIDANCE_SMOOTHING,
                        help="Gaussian sigma (frames) smoothing the guidance over time (0 = none)")
     ablate = sub.add_parser("ablation")
     ablate.add_argument("--data", required=True, type=Path, help="training clips")
@@ -127,7 +153,7 @@ def main() -> None:
     ablate.add_argument("--batch-size", type=int, default=32)
     ablate.add_argument("--mouth-weight", type=float, default=0.0, help="the mouth loss of every variant")
     ablate.add_argument("--cache", type=Path, default=None, help="a latent cache of the same stage-1 weights to reuse")
-    for p in (sweep, ablate):
+    for p in (cfg, pose, ablate):
         p.add_argument("--stage1", required=True, type=Path)
         p.add_argument("--syncnet", required=True, type=Path)
         p.add_argument("--out", required=True, type=Path)
@@ -135,7 +161,7 @@ def main() -> None:
         p.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    result = cfg_sweep(args) if args.experiment == "cfg-sweep" else ablation(args)
+    result = {"cfg-sweep": cfg_sweep, "pose-sweep": pose_sweep, "ablation": ablation}[args.experiment](args)
     path = args.out / f"{args.experiment}.json"
     path.write_text(json.dumps(result, indent=1))
     print(f"wrote {path}")

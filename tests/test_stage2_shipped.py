@@ -132,12 +132,12 @@ def test_the_head_stays_where_the_portrait_has_it(generated, stage1):
 
 
 def test_default_guidance_is_the_scale_chosen_on_validation_clips():
-    """AUDIO_SCALE and GUIDANCE_SMOOTHING are what scripts/stage2_experiments.py's rules pick
+    """AUDIO_SCALE, GUIDANCE_SMOOTHING and POSE_GAIN are what scripts/stage2_experiments.py's rules pick
     from the committed validation sweeps of the shipped weights (not from the test split)."""
     import importlib.util
     import json
 
-    from infp_lab.stage2.config import AUDIO_SCALE, GUIDANCE_SMOOTHING
+    from infp_lab.stage2.config import AUDIO_SCALE, GUIDANCE_SMOOTHING, POSE_GAIN
 
     spec = importlib.util.spec_from_file_location("stage2_experiments", ROOT / "scripts" / "stage2_experiments.py")
     experiments = importlib.util.module_from_spec(spec)
@@ -159,3 +159,34 @@ def test_default_guidance_is_the_scale_chosen_on_validation_clips():
     row = {"6.0": {"lse_c": 0.10}}
     assert experiments.choose_smoothing(row, {1.0: {"6.0": {"lse_c": 0.096}}, 2.0: {"6.0": {"lse_c": 0.09}}}, 6) == 1.0
     assert experiments.choose_smoothing(row, {1.0: {"6.0": {"lse_c": 0.05}}}, 6) == 0.0
+    pose = json.loads((ROOT / "weights" / "stage2_pose_gain_val.json").read_text())
+    assert pose["split"] == "val" and pose["audio_scale"] == AUDIO_SCALE
+    assert pose["guidance_smoothing"] == GUIDANCE_SMOOTHING
+    assert experiments.choose_scale(pose["rows"]) == pose["chosen_pose_gain"] == POSE_GAIN
+
+
+def test_the_pose_gain_moves_the_head_more_and_the_mouth_alike(generated, stage1):
+    """The shipped weights have head-pose directions, and the default pose gain makes the head
+    nod more than plain guidance at the same scale does, with the mouth moving as much.
+
+    Read from the landmarks the landmark head decodes (nothing fitted), on three sample clips."""
+    from infp_lab.metrics import landmark_head_pose
+    from infp_lab.stage1.inference import encode_clip
+    from infp_lab.stage2.config import POSE_GAIN
+
+    model = generated[0]
+    assert model.has_pose_directions and POSE_GAIN > 1
+    nods, lips = {}, {}
+    for name in ("conv0000_a", "conv0002_a", "conv0002_b"):
+        clip = load_clip(CLIP.parent / name)
+        with torch.no_grad():
+            start = encode_clip(stage1, clip)[:1]
+            for gain in (1.0, None):
+                latents = generate_from_audio(model, clip.self_audio, clip.other_audio, clip.sample_rate, seed=0,
+                                              start=start, pose_gain=gain).latents
+                nods.setdefault(gain, []).append(landmark_head_pose(stage1.landmark_head(latents).numpy())[:, 3].std())
+                lips.setdefault(gain, []).append(stage1.lip_gap(latents).numpy().std())
+    nod_ratio = np.mean(nods[None]) / np.mean(nods[1.0])
+    lip_ratio = np.mean(lips[None]) / np.mean(lips[1.0])
+    assert nod_ratio > 1.2, (nods, nod_ratio)  # measured 1.34 at gain 2.5 (lip ratio 1.01)
+    assert abs(lip_ratio - 1) < 0.05, (lips, lip_ratio)
