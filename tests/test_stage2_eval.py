@@ -49,6 +49,11 @@ def test_report_end_to_end(synconv_many, weights):
                     "jitter_expression", "jitter_pose", "lse_c", "lse_d", "rpcc"):
             assert math.isfinite(report[row][key]), (row, key)
     assert report["ground_truth"]["fd_pose"] == pytest.approx(0.0, abs=1e-6)  # the truth against itself
+    assert results[0]["head_pose_generated"].shape == (results[0]["frames"], 5)
+    for row, key in (("ground_truth", "head_pose_reconstruction"), ("generated", "head_pose_generated")):
+        roll, turn, nod = (results[0][key][:, column].var() for column in (0, 1, 3))
+        assert report[row]["var_head_roll"] == pytest.approx(roll)
+        assert report[row]["var_head_turn"] == pytest.approx(turn) and report[row]["var_head_nod"] == pytest.approx(nod)
     assert 0 <= report["generated"]["ssim"] <= 1 and report["generated"]["psnr"] > 0
     assert set(report["targets"]) == {"state_accuracy>=0.9", "mouth_listening<=25%", "lse_c_within_20%",
                                       "sid_within_20%", "var_within_20%"}

@@ -15,7 +15,11 @@ alone costs. Reported beside the ground truth:
   latents of training clips and applied alike to true and generated latents;
 - the interaction metrics: speaking-state accuracy (a classifier fitted on ground-truth
   motion of training clips, applied to generated motion), transition lag, mouth opening
-  while only the partner speaks relative to while speaking, nod rate while listening.
+  while only the partner speaks relative to while speaking, nod rate while listening;
+- a cross-check of the head's motion that fits nothing: the variance of the roll, turn and
+  nod read from the landmarks the renderer is told (`metrics.landmark_head_pose` of the
+  first frame's landmarks moved by the landmark head), since the ridge map can misread
+  latents unlike those it was fitted on.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from infp_lab.data.audio import frame_energy
 from infp_lab.data.clip import Clip, list_clips, load_clip
 from infp_lab.metrics import (
     EXPRESSION_CLUSTERS, POSE_CLUSTERS, SpeakingStateClassifier, fit_clusters, frechet_distance, is_speaking,
-    motion_variance, mouth_opening_ratio, nod_rate, rpcc_mean, transition_lags,
+    landmark_head_pose, motion_variance, mouth_opening_ratio, nod_rate, rpcc_mean, transition_lags,
 )
 from infp_lab.render import PARAM_NAMES
 from infp_lab.stage1.inference import clip_frames, clip_landmarks, encode_clip, reenact
@@ -126,7 +130,9 @@ def render_first_frame(stage1: HeadImitator, clip: Clip, latents: torch.Tensor) 
     return reenact(stage1, source, source_lm, latents), _driven_landmarks(stage1, source, source_lm, latents)
 
 
-TRUTH_KEYS = ("true_latents", "sync_truth", "psnr_reconstruction", "ssim_reconstruction", "sync_reconstruction")
+TRUTH_KEYS = ("true_latents", "sync_truth", "psnr_reconstruction", "ssim_reconstruction", "sync_reconstruction",
+              "head_pose_reconstruction")
+HEAD_POSE = {"roll": 0, "turn": 1, "nod": 3}  # columns of metrics.landmark_head_pose
 
 
 def evaluate_clip(stage1: HeadImitator, stage2: MotionGenerator, syncnet, clip: Clip, audio_scale: float = AUDIO_SCALE,
@@ -163,6 +169,7 @@ def evaluate_clip(stage1: HeadImitator, stage2: MotionGenerator, syncnet, clip: 
         video, landmarks = render_first_frame(stage1, clip, latents)
         result[f"psnr_{name}"], result[f"ssim_{name}"] = _image_scores(video, truth_frames)
         result[f"sync_{name}"] = sync_scores(syncnet, uint8_video(video), landmarks, audio)
+        result[f"head_pose_{name}"] = landmark_head_pose(landmarks)  # (T, 5)
     result["partner_energy"] = frame_energy(clip.other_audio, clip.sample_rate, clip.fps, num_frames=frames)
     return result
 
@@ -196,6 +203,11 @@ def _summary(motions: list[np.ndarray], states: list[np.ndarray], partner: list[
     }
 
 
+def _head_pose_summary(poses: list[np.ndarray]) -> dict:
+    """Var of the roll (deg^2), turn and nod (inter-ocular distances^2) of landmark head poses (T, 5)."""
+    return {f"var_head_{name}": motion_variance([p[:, column] for p in poses]) for name, column in HEAD_POSE.items()}
+
+
 def summarise(results: list[dict], refs: References) -> dict:
     """The report's table from per-clip results: ground truth, stage-1 reconstruction and generated."""
     states = [r["state"] for r in results]
@@ -209,13 +221,15 @@ def summarise(results: list[dict], refs: References) -> dict:
                 "offset_abs_mean": float(np.mean([abs(r[key].offset) for r in results]))}
 
     table = {
-        "ground_truth": {**sync("sync_truth"), **_summary(true_motion, states, partner, true_motion, refs)},
+        "ground_truth": {**sync("sync_truth"), **_summary(true_motion, states, partner, true_motion, refs),
+                         **_head_pose_summary([r["head_pose_reconstruction"] for r in results])},
         "stage1_reconstruction": {"psnr": float(np.mean([r["psnr_reconstruction"] for r in results])),
                                   "ssim": float(np.mean([r["ssim_reconstruction"] for r in results])),
                                   **sync("sync_reconstruction")},
         "generated": {"psnr": float(np.mean([r["psnr_generated"] for r in results])),
                       "ssim": float(np.mean([r["ssim_generated"] for r in results])),
-                      **sync("sync_generated"), **_summary(generated, states, partner, true_motion, refs)},
+                      **sync("sync_generated"), **_summary(generated, states, partner, true_motion, refs),
+                      **_head_pose_summary([r["head_pose_generated"] for r in results])},
     }
     truth, gen = table["ground_truth"], table["generated"]
 
