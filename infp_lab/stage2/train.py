@@ -208,11 +208,12 @@ def train_stage2(data: str | Path, stage1_weights: str | Path, out: str | Path, 
     torch.manual_seed(train_cfg.seed)
     model = MotionGenerator(config).to(torch_device)
     model.set_latent_stats(*(torch.from_numpy(x) for x in latent_stats(train_paths)))
-    model.set_pose_directions(pose_directions(stage1, cached_latents(train_paths), model.latent_mean, model.latent_std))
+    train_latents = cached_latents(train_paths)  # (N, Dm), every training frame
+    model.set_pose_directions(pose_directions(stage1, train_latents, model.latent_mean, model.latent_std))
     ema = EMA(model, train_cfg.ema_decay)  # after the stats and pose directions: the EMA copy holds them too
     mouth = None
     if train_cfg.mouth_weight > 0:
-        mouth = MouthShapeLoss(stage1.to(torch_device), torch.from_numpy(cached_latents(train_paths)).to(torch_device))
+        mouth = MouthShapeLoss(stage1.to(torch_device), torch.from_numpy(train_latents).to(torch_device))
     optimizer = torch.optim.AdamW(model.parameters(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay)
     start = 0
     if state is not None:
