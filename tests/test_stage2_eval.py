@@ -32,9 +32,34 @@ def test_motion_reader_recovers_a_linear_map():
     rng = np.random.default_rng(0)
     latents = rng.normal(size=(400, 64))
     mapping = rng.normal(size=(64, len(PARAM_NAMES)))
-    reader = MotionReader(latents[:300], latents[:300] @ mapping)
+    clips = np.split(latents[:300], 6)
+    reader = MotionReader(clips, [z @ mapping for z in clips])
     predicted = reader(latents[300:])
     assert np.allclose(predicted, latents[300:] @ mapping, atol=0.05 * np.abs(predicted).max())
+
+
+def test_motion_reader_regularisation_is_chosen_over_whole_clips():
+    """Each frame repeated 10 times (neighbouring frames as alike as they can be) is the same
+    data: the reader's fit must not change. Cross-validation over single frames would see
+    each left-out frame's copies and choose almost no regularisation."""
+    rng = np.random.default_rng(0)
+    mapping = rng.normal(size=(32, 4))
+    latents = [rng.normal(size=(40, 32)) for _ in range(6)]
+    params = [z @ mapping + 4 * rng.normal(size=(40, 4)) for z in latents]  # noisy: regularisation pays
+    reader = MotionReader(latents, params)
+    repeated = MotionReader([np.repeat(z, 10, axis=0) for z in latents], [np.repeat(p, 10, axis=0) for p in params])
+    assert 0.01 < reader.alpha < 1000  # chosen inside the grid, not at its floor
+    assert repeated.alpha == pytest.approx(10 * reader.alpha)  # the same regularisation per distinct frame
+    new = rng.normal(size=(50, 32))
+    assert np.allclose(repeated(new), reader(new), atol=1e-8)
+
+
+def test_motion_reader_rejects_bad_input():
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match="at least 2 clips"):
+        MotionReader([rng.normal(size=(10, 8))], [rng.normal(size=(10, 3))])
+    with pytest.raises(ValueError, match="of one length"):
+        MotionReader([rng.normal(size=(10, 8))] * 2, [rng.normal(size=(9, 3))] * 2)
 
 
 def test_report_end_to_end(synconv_many, weights):

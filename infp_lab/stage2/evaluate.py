@@ -12,7 +12,8 @@ alone costs. Reported beside the ground truth:
 - the motion metrics FD, SID, Var and rPCC, and jitter (the Var of the frame-to-frame
   change), on motion read from the latents: a linear map
   (ridge) from latents to SynConv's 15 motion parameters, fitted on the ground-truth
-  latents of training clips and applied alike to true and generated latents;
+  latents of training clips and applied alike to true and generated latents (its
+  regularisation chosen by cross-validation over whole clips: `MotionReader`);
 - the interaction metrics: speaking-state accuracy (a classifier fitted on ground-truth
   motion of training clips, applied to generated motion), transition lag, mouth opening
   while only the partner speaks relative to while speaking, nod rate while listening;
@@ -54,15 +55,65 @@ PAPER = {"infp": {"ssim": 0.834, "psnr": 31.56, "lse_c": 7.188, "sid": 2.613, "v
          "ground_truth": {"lse_c": 7.261, "sid": 2.891, "var": 2.435}}
 
 
+def _ridge(x: np.ndarray, y: np.ndarray, alpha: float):
+    from sklearn.linear_model import Ridge
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return make_pipeline(StandardScaler(), Ridge(alpha=alpha)).fit(x, y)
+
+
+def within_clip_r2(predicted: np.ndarray, truth: np.ndarray, groups: np.ndarray, columns: list[int]) -> float:
+    """R^2 of motion (N, P) about each clip's mean (`groups`: the clip of each row), averaged
+    over the `columns` that move."""
+    predicted, truth = predicted[:, columns].copy(), truth[:, columns].copy()
+    for g in np.unique(groups):
+        rows = groups == g
+        predicted[rows] -= predicted[rows].mean(axis=0)
+        truth[rows] -= truth[rows].mean(axis=0)
+    total = (truth ** 2).sum(axis=0)
+    moving = total > 1e-12
+    return float(np.mean(1 - ((predicted - truth) ** 2).sum(axis=0)[moving] / total[moving]))
+
+
 class MotionReader:
-    """Motion latents -> SynConv motion parameters, by ridge regression fitted on true pairs."""
+    """Motion latents -> SynConv motion parameters, by ridge regression fitted on true pairs.
 
-    def __init__(self, latents: np.ndarray, params: np.ndarray):
-        from sklearn.linear_model import RidgeCV
-        from sklearn.pipeline import make_pipeline
-        from sklearn.preprocessing import StandardScaler
+    The ridge's strength is chosen by cross-validation over whole clips, scored by the
+    within-clip R^2 of the `columns` the metrics read (Var, SID and the rest measure motion
+    within clips). Leaving out single frames instead would choose almost no regularisation:
+    a frame's neighbours are near-copies of it. Such a map reads large motion into latent
+    directions that true motion hardly uses, and generated latents may move along them.
+    """
 
-        self.pipeline = make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-3, 3, 13))).fit(latents, params)
+    ALPHAS = np.logspace(-3, 4, 15)
+
+    def __init__(self, latents: list[np.ndarray], params: list[np.ndarray], columns: list[int] | None = None,
+                 folds: int = 6, alpha: float | None = None):
+        """`latents` (T_i, Dm) and `params` (T_i, P): one pair per clip, at least 2 clips.
+        `alpha`: a fixed ridge strength instead of the cross-validated one."""
+        from sklearn.model_selection import GroupKFold
+
+        if len(latents) != len(params) or len(latents) < 2:
+            raise ValueError(f"the motion reader needs the latents and params of at least 2 clips, "
+                             f"got {len(latents)} latent and {len(params)} param sequences")
+        for z, p in zip(latents, params):
+            if np.ndim(z) != 2 or np.ndim(p) != 2 or len(z) != len(p):
+                raise ValueError(f"each clip needs latents (T, Dm) and params (T, P) of one length, "
+                                 f"got {np.shape(z)} and {np.shape(p)}")
+        self.columns = list(range(np.shape(params[0])[1])) if columns is None else list(columns)
+        x = np.concatenate(latents).astype(np.float64)
+        y = np.concatenate(params).astype(np.float64)
+        if alpha is None:
+            groups = np.repeat(np.arange(len(latents)), [len(z) for z in latents])
+            splits = list(GroupKFold(min(folds, len(latents))).split(x, y, groups))
+            self.cv_scores = np.array([
+                np.mean([within_clip_r2(_ridge(x[train], y[train], a).predict(x[test]), y[test], groups[test],
+                                        self.columns) for train, test in splits])
+                for a in self.ALPHAS])
+            alpha = float(self.ALPHAS[np.argmax(self.cv_scores)])
+        self.alpha = float(alpha)
+        self.pipeline = _ridge(x, y, self.alpha)
 
     def __call__(self, latents: np.ndarray) -> np.ndarray:
         """(T, Dm) -> (T, 15) in PARAM_NAMES order."""
@@ -78,7 +129,8 @@ class References:
         if len(synthetic) < 2:
             raise ValueError("stage-2 evaluation needs at least 2 SynConv training clips for its reference models")
         latents = [encode_clip(stage1, c).numpy() for c in synthetic]
-        self.reader = MotionReader(np.concatenate(latents), np.concatenate([c.motion["params"] for c in synthetic]))
+        self.reader = MotionReader(latents, [c.motion["params"][:len(z)] for c, z in zip(synthetic, latents)],
+                                   columns=EXPRESSION + POSE)
         motions = [self.reader(z) for z in latents]
         self.classifier = SpeakingStateClassifier().fit(motions, [c.motion["state"] for c in synthetic])
         real = np.concatenate(motions)
@@ -274,5 +326,5 @@ def evaluate_stage2(stage2_weights: str | Path, stage1_weights: str | Path, sync
               "syncnet_weights": Path(syncnet_weights).name, "data": Path(data).name, "split": split,
               "clips": len(results), "reference_clips": len(reference_paths), "audio_scale": audio_scale,
               "guidance_smoothing": guidance_smoothing, "pose_gain": resolve_pose_gain(stage2, pose_gain),
-              "seed": seed, **summarise(results, refs)}
+              "seed": seed, "motion_reader_alpha": refs.reader.alpha, **summarise(results, refs)}
     return report, results
