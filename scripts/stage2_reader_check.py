@@ -38,8 +38,9 @@ from infp_lab.stage2.model import MotionGenerator
 @torch.no_grad()
 def held_out_latents(args: argparse.Namespace, stage1: HeadImitator) -> tuple[list, list, list]:
     """(true latents, generated latents, true params) of the held-out clips, one array per clip."""
-    clips = [load_clip(p) for p in list_clips(args.data, args.split)[:args.clips]]
-    if args.latents.exists():
+    cached = args.latents.exists()
+    clips = [load_clip(p, load_audio_tracks=not cached) for p in list_clips(args.data, args.split)[:args.clips]]
+    if cached:
         stored = np.load(args.latents)
         true, generated = [[stored[f"{kind}{i}"] for i in range(len(clips))] for kind in ("true", "gen")]
     else:

@@ -101,15 +101,16 @@ class MotionReader:
             if np.ndim(z) != 2 or np.ndim(p) != 2 or len(z) != len(p):
                 raise ValueError(f"each clip needs latents (T, Dm) and params (T, P) of one length, "
                                  f"got {np.shape(z)} and {np.shape(p)}")
-        self.columns = list(range(np.shape(params[0])[1])) if columns is None else list(columns)
+        columns = list(range(np.shape(params[0])[1])) if columns is None else list(columns)
         x = np.concatenate(latents).astype(np.float64)
         y = np.concatenate(params).astype(np.float64)
+        self.cv_scores = None  # (len(ALPHAS),) when the strength is cross-validated
         if alpha is None:
             groups = np.repeat(np.arange(len(latents)), [len(z) for z in latents])
             splits = list(GroupKFold(min(folds, len(latents))).split(x, y, groups))
             self.cv_scores = np.array([
                 np.mean([within_clip_r2(_ridge(x[train], y[train], a).predict(x[test]), y[test], groups[test],
-                                        self.columns) for train, test in splits])
+                                        columns) for train, test in splits])
                 for a in self.ALPHAS])
             alpha = float(self.ALPHAS[np.argmax(self.cv_scores)])
         self.alpha = float(alpha)
