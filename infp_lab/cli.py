@@ -91,6 +91,12 @@ def _add_train_commands(sub: argparse._SubParsersAction) -> None:
                         help="> 0 adds an L1 loss averaged over the target's eye and mouth regions only")
     stage1.add_argument("--mouth-from-decoder", action="store_true",
                         help="the decoder draws the inside of the driven mouth opening (needs the preset's driven maps)")
+    stage1.add_argument("--mouth-residual", action="store_true",
+                        help="the decoder adds an RGB residual inside the driven mouth opening (teeth)")
+    stage1.add_argument("--mouth-residual-only", action="store_true",
+                        help="with --mouth-residual and --init: train the mouth residual alone, the rest as given")
+    stage1.add_argument("--mouth-gan-weight", type=float, default=0.0,
+                        help="> 0 adds a patch GAN on mouth crops that also sees where the mouth opens")
     stage1.add_argument("--freeze-motion", action="store_true",
                         help="with --init: train the renderer only; the motion encoder and landmark head (so the "
                              "motion latents a stage 2 learnt) stay as they are")
@@ -155,13 +161,15 @@ def _train_stage1(args: argparse.Namespace) -> None:
     from infp_lab.stage1.train import Stage1TrainConfig, train_stage1
 
     cfg = Stage1TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, gan_weight=args.gan_weight,
+                            mouth_gan_weight=args.mouth_gan_weight,
                             cross_identity=args.cross_identity, invariance_weight=args.invariance_weight,
                             region_weight=args.region_weight, param_weight=args.param_weight,
-                            freeze_motion=args.freeze_motion, stop_at=args.stop_at,
+                            freeze_motion=args.freeze_motion, mouth_residual_only=args.mouth_residual_only,
+                            stop_at=args.stop_at,
                             checkpoint_every=args.checkpoint_every, seed=args.seed, workers=args.workers)
     result = train_stage1(args.data, args.out, args.preset, cfg, resume=args.resume, device=args.device,
                           motion_input=args.motion_input, init=args.init, mouth_from_decoder=args.mouth_from_decoder,
-                          hybrid_points=args.hybrid_points)
+                          hybrid_points=args.hybrid_points, mouth_residual=args.mouth_residual)
     if result:
         _print_result("stage 1", result)
 

@@ -89,7 +89,8 @@ def test_decoder_without_driven_maps_still_loads(tmp_path):
 
     config = preset("tiny")
     old = config.to_dict()
-    del old["decoder"]["driven_maps"], old["decoder"]["mouth_from_decoder"], old["decoder"]["refine_flow"]
+    for option in ("driven_maps", "mouth_from_decoder", "refine_flow", "mouth_residual"):
+        del old["decoder"][option]
     assert Stage1Config.from_dict(old) == replace(config, decoder=replace(config.decoder, driven_maps=False,
                                                                           refine_flow=False))
     assert Stage1Config.from_dict(config.to_dict()) == config and config.decoder.driven_maps
@@ -99,8 +100,9 @@ def test_decoder_without_driven_maps_still_loads(tmp_path):
     with pytest.raises(ValueError, match="driven_landmarks"):
         HeadImitator(config).decoder(torch.zeros(1, 96, 32, 32), torch.zeros(1, 64), torch.zeros(1, 3, 128, 128),
                                      torch.zeros(1, 2, 32, 32))
-    with pytest.raises(ValueError, match="needs driven_maps"):
-        HeadImitator(replace(config, decoder=replace(config.decoder, driven_maps=False, mouth_from_decoder=True)))
+    for option in ("mouth_from_decoder", "mouth_residual"):
+        with pytest.raises(ValueError, match="need driven_maps"):
+            HeadImitator(replace(config, decoder=replace(config.decoder, driven_maps=False, **{option: True})))
 
 
 def test_the_decoder_draws_inside_the_driven_mouth_opening():
@@ -130,6 +132,54 @@ def test_the_decoder_draws_inside_the_driven_mouth_opening():
     assert inside.sum() > 20 and pasted_blend[0, 0][inside].min() > 0.9
     assert blend[0, 0][inside].max() < 0.01 and torch.equal(blend[0, 0][outside], pasted_blend[0, 0][outside])
     assert (image[0, :, inside] - source[0, :, inside]).abs().mean() > 0.05  # not the source there
+
+
+def test_the_mouth_residual_draws_inside_the_driven_mouth_opening_only():
+    """The residual changes the decoder's image where the mouth-opening map is, nowhere else."""
+    from dataclasses import replace
+
+    from infp_lab.render.face_model import PARAM_NAMES
+
+    config = preset("tiny")
+    torch.manual_seed(0)
+    with_residual = HeadImitator(replace(config, decoder=replace(config.decoder, mouth_residual=True))).decoder.eval()
+    plain = HeadImitator(config).decoder.eval()
+    plain.load_state_dict(with_residual.state_dict(), strict=False)
+    with torch.no_grad():
+        with_residual.mouth_residual[-1].bias.fill_(-3.0)  # darken the inside of the mouth
+    params = np.zeros((1, 15), np.float32)
+    params[0, PARAM_NAMES.index("scale")], params[0, PARAM_NAMES.index("jaw_open")] = 1, 0.8
+    landmarks = torch.from_numpy(canonical_landmarks(params).astype(np.float32))
+    opening = driven_maps(landmarks, 128)[0, 0]
+    features, latent, source = torch.rand(1, 96, 32, 32), torch.randn(1, 64), torch.rand(1, 3, 128, 128)
+    still = torch.zeros(1, 2, 32, 32)
+    with torch.no_grad():
+        image, _ = with_residual(features, latent, source, still, landmarks)
+        before, _ = plain(features, latent, source, still, landmarks)
+    inside, outside = opening > 0.99, opening == 0
+    assert inside.sum() > 20
+    assert torch.equal(image[0, :, outside], before[0, :, outside])
+    assert before[0, :, inside].mean() > 0.3 and image[0, :, inside].max() < 0.01  # dark, and clamped to [0, 1]
+
+
+def test_mouth_crops_centre_on_the_mouth_and_scale_with_the_eyes():
+    from infp_lab.stage1.discriminator import MOUTH_CROP, MOUTH_CROP_EXTENT, MouthDiscriminator, mouth_crops
+    from infp_lab.stage1.hybrid import EYES, MOUTH
+
+    _, landmarks = _batch(128, b=1)
+    half = landmarks.clone()
+    half = (half - 0.5) * 0.5 + 0.5  # the same face at half the size
+    x = ((torch.arange(128) + 0.5) / 128).view(1, 1, 1, 128).expand(2, 1, 128, 128)  # each pixel's x in [0, 1]
+    crops = mouth_crops(x, torch.cat([landmarks, half]))
+    assert crops.shape == (2, 1, *MOUTH_CROP)
+    for crop, lm in zip(crops, (landmarks[0], half[0])):
+        centre = lm[list(MOUTH), 0].mean()
+        iod = (lm[list(EYES[0])].mean(0) - lm[list(EYES[1])].mean(0)).norm()
+        assert abs(crop[0, :, MOUTH_CROP[1] // 2 - 1: MOUTH_CROP[1] // 2 + 1].mean() - centre) < 0.01
+        width = crop[0, 0, -1] - crop[0, 0, 0]
+        assert abs(width - MOUTH_CROP_EXTENT[1] * iod * (1 - 1 / MOUTH_CROP[1])) < 0.01
+    logits = MouthDiscriminator()(torch.rand(2, 3, 128, 128), torch.cat([landmarks, half]))
+    assert logits.shape == (2, 1, MOUTH_CROP[0] // 8, MOUTH_CROP[1] // 8)
 
 
 def test_region_crops_follow_the_head_roll(monkeypatch):
@@ -325,12 +375,30 @@ def test_fine_tuning_starts_from_given_weights(tmp_path):
     assert motion and all(torch.equal(tuned[k], given[k]) for k in motion), "the motion latents must not move"
     assert any(not torch.equal(tuned[k], given[k]) for k in given if k.startswith("decoder."))
 
+    teeth = ["--steps", "3", "--checkpoint-every", "1", "--mouth-residual", "--mouth-residual-only",
+             "--mouth-gan-weight", "0.1", "--gan-weight", "0.1", "--init", str(tmp_path / "start.safetensors"),
+             "--out", str(tmp_path / "teeth")]
+    first = _train([*teeth, "--stop-at", "2"])
+    assert first.wait(timeout=300) == 0, first.stdout.read()
+    state = torch.load(tmp_path / "teeth" / "checkpoint.pt", weights_only=True)
+    assert {"mouth_discriminator", "mouth_disc_optimizer", "discriminator", "disc_optimizer"} <= set(state)
+    resumed = _train([*teeth, "--resume"])
+    assert resumed.wait(timeout=300) == 0, resumed.stdout.read()
+    teeth_model = HeadImitator.from_pretrained(tmp_path / "teeth" / "stage1.safetensors")
+    assert teeth_model.config.decoder.mouth_residual and teeth_model.decoder.mouth_residual[-1].weight.abs().sum() > 0
+    tuned = load_file(str(tmp_path / "teeth" / "stage1.safetensors"))
+    assert all(torch.equal(tuned[k], given[k]) for k in given), "only the mouth residual trains"
+    later = torch.load(tmp_path / "teeth" / "checkpoint.pt", weights_only=True)
+    for name in ("mouth_discriminator", "discriminator"):
+        moved = any(not torch.equal(later[name][k], state[name][k]) for k in state[name])
+        assert later["step"] == 3 and moved, f"the {name} trains on after the resume"
+
     other = _train(["--steps", "2", "--motion-input", "image", "--init", str(tmp_path / "start.safetensors"),
                     "--out", str(tmp_path / "bad")])
     assert other.wait(timeout=120) == 2 and "another model config" in other.stdout.read()
 
 
-@pytest.mark.parametrize("added", ["driven_maps", "refine_flow"])
+@pytest.mark.parametrize("added", ["driven_maps", "refine_flow", "mouth_residual"])
 def test_fine_tuning_adds_a_decoder_option_without_changing_the_start(tmp_path, added):
     from dataclasses import replace
 
@@ -340,7 +408,7 @@ def test_fine_tuning_adds_a_decoder_option_without_changing_the_start(tmp_path, 
     torch.manual_seed(1)
     before = HeadImitator(replace(config, decoder=replace(config.decoder, **{added: False}))).eval()
     before.save_pretrained(tmp_path / "before.safetensors")
-    after = HeadImitator(config).eval()
+    after = HeadImitator(replace(config, decoder=replace(config.decoder, **{added: True}))).eval()
     init_from(after, tmp_path / "before.safetensors")
     frames, landmarks = _batch(128)
     driving = frames.flip(0)
@@ -420,6 +488,10 @@ def test_bad_training_inputs(tmp_path):
     assert main(["train", "stage1", "--data", str(tmp_path / "none"), "--out", str(tmp_path / "o")]) == 2
     assert main(["train", "stage1", "--data", str(SAMPLES), "--out", str(tmp_path / "o"), "--preset", "huge"]) == 2
     assert main(["train", "stage1", "--data", str(SAMPLES), "--out", str(tmp_path / "o"), "--freeze-motion"]) == 2
+    start = tmp_path / "start.safetensors"
+    HeadImitator(preset("tiny")).save_pretrained(start)
+    assert main(["train", "stage1", "--data", str(SAMPLES), "--out", str(tmp_path / "o"), "--init", str(start),
+                 "--mouth-residual-only"]) == 2  # without --mouth-residual there is no residual to train
     assert not (tmp_path / "o").exists()
     if not torch.cuda.is_available():
         assert main(["train", "stage1", "--data", str(SAMPLES), "--out", str(tmp_path / "o"), "--device", "cuda"]) == 2

@@ -51,6 +51,7 @@ class DecoderConfig:
     driven_maps: bool = True  # also sees where the driven mouth and eyes open (stage1/hybrid.py: driven_maps)
     mouth_from_decoder: bool = False  # its own RGB inside the driven mouth opening (needs driven_maps; tried, weights/README.md)
     refine_flow: bool = True  # a full-resolution correction of the flow that warps the source image (sharp outlines)
+    mouth_residual: bool = False  # an RGB residual added inside the driven mouth opening (teeth; needs driven_maps)
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,7 @@ class Stage1Config:
             appearance=AppearanceEncoderConfig(**tuples(d["appearance"])),
             flow=FlowConfig(**tuples(d["flow"])),
             decoder=DecoderConfig(**{"driven_maps": False, "mouth_from_decoder": False, "refine_flow": False,
+                                     "mouth_residual": False,
                              **tuples(d["decoder"])}),  # older files
             param_names=tuple(d.get("param_names", ())),
         )

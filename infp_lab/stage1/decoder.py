@@ -46,8 +46,8 @@ class Decoder(nn.Module):
         super().__init__()
         cfg = config.decoder
         width = cfg.channels[0]
-        if cfg.mouth_from_decoder and not cfg.driven_maps:
-            raise ValueError("mouth_from_decoder needs driven_maps: the mouth opening is one of the maps")
+        if (cfg.mouth_from_decoder or cfg.mouth_residual) and not cfg.driven_maps:
+            raise ValueError("mouth_from_decoder and mouth_residual need driven_maps: the mouth opening is one of the maps")
         self.driven_maps = cfg.driven_maps
         self.mouth_from_decoder = cfg.mouth_from_decoder
         maps = DRIVEN_MAPS if cfg.driven_maps else 0
@@ -69,6 +69,12 @@ class Decoder(nn.Module):
             self.flow_correction = nn.Sequential(ConvBlock(cin + 3, cin), nn.Conv2d(cin, 2, 3, padding=1))
             nn.init.zeros_(self.flow_correction[-1].weight)
             nn.init.zeros_(self.flow_correction[-1].bias)
+        self.mouth_residual = None  # RGB added inside the driven mouth opening, starts at zero
+        if cfg.mouth_residual:
+            self.mouth_residual = nn.Sequential(ConvBlock(cin + maps + 3, cin), ConvBlock(cin, cin),
+                                                nn.Conv2d(cin, 3, 3, padding=1))
+            nn.init.zeros_(self.mouth_residual[-1].weight)
+            nn.init.zeros_(self.mouth_residual[-1].bias)
 
     def forward(self, warped: torch.Tensor, driving_latent: torch.Tensor, source: torch.Tensor, flow: torch.Tensor,
                 driven_landmarks: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -98,4 +104,10 @@ class Decoder(nn.Module):
         rgb, blend = torch.sigmoid(out[:, :3]), torch.sigmoid(out[:, 3:])
         if self.mouth_from_decoder:
             blend = blend * (1 - maps[:, :1])  # channel 0: the opening between the driven inner lips
-        return blend * warped_source + (1 - blend) * rgb, blend
+        image = blend * warped_source + (1 - blend) * rgb
+        if self.mouth_residual is not None:
+            # Where the blend saturates, the composite passes no gradient to the decoder's own RGB;
+            # this residual gets all of it, inside the opening only (teeth, the dark inside).
+            residual = torch.tanh(self.mouth_residual(torch.cat([x, maps, warped_source], dim=1)))
+            image = (image + maps[:, :1] * residual).clamp(0, 1)
+        return image, blend

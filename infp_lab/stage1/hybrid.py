@@ -63,12 +63,19 @@ def hybrid_representation(frames: torch.Tensor, landmarks: torch.Tensor) -> torc
 DRIVEN_MAPS = 3  # channels of `driven_maps`
 
 
+def mouth_opening(landmarks: torch.Tensor, size: int) -> torch.Tensor:
+    """Soft elliptic mask (B, H, W) over the opening between the inner lips, twice the inner
+    lips' extent (so it takes in the lips; a flat ellipse when closed); landmarks (B, L, 2)
+    in [0, 1]."""
+    return _ellipse(landmarks[:, list(INNER_LIP)], size, 1.0, 1.0, 0.0)
+
+
 def driven_maps(landmarks: torch.Tensor, size: int) -> torch.Tensor:
     """Where the driven face opens its mouth and eyes, for the decoder to draw them there:
     (B, 3, H, W) soft masks of the opening between the inner lips, of the two eye openings
     (both shrink to a thin line when closed) and dots on the lip and eye landmarks;
     landmarks (B, L, 2) in [0, 1]."""
-    mouth = _ellipse(landmarks[:, list(INNER_LIP)], size, 1.0, 1.0, 0.0)
+    mouth = mouth_opening(landmarks, size)
     eyes = torch.maximum(*(_ellipse(landmarks[:, list(group)], size, 1.0, 1.0, 0.0) for group in EYES))
     dots = draw_points(landmarks[:, list(MOUTH + INNER_LIP + EYES[0] + EYES[1])], size, sigma_px=max(1.0, size / 128))
     return torch.cat([mouth.unsqueeze(1), eyes.unsqueeze(1), dots], dim=1)

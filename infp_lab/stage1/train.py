@@ -23,7 +23,7 @@ from infp_lab.checkpoint import load_training_checkpoint, save_training_checkpoi
 from infp_lab.data.clip import train_val_clips
 from infp_lab.stage1.config import Stage1Config, preset
 from infp_lab.stage1.data import FramePairDataset, param_statistics
-from infp_lab.stage1.discriminator import PatchDiscriminator
+from infp_lab.stage1.discriminator import MouthDiscriminator, PatchDiscriminator
 from infp_lab.stage1.decoder import STEM_WEIGHT
 from infp_lab.stage1.hybrid import DRIVEN_MAPS, colour_jitter, region_mask
 from infp_lab.stage1.model import HeadImitator
@@ -46,10 +46,12 @@ class Stage1TrainConfig:
     ssim_weight: float = 0.5
     landmark_weight: float = 10.0
     gan_weight: float = 0.0  # > 0 turns the patch GAN on
+    mouth_gan_weight: float = 0.0  # > 0 turns the mouth-crop patch GAN on (conditioned on the mouth's opening)
     invariance_weight: float = 0.0  # > 0: cross-identity drivers must encode like the target frame
     param_weight: float = 0.0  # > 0: a linear param head reads the motion parameters from the latent (SynConv)
     region_weight: float = 0.0  # > 0: extra L1 on the target's eye and mouth regions (mean over their pixels)
     freeze_motion: bool = False  # train the renderer only: the motion encoder and landmark head keep their weights
+    mouth_residual_only: bool = False  # train the decoder's mouth residual alone: the rest renders as given
     colour_jitter: bool = True
     cross_identity: float = 0.5  # share of SynConv items driven by another identity wearing the same motion
     checkpoint_every: int = 250
@@ -62,10 +64,11 @@ class Stage1TrainConfig:
 def init_from(model: HeadImitator, weights: str | Path | HeadImitator) -> None:
     """Load stage-1 weights (a file, or a loaded model) of the same config into `model` to fine-tune them.
 
-    Weights of a model whose decoder did not see the driven maps, or did not correct the
-    flow at full resolution, are accepted too: the stem's extra input channels start at
-    zero, and the residual refine branch and the flow correction start as no-ops, so the
-    model renders exactly as the given one until training moves them. So are weights whose
+    Weights of a model whose decoder did not see the driven maps, did not correct the flow
+    at full resolution, or had no mouth residual, are accepted too: the stem's extra input
+    channels start at zero, and the residual refine branch, the flow correction and the
+    mouth residual start as no-ops, so the model renders exactly as the given one until
+    training moves them. So are weights whose
     decoder blended the warped source into the mouth opening (`mouth_from_decoder` off):
     they have the same parameters. Weights without a param head are accepted by a model with
     one: its head keeps its own start. So are hybrid weights that read the contour points only
@@ -79,8 +82,9 @@ def init_from(model: HeadImitator, weights: str | Path | HeadImitator) -> None:
                          motion=model.config.motion if widened else given.config.motion,
                          decoder=replace(given_decoder, driven_maps=decoder.driven_maps,
                                          mouth_from_decoder=decoder.mouth_from_decoder,
-                                         refine_flow=decoder.refine_flow))
-    dropped = (given_decoder.driven_maps and not decoder.driven_maps) or (given_decoder.refine_flow and not decoder.refine_flow)
+                                         refine_flow=decoder.refine_flow, mouth_residual=decoder.mouth_residual))
+    dropped = any(getattr(given_decoder, name) and not getattr(decoder, name)
+                  for name in ("driven_maps", "refine_flow", "mouth_residual"))
     if comparable != model.config or dropped:
         raise ValueError(f"{weights} has another model config than the one trained here (preset, motion input); "
                          f"fine-tune from weights of the same config")
@@ -164,7 +168,8 @@ def invariance_loss(model: HeadImitator, latents: torch.Tensor, batch: dict) -> 
     return F.mse_loss(latents[cross].float(), own.float()) / spread
 
 
-def _losses(model, batch, cfg: Stage1TrainConfig, generator: torch.Generator, discriminator=None) -> dict:
+def _losses(model, batch, cfg: Stage1TrainConfig, generator: torch.Generator, discriminator=None,
+            mouth_discriminator=None) -> dict:
     driving_input = colour_jitter(batch["driving"], generator) if cfg.colour_jitter else None
     out = model(batch["source"], batch["source_landmarks"], batch["driving"], batch["driving_landmarks"], driving_input)
     target = batch["target"]
@@ -188,8 +193,22 @@ def _losses(model, batch, cfg: Stage1TrainConfig, generator: torch.Generator, di
     if discriminator is not None:
         losses["gan_g"] = -discriminator(image).mean()
         total = total + cfg.gan_weight * losses["gan_g"]
+    if mouth_discriminator is not None:
+        losses["mouth_gan_g"] = -mouth_discriminator(image, batch["target_frame_landmarks"]).mean()
+        total = total + cfg.mouth_gan_weight * losses["mouth_gan_g"]
     losses["total"] = total
     return {**losses, "_image": image}
+
+
+def _discriminator_step(score, optimizer: torch.optim.Optimizer, real: torch.Tensor, fake: torch.Tensor,
+                        device: torch.device) -> torch.Tensor:
+    """One hinge-loss step of a discriminator; `score` maps images to logits."""
+    with autocast(device):
+        d_loss = F.relu(1 - score(real)).mean() + F.relu(1 + score(fake.detach())).mean()
+    optimizer.zero_grad(set_to_none=True)
+    d_loss.backward()
+    optimizer.step()
+    return d_loss
 
 
 @torch.no_grad()
@@ -228,7 +247,7 @@ def sample_grid(batch: dict, images: torch.Tensor, count: int = 8) -> np.ndarray
 def train_stage1(data: str | Path, out: str | Path, preset_name: str = "tiny", train_cfg: Stage1TrainConfig = Stage1TrainConfig(),
                  resume: bool = False, device: str = "auto", motion_input: str = "hybrid",
                  progress: bool = True, init: str | Path | None = None, mouth_from_decoder: bool = False,
-                 hybrid_points: str = "contour") -> dict:
+                 hybrid_points: str = "contour", mouth_residual: bool = False) -> dict:
     """Train (or resume) a stage-1 model; writes checkpoint.pt, samples/, metrics.csv and
     stage1.safetensors (EMA weights) into `out`. Returns the final validation metrics.
 
@@ -236,15 +255,21 @@ def train_stage1(data: str | Path, out: str | Path, preset_name: str = "tiny", t
     a resumed checkpoint takes precedence over it. `mouth_from_decoder`: the decoder draws
     the inside of the driven mouth opening itself (`DecoderConfig.mouth_from_decoder`).
     `hybrid_points`: the landmarks the hybrid motion input's point MLP reads
-    (`MotionEncoderConfig.points`)."""
+    (`MotionEncoderConfig.points`). `mouth_residual`: the decoder adds an RGB residual inside
+    the driven mouth opening (`DecoderConfig.mouth_residual`)."""
     data, out = Path(data), Path(out)
     torch_device, info = distributed_device(device)
     config: Stage1Config = preset(preset_name).with_motion_input(motion_input)
     config = replace(config, motion=replace(config.motion, points=hybrid_points))
     if mouth_from_decoder:
         config = replace(config, decoder=replace(config.decoder, mouth_from_decoder=True))
+    if mouth_residual:
+        config = replace(config, decoder=replace(config.decoder, mouth_residual=True))
     if train_cfg.freeze_motion and init is None and not resume:
         raise ValueError("--freeze-motion fine-tunes the renderer of trained weights: give them with --init")
+    if train_cfg.mouth_residual_only and (not mouth_residual or (init is None and not resume)):
+        raise ValueError("--mouth-residual-only trains a mouth residual on trained weights: "
+                         "give --mouth-residual and the weights with --init")
     train_clips, val_clips = train_val_clips(data)  # bad data fails here, before anything is written
     given = HeadImitator.from_pretrained(init) if init is not None else None
     if train_cfg.param_weight > 0:
@@ -269,12 +294,19 @@ def train_stage1(data: str | Path, out: str | Path, preset_name: str = "tiny", t
         for part in (model.motion_encoder, model.landmark_head, model.param_head):
             if part is not None:
                 part.requires_grad_(False)
+    if train_cfg.mouth_residual_only:  # outside the driven mouth opening the image stays the given model's
+        model.requires_grad_(False)
+        model.decoder.mouth_residual.requires_grad_(True)
     ema = EMA(model, train_cfg.ema_decay)
     optimizer = torch.optim.AdamW(parameter_groups(model), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay)
     discriminator = disc_optimizer = None
     if train_cfg.gan_weight > 0:
         discriminator = PatchDiscriminator().to(torch_device)
         disc_optimizer = torch.optim.AdamW(discriminator.parameters(), lr=train_cfg.lr, betas=(0.5, 0.999))
+    mouth_discriminator = mouth_disc_optimizer = None
+    if train_cfg.mouth_gan_weight > 0:
+        mouth_discriminator = MouthDiscriminator().to(torch_device)
+        mouth_disc_optimizer = torch.optim.AdamW(mouth_discriminator.parameters(), lr=train_cfg.lr, betas=(0.5, 0.999))
     start = 0
     if resume and checkpoint_path.exists():
         state = load_training_checkpoint(checkpoint_path)
@@ -286,6 +318,9 @@ def train_stage1(data: str | Path, out: str | Path, preset_name: str = "tiny", t
         if discriminator is not None and "discriminator" in state:
             discriminator.load_state_dict(state["discriminator"])
             disc_optimizer.load_state_dict(state["disc_optimizer"])
+        if mouth_discriminator is not None and "mouth_discriminator" in state:
+            mouth_discriminator.load_state_dict(state["mouth_discriminator"])
+            mouth_disc_optimizer.load_state_dict(state["mouth_disc_optimizer"])
         start = int(state["step"])
     if train_cfg.stop_at is not None and train_cfg.stop_at <= start:
         raise ValueError(f"--stop-at {train_cfg.stop_at}: {checkpoint_path} is already at step {start}")
@@ -321,6 +356,9 @@ def train_stage1(data: str | Path, out: str | Path, preset_name: str = "tiny", t
                      f"generator_{info.rank}": generator.get_state()}
             if discriminator is not None:
                 state.update(discriminator=discriminator.state_dict(), disc_optimizer=disc_optimizer.state_dict())
+            if mouth_discriminator is not None:
+                state.update(mouth_discriminator=mouth_discriminator.state_dict(),
+                             mouth_disc_optimizer=mouth_disc_optimizer.state_dict())
             save_training_checkpoint(checkpoint_path, state)
             eval_model.save_pretrained(out / "stage1.safetensors", extra={"step": step, "val": metrics,
                                                                             "motion_input": motion_input})
@@ -334,20 +372,18 @@ def train_stage1(data: str | Path, out: str | Path, preset_name: str = "tiny", t
         for group in optimizer.param_groups:
             group["lr"] = group.get("lr_scale", 1.0) * _lr(step, train_cfg)  # older checkpoints: no scale
         with autocast(torch_device):
-            losses = _losses(model, batch, train_cfg, generator, discriminator)
+            losses = _losses(model, batch, train_cfg, generator, discriminator, mouth_discriminator)
         optimizer.zero_grad(set_to_none=True)
         losses["total"].backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         if discriminator is not None:
-            with autocast(torch_device):
-                real = discriminator(batch["driving"])
-                fake = discriminator(losses["_image"].detach())
-                d_loss = F.relu(1 - real).mean() + F.relu(1 + fake).mean()
-            disc_optimizer.zero_grad(set_to_none=True)
-            d_loss.backward()
-            disc_optimizer.step()
-            losses["gan_d"] = d_loss
+            losses["gan_d"] = _discriminator_step(discriminator, disc_optimizer, batch["driving"], losses["_image"],
+                                                  torch_device)
+        if mouth_discriminator is not None:  # real and rendered mouths, each judged given the true opening
+            losses["mouth_gan_d"] = _discriminator_step(
+                lambda images: mouth_discriminator(images, batch["target_frame_landmarks"]), mouth_disc_optimizer,
+                batch["target"], losses["_image"], torch_device)
         ema.update(unwrap(model), step)
         step += 1
         bar.update()
