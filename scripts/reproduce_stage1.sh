@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Train stage 1 by the current recipe, with its report and the ablation, from nothing: the shipped
-# fifth model of weights/README.md (the third model, then a fine-tune with the decoder's driven maps,
-# then a fine-tune of the renderer alone with the decoder's full-resolution flow correction).
-# About 4.5 h of training + 15 min of ablation on 2 CPU cores (see weights/README.md).
+# seventh model of weights/README.md (the third model, then a fine-tune with the decoder's driven maps,
+# then a fine-tune of the renderer alone with the decoder's full-resolution flow correction: the fifth
+# model; then the renderer again with a mouth residual and a patch GAN on mouth crops).
+# About 5.5 h of training + 15 min of ablation on 2 CPU cores (see weights/README.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 IL=".venv/bin/infp-lab"
@@ -28,7 +29,16 @@ $IL train stage1 --data data/s1train --out runs/stage1_flowfix --init runs/stage
     --freeze-motion --region-weight 1 --steps 1200 --batch-size 16 --lr 1e-4 --checkpoint-every 200 --seed 3
 $IL train stage1 --data data/s1train --out runs/stage1_flowfix --init runs/stage1_maps/fourth.safetensors \
     --freeze-motion --region-weight 1 --steps 2000 --batch-size 16 --lr 1e-4 --checkpoint-every 200 --seed 3 --resume
-$IL export --checkpoint runs/stage1_flowfix/checkpoint.pt --out weights/stage1_tiny.safetensors
+$IL export --checkpoint runs/stage1_flowfix/checkpoint.pt --out runs/stage1_flowfix/fifth.safetensors
+# Teeth: the renderer again (motion frozen), with a mouth residual and a patch GAN on mouth crops; run as
+# two commands: 1000 steps, then resumed to 1400 (a schedule over 1400 steps).
+$IL train stage1 --data data/s1train --out runs/stage1_teeth --init runs/stage1_flowfix/fifth.safetensors \
+    --freeze-motion --mouth-residual --mouth-gan-weight 0.05 --region-weight 1 --steps 1000 --batch-size 16 \
+    --lr 1e-4 --checkpoint-every 100 --seed 5
+$IL train stage1 --data data/s1train --out runs/stage1_teeth --init runs/stage1_flowfix/fifth.safetensors \
+    --freeze-motion --mouth-residual --mouth-gan-weight 0.05 --region-weight 1 --steps 1400 --batch-size 16 \
+    --lr 1e-4 --checkpoint-every 100 --seed 5 --resume
+$IL export --checkpoint runs/stage1_teeth/checkpoint.pt --out weights/stage1_tiny.safetensors
 $IL eval stage1 --ckpt weights/stage1_tiny.safetensors --data data/s1test --split test \
     --probe-data data/s1train --out weights/stage1_tiny.report.json
 
