@@ -7,10 +7,20 @@ stage-1 fine-tune (which must also move the renderer, and then stage 2, onto the
 
     python scripts/stage1_encoder_probe.py --stage1 weights/stage1_tiny.safetensors \
         --data data/s1train --test data/s1test --out runs/encoder_probe/regions \
-        [--points contour|regions] [--param-weight 1] [--invariance-weight 1] [--steps 300]
+        [--points contour|regions] [--param-weight 1] [--invariance-weight 1] [--identity-weight 0.1] [--steps 300]
 
 The region-points branch learns at stage1.train.REGION_BRANCH_LR_SCALE times the rate, as in
 `infp-lab train stage1`.
+
+--identity-weight trains an identity adversary: an MLP that reads, from the latent of a
+cross-identity driver, the look of the face it shows (SynConv's `Appearance` less the
+placement: species, colours, styles, face proportions, lighting; standardised), while the
+encoder learns, through a gradient reversal, to keep it from reading it. A regression onto
+the look, shared by all identities, learns from few frames an identity, where a classifier
+over the 168 training identities did not learn at all in 300 steps (its loss stayed at
+log 168). Only cross-identity drivers count: they show one identity at another clip's
+placement, so the face, not where the head sits, is what the adversary can use (the latent
+must keep the placement: the landmark head's target has it).
 
 Writes OUT/encoder.safetensors and OUT/probes.json and prints the probe summary.
 """
@@ -29,13 +39,18 @@ from tqdm.auto import tqdm
 
 from infp_lab.data.clip import list_clips, load_clip, train_val_clips
 from infp_lab.stage1.config import HYBRID_POINT_SETS
-from infp_lab.stage1.data import FramePairDataset, param_statistics
+from infp_lab.render.appearance import BACKGROUNDS, BEARDS, GLASSES, HAIR_STYLES, PATTERNS, SPECIES
+from infp_lab.stage1.data import PLACEMENT, FramePairDataset, param_statistics
 from infp_lab.stage1.evaluate import controlled_probes
 from infp_lab.stage1.hybrid import colour_jitter
 from infp_lab.stage1.model import HeadImitator
 from infp_lab.stage1.train import (Stage1TrainConfig, fit_param_head, init_from, invariance_loss, param_loss,
                                    parameter_groups)
 from infp_lab.train.common import cosine_lr
+
+CHOICES = {"species": SPECIES, "hair_style": HAIR_STYLES, "beard": BEARDS, "glasses": GLASSES,
+           "background": BACKGROUNDS, "pattern": PATTERNS}
+ADVERSARY_LR_SCALE = 3.0  # the identity adversary learns faster than the encoder it plays against
 
 
 def encoder_model(weights: str, train: list[Path], points: str) -> HeadImitator:
@@ -51,18 +66,61 @@ def encoder_model(weights: str, train: list[Path], points: str) -> HeadImitator:
     return model
 
 
+class GradientReversal(torch.autograd.Function):
+    """Identity forward; the gradient times -weight backward."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, weight: float) -> torch.Tensor:
+        ctx.weight = weight
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        return -ctx.weight * grad, None
+
+
+def appearance_features(dataset: FramePairDataset) -> torch.Tensor:
+    """The look of each clip's face (N, F), standardised over the clips: every `Appearance`
+    field but the placement and the background's seed, colours in [0, 1], styles one-hot."""
+    rows = []
+    for index in range(len(dataset.clip_paths)):
+        look = dataset.clip(index).render_spec["appearance"]
+        row = []
+        for name, value in sorted(look.items()):
+            if name in PLACEMENT or name == "bg_seed":
+                continue
+            if name in CHOICES:
+                row += [float(value == choice) for choice in CHOICES[name]]
+            elif isinstance(value, list):
+                row += [v / 255.0 for v in value]
+            else:
+                row.append(float(value))
+        rows.append(row)
+    features = torch.tensor(rows)
+    spread = features.std(dim=0)
+    keep = spread > 1e-6
+    return (features[:, keep] - features[:, keep].mean(dim=0)) / spread[keep]
+
+
 def fine_tune(model: HeadImitator, train: list[Path], args: argparse.Namespace) -> None:
     names = model.config.param_names
     dataset = FramePairDataset(train, model.config.image_size, cross_identity=0.5, param_names=names, seed=args.seed)
     model.requires_grad_(False)  # the renderer stays out
     for part in (model.motion_encoder, model.landmark_head, model.param_head):
         part.requires_grad_(True)
-    optimizer = torch.optim.AdamW(parameter_groups(model), lr=args.lr, weight_decay=1e-2)
+    groups = parameter_groups(model)
+    looks = appearance_features(dataset)
+    adversary = torch.nn.Sequential(torch.nn.Linear(model.config.latent_dim, 256), torch.nn.SiLU(),
+                                    torch.nn.Linear(256, looks.shape[1]))
+    if args.identity_weight > 0:
+        groups.append({"params": list(adversary.parameters()), "lr_scale": ADVERSARY_LR_SCALE})
+    optimizer = torch.optim.AdamW(groups, lr=args.lr, weight_decay=1e-2)
     loader = torch.utils.data.DataLoader(
         range(args.steps * args.batch_size), batch_size=args.batch_size, num_workers=1,
         collate_fn=lambda indices: torch.utils.data.default_collate([dataset[i] for i in indices]))
     generator = torch.Generator().manual_seed(args.seed)
     landmark_weight = Stage1TrainConfig().landmark_weight  # the train loop's losses, without the renderer's
+    running = None
     for step, batch in enumerate(tqdm(loader, total=args.steps, desc="encoder")):
         for group in optimizer.param_groups:
             group["lr"] = group["lr_scale"] * cosine_lr(step, args.lr, 0, args.steps)
@@ -72,6 +130,14 @@ def fine_tune(model: HeadImitator, train: list[Path], args: argparse.Namespace) 
             loss = loss + args.param_weight * param_loss(model, latents, batch)
         if args.invariance_weight > 0 and batch["cross"].any():
             loss = loss + args.invariance_weight * invariance_loss(model, latents, batch)
+        cross = batch["cross"].bool()
+        if args.identity_weight > 0 and cross.any():
+            logits = adversary(GradientReversal.apply(latents[cross], args.identity_weight))
+            adversary_loss = F.mse_loss(logits, looks[batch["driving_identity"][cross]])
+            loss = loss + adversary_loss
+            running = adversary_loss.item() if running is None else 0.95 * running + 0.05 * adversary_loss.item()
+            if step % 50 == 0 or step == args.steps - 1:  # 1 = the adversary reads nothing
+                tqdm.write(f"step {step}: adversary's unexplained look variance {running:.3f}")
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -95,6 +161,8 @@ def main() -> None:
     parser.add_argument("--points", choices=HYBRID_POINT_SETS, default="contour")
     parser.add_argument("--param-weight", type=float, default=0.0)
     parser.add_argument("--invariance-weight", type=float, default=0.0)
+    parser.add_argument("--identity-weight", type=float, default=0.0,
+                        help="weight of the reversed gradient of an identity adversary on cross-identity latents")
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=3e-4)

@@ -241,6 +241,9 @@ def test_pair_dataset_cross_identity_items():
     for it in crossed:
         # the driving frame shows another face, the target is the source's identity
         assert (it["driving"] - it["target"]).abs().mean() > 0.02
+    plain = [it for it in (FramePairDataset(SAMPLES, size=64, cross_identity=0.0)[i] for i in range(4))]
+    assert all(it["driving_identity"] == it["clip_index"] for it in plain)
+    assert all(it["driving_identity"] != it["clip_index"] for it in crossed)
     again = dataset[3]
     assert torch.equal(again["driving"], items[3]["driving"])  # items depend only on the index
 
@@ -263,6 +266,7 @@ def test_cross_identity_drivers_and_head_targets_share_the_placement():
     driving = it["driving_landmarks"].numpy()
     matches = [o for o in others if np.allclose(project_landmarks(params, placed(o, own), 256) / 256, driving, atol=1e-5)]
     assert matches and matches[0] != own  # another identity...
+    assert others[it["driving_identity"]] == matches[0]  # ...the one the item names
     assert any(getattr(matches[0], n) != getattr(own, n) for n in PLACEMENT)
     assert not np.allclose(project_landmarks(params, matches[0], 256) / 256, driving, atol=1e-3)  # ...moved to own's place
 
@@ -616,3 +620,25 @@ def test_hybrid_region_points_read_the_brows_and_start_from_contour_weights(tmp_
     tuned = HeadImitator.from_pretrained(tmp_path / "ft" / "stage1.safetensors")
     assert tuned.config.motion.points == "regions"
     assert tuned.motion_encoder.region_points[-1].weight.abs().max() > 0, "the branch must learn"
+
+
+def test_encoder_probe_identity_adversary_parts():
+    """scripts/stage1_encoder_probe.py's adversary: the look it reads leaves out where the head
+    sits, differs between identities, and its gradient reaches the encoder reversed."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("encoder_probe", SAMPLES.parents[1] / "scripts" / "stage1_encoder_probe.py")
+    probe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(probe)
+    dataset = FramePairDataset(SAMPLES, size=64)
+    looks = probe.appearance_features(dataset)
+    assert looks.shape[0] == len(dataset.clip_paths) and torch.isfinite(looks).all()
+    assert torch.allclose(looks.mean(dim=0), torch.zeros(looks.shape[1]), atol=1e-5)
+    assert (torch.cdist(looks, looks) + torch.eye(len(looks)) * 1e3).min() > 0.1  # every face reads apart
+    clip = dataset.clip(0)
+    clip.render_spec["appearance"]["centre_x"] += 0.1  # the placement is not part of the look
+    clip.render_spec["appearance"]["base_yaw"] += 20.0
+    assert torch.allclose(probe.appearance_features(dataset), looks)
+    x = torch.ones(3, requires_grad=True)
+    probe.GradientReversal.apply(x, 0.5).sum().backward()
+    assert torch.equal(x.grad, torch.full((3,), -0.5))

@@ -106,7 +106,7 @@ class FramePairDataset(Dataset):
             return torch.from_numpy(image).permute(2, 0, 1).float().div_(255.0)
 
         target = tensor(self.frame(clip_index, driving_t))
-        driving, driving_landmarks, cross = target, landmarks[driving_t], 0
+        driving, driving_landmarks, cross, shown_identity = target, landmarks[driving_t], 0, clip_index
         other_index = int(rng.integers(len(self.clip_paths)))
         if clip.render_spec is not None and rng.random() < self.cross_identity and other_index != clip_index:
             other = self.clip(other_index)
@@ -116,7 +116,7 @@ class FramePairDataset(Dataset):
                                     Appearance.from_dict(clip.render_spec["appearance"]))
                 driving = tensor(render_frame(params, appearance, self.size))
                 driving_landmarks = project_landmarks(params, appearance, 256) / 256.0
-                cross = 1
+                cross, shown_identity = 1, other_index
         item = {
             "source": tensor(self.frame(clip_index, source_t)), "driving": driving, "target": target,
             "source_landmarks": torch.from_numpy(landmarks[source_t].astype(np.float32)),
@@ -124,6 +124,7 @@ class FramePairDataset(Dataset):
             "target_landmarks": torch.from_numpy(self.head_targets(clip_index)[driving_t]),
             "target_frame_landmarks": torch.from_numpy(landmarks[driving_t].astype(np.float32)),
             "cross": cross, "clip_index": clip_index, "source_frame": source_t, "driving_frame": driving_t,
+            "driving_identity": shown_identity,  # the clip whose face the driving frame shows
         }
         if self.param_names:  # a cross-identity driver wears the target's parameters, at its placement
             shown = self.shown_params(clip_index)
