@@ -15,10 +15,10 @@ The region-points branch learns at stage1.train.REGION_BRANCH_LR_SCALE times the
 --identity-weight trains an identity adversary: an MLP that reads, from the latent of a
 cross-identity driver, the look of the face it shows (SynConv's `Appearance` less the
 placement: species, colours, styles, face proportions, lighting; standardised), while the
-encoder learns, through a gradient reversal, to keep it from reading it. A regression onto
-the look, shared by all identities, learns from few frames an identity, where a classifier
-over the 168 training identities did not learn at all in 300 steps (its loss stayed at
-log 168). Only cross-identity drivers count: they show one identity at another clip's
+encoder learns, through a gradient reversal, to keep it from reading it. The look is shared
+by all identities, so a regression onto it needs fewer frames of each identity than a
+classifier over the 168 training identities (which learnt nothing in 300 steps: its loss
+stayed at log 168). Only cross-identity drivers count: they show one identity at another clip's
 placement, so the face, not where the head sits, is what the adversary can use (the latent
 must keep the placement: the landmark head's target has it).
 
@@ -38,8 +38,8 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from infp_lab.data.clip import list_clips, load_clip, train_val_clips
+from infp_lab.render.appearance import CHOICES
 from infp_lab.stage1.config import HYBRID_POINT_SETS
-from infp_lab.render.appearance import BACKGROUNDS, BEARDS, GLASSES, HAIR_STYLES, PATTERNS, SPECIES
 from infp_lab.stage1.data import PLACEMENT, FramePairDataset, param_statistics
 from infp_lab.stage1.evaluate import controlled_probes
 from infp_lab.stage1.hybrid import colour_jitter
@@ -48,8 +48,6 @@ from infp_lab.stage1.train import (Stage1TrainConfig, fit_param_head, init_from,
                                    parameter_groups)
 from infp_lab.train.common import cosine_lr
 
-CHOICES = {"species": SPECIES, "hair_style": HAIR_STYLES, "beard": BEARDS, "glasses": GLASSES,
-           "background": BACKGROUNDS, "pattern": PATTERNS}
 ADVERSARY_LR_SCALE = 3.0  # the identity adversary learns faster than the encoder it plays against
 
 
@@ -109,10 +107,10 @@ def fine_tune(model: HeadImitator, train: list[Path], args: argparse.Namespace) 
     for part in (model.motion_encoder, model.landmark_head, model.param_head):
         part.requires_grad_(True)
     groups = parameter_groups(model)
-    looks = appearance_features(dataset)
-    adversary = torch.nn.Sequential(torch.nn.Linear(model.config.latent_dim, 256), torch.nn.SiLU(),
-                                    torch.nn.Linear(256, looks.shape[1]))
     if args.identity_weight > 0:
+        looks = appearance_features(dataset)
+        adversary = torch.nn.Sequential(torch.nn.Linear(model.config.latent_dim, 256), torch.nn.SiLU(),
+                                        torch.nn.Linear(256, looks.shape[1]))
         groups.append({"params": list(adversary.parameters()), "lr_scale": ADVERSARY_LR_SCALE})
     optimizer = torch.optim.AdamW(groups, lr=args.lr, weight_decay=1e-2)
     loader = torch.utils.data.DataLoader(

@@ -22,8 +22,8 @@ BACKGROUNDS = ("solid", "vertical", "radial", "stripes", "bokeh")
 PATTERNS = ("plain", "tabby", "tuxedo", "panels")
 
 Colour = tuple[int, int, int]
-_CHOICES = {"species": SPECIES, "hair_style": HAIR_STYLES, "beard": BEARDS,
-            "glasses": GLASSES, "background": BACKGROUNDS, "pattern": PATTERNS}
+CHOICES = {"species": SPECIES, "hair_style": HAIR_STYLES, "beard": BEARDS,
+           "glasses": GLASSES, "background": BACKGROUNDS, "pattern": PATTERNS}
 
 # Skin tones from light to dark (RGB), interpolated when sampling.
 _SKIN_TONES = np.array([(255, 226, 204), (243, 200, 170), (228, 176, 140), (201, 140, 104),
@@ -86,10 +86,10 @@ class Appearance:
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.name in _CHOICES:
-                if value not in _CHOICES[f.name]:
+            if f.name in CHOICES:
+                if value not in CHOICES[f.name]:
                     raise ValueError(f"Appearance.{f.name}={value!r} is not one of "
-                                     f"{_CHOICES[f.name]}")
+                                     f"{CHOICES[f.name]}")
             elif f.type == "Colour":
                 if len(value) != 3:
                     raise ValueError(f"Appearance.{f.name} must be an RGB triple, got {value!r}")
