@@ -642,3 +642,27 @@ def test_encoder_probe_identity_adversary_parts():
     x = torch.ones(3, requires_grad=True)
     probe.GradientReversal.apply(x, 0.5).sum().backward()
     assert torch.equal(x.grad, torch.full((3,), -0.5))
+
+
+def test_identity_subspace_projection_removes_a_shared_offset():
+    """scripts/stage1_identity_subspace.py: with identities offset along one shared direction,
+    the first direction found is that one, removing it leaves every identity at the same place,
+    and removing none gives the latents back."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("identity_subspace",
+                                                  SAMPLES.parents[1] / "scripts" / "stage1_identity_subspace.py")
+    subspace = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(subspace)
+    rng = np.random.default_rng(0)
+    identities, motions, dim = 10, 40, 6
+    motion = rng.normal(size=(motions, dim))
+    shared = np.array([0.0, 0.0, 1.0, 0.0, 0.0, 0.0])
+    offsets = rng.normal(size=(identities, 1)) * shared
+    latents = (motion[None] + offsets[:, None]).reshape(-1, dim) + rng.normal(scale=1e-3, size=(identities * motions, dim))
+    mean, whiten, directions = subspace.identity_directions(latents, identities)
+    found = np.linalg.inv(whiten) @ directions[:, 0]
+    assert abs(found @ shared) / np.linalg.norm(found) > 0.99
+    removed = subspace.project(latents, mean, whiten, directions[:, :1]).reshape(identities, motions, dim)
+    assert np.abs(removed - removed.mean(axis=0)).max() < 0.01  # what told the identities apart is gone
+    assert np.allclose(subspace.project(latents, mean, whiten, directions[:, :0]), latents)
