@@ -11,6 +11,10 @@ directions projected out, then go through the report's two probes (identity, fit
 the motions and scored on the other half; motion parameters, fitted on 24 other training
 identities), for each k. Nothing is trained; the stage-1 weights are only read.
 
+For contrast, the row "relative_to_rest" subtracts from every latent the latent of the same
+face at rest (neutral motion, same placement): what a latent coded relative to a frame of
+the same face would hold.
+
     python scripts/stage1_identity_subspace.py --stage1 weights/stage1_tiny.safetensors \
         --data data/s1train --test data/s1test --out runs/identity_subspace [--identities 96] [--ks 0 4 8 16 32]
 
@@ -28,6 +32,7 @@ import numpy as np
 import torch
 
 from infp_lab.data.clip import list_clips, load_clip
+from infp_lab.render import NEUTRAL_PARAMS
 from infp_lab.stage1.evaluate import _pool_features, probe_identity, probe_params
 from infp_lab.stage1.model import HeadImitator
 
@@ -101,6 +106,16 @@ def main() -> None:
         rows[str(k)] = {"identity_accuracy": probe_identity(t, identity, motion_id)["accuracy"],
                         "r2_mean": motion["r2_mean"], "r2_per_param": motion["r2_per_param"]}
         print(f"k={k}: identity {rows[str(k)]['identity_accuracy']:.3f}  R^2 {motion['r2_mean']:.3f}", flush=True)
+
+    def at_rest(clips: list) -> np.ndarray:  # each face's latent at rest, repeated over the pool
+        rest = _pool_features(model, clips, NEUTRAL_PARAMS[None].copy(), shared_placement=True)["latents"]
+        return np.repeat(rest, len(probe_pool), axis=0)
+
+    t, f = test_x - at_rest(test), fit_x - at_rest(fitting)
+    motion = probe_params(f, np.tile(probe_pool, (len(fitting), 1)), t, np.tile(probe_pool, (len(test), 1)), names)
+    rows["relative_to_rest"] = {"identity_accuracy": probe_identity(t, identity, motion_id)["accuracy"],
+                                "r2_mean": motion["r2_mean"], "r2_per_param": motion["r2_per_param"]}
+    print(f"relative to rest: identity {rows['relative_to_rest']['identity_accuracy']:.3f}  R^2 {motion['r2_mean']:.3f}")
     args.out.mkdir(parents=True, exist_ok=True)
     result = {"stage1": str(args.stage1), "directing_identities": len(directing), "directing_motions": args.motions,
               "test_identities": len(test), "chance": 1.0 / len(test), "rows": rows}
