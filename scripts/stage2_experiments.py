@@ -28,7 +28,7 @@ import torch
 
 from infp_lab.data.clip import list_clips, load_clip
 from infp_lab.stage1.model import HeadImitator
-from infp_lab.stage2.config import ABLATIONS, AUDIO_SCALE, GUIDANCE_SMOOTHING
+from infp_lab.stage2.config import ABLATIONS, AUDIO_SCALE, GUIDANCE_SMOOTHING, SAMPLERS
 from infp_lab.stage2.evaluate import References, evaluate_clip, evaluate_stage2, summarise
 from infp_lab.stage2.generate import resolve_pose_gain
 from infp_lab.stage2.model import MotionGenerator
@@ -82,7 +82,8 @@ def sweep(args: argparse.Namespace, settings: dict[str, dict]) -> tuple[dict, in
     rows, truths = {}, [None] * len(clips)
     for name, setting in settings.items():  # the truth of each clip is measured once, at the first setting
         results = [evaluate_clip(stage1, stage2, syncnet, clip, seed=args.seed, truth=truth,
-                                 guidance_smoothing=args.smoothing, **setting)
+                                 guidance_smoothing=args.smoothing, sampler=args.sampler, steps=args.sampler_steps,
+                                 **setting)
                    for clip, truth in zip(clips, truths)]
         truths = results
         table = summarise(results, refs)
@@ -92,17 +93,24 @@ def sweep(args: argparse.Namespace, settings: dict[str, dict]) -> tuple[dict, in
     return rows, len(clips), stage2
 
 
+def sampling(args: argparse.Namespace, stage2: MotionGenerator) -> dict:
+    """The sampler and steps the sweep ran with."""
+    return {"sampler": args.sampler or stage2.config.diffusion.sampler,
+            "sampler_steps": args.sampler_steps or stage2.config.diffusion.steps}
+
+
 def cfg_sweep(args: argparse.Namespace) -> dict:
     settings = {str(scale): dict(audio_scale=scale, pose_gain=args.pose_gain) for scale in args.scales}
     rows, clips, stage2 = sweep(args, settings)
     return {"clips": clips, "split": args.split, "seed": args.seed, "guidance_smoothing": args.smoothing,
-            "pose_gain": resolve_pose_gain(stage2, args.pose_gain), "rows": rows, "chosen_scale": choose_scale(rows)}
+            **sampling(args, stage2), "pose_gain": resolve_pose_gain(stage2, args.pose_gain), "rows": rows,
+            "chosen_scale": choose_scale(rows)}
 
 
 def pose_sweep(args: argparse.Namespace) -> dict:
-    rows, clips, _ = sweep(args, {str(gain): dict(audio_scale=args.scale, pose_gain=gain) for gain in args.gains})
+    rows, clips, stage2 = sweep(args, {str(gain): dict(audio_scale=args.scale, pose_gain=gain) for gain in args.gains})
     return {"clips": clips, "split": args.split, "seed": args.seed, "guidance_smoothing": args.smoothing,
-            "audio_scale": args.scale, "rows": rows, "chosen_pose_gain": choose_scale(rows)}
+            **sampling(args, stage2), "audio_scale": args.scale, "rows": rows, "chosen_pose_gain": choose_scale(rows)}
 
 
 def ablation(args: argparse.Namespace) -> dict:
@@ -146,6 +154,8 @@ def main() -> None:
         p.add_argument("--train-data", required=True, type=Path, help="training clips for the metrics' references")
         p.add_argument("--smoothing", type=float, default=GUIDANCE_SMOOTHING,
                        help="Gaussian sigma (frames) smoothing the guidance over time (0 = none)")
+        p.add_argument("--sampler", choices=SAMPLERS, default=None, help="the diffusion sampler (default: the model's)")
+        p.add_argument("--sampler-steps", type=int, default=None, help="its denoising steps (default: the model's)")
     ablate = sub.add_parser("ablation")
     ablate.add_argument("--data", required=True, type=Path, help="training clips")
     ablate.add_argument("--test", required=True, type=Path, help="held-out clips (test split)")

@@ -91,3 +91,27 @@ def test_rejects_mismatched_latent_sizes(synconv_many, weights, tmp_path):
     other = MotionGenerator(stage2_preset("tiny", latent_dim=32)).save_pretrained(tmp_path / "s2.safetensors")
     with pytest.raises(ValueError, match="latents"):
         evaluate_stage2(other, stage1, sync, synconv_many, synconv_many, max_clips=1, progress=False)
+
+
+
+def test_evaluate_clip_passes_the_sampler_on(synconv_many, weights, monkeypatch):
+    """The sweeps' --sampler / --sampler-steps reach the generator (the default is the model's)."""
+    from infp_lab.stage2 import evaluate
+
+    class Stop(Exception):
+        pass
+
+    asked = []
+
+    def generator(*args, **kwargs):
+        asked.append({k: kwargs.get(k, "missing") for k in ("sampler", "steps")})
+        raise Stop
+
+    monkeypatch.setattr(evaluate, "generate_from_audio", generator)
+    stage1, stage2, sync = (cls.from_pretrained(path).eval() for cls, path in
+                            zip((HeadImitator, MotionGenerator, SyncNet), weights))
+    clip = load_clip(list_clips(synconv_many, "test")[0])
+    for settings in ({}, {"sampler": "dpmsolver++", "steps": 7}):
+        with pytest.raises(Stop):
+            evaluate.evaluate_clip(stage1, stage2, sync, clip, **settings)
+    assert asked == [{"sampler": None, "steps": None}, {"sampler": "dpmsolver++", "steps": 7}]

@@ -190,12 +190,12 @@ HEAD_POSE = {"roll": 0, "turn": 1, "nod": 3}  # columns of metrics.landmark_head
 
 def evaluate_clip(stage1: HeadImitator, stage2: MotionGenerator, syncnet, clip: Clip, audio_scale: float = AUDIO_SCALE,
                   seed: int = 0, truth: dict | None = None, guidance_smoothing: float = GUIDANCE_SMOOTHING,
-                  pose_gain: float | None = None) -> dict:
+                  pose_gain: float | None = None, sampler: str | None = None, steps: int | None = None) -> dict:
     """Ground-truth and generated latents, motion and scores of one clip.
 
     `truth`: an earlier result of the same clip (e.g. at another guidance scale) whose
     TRUTH_KEYS entries are reused instead of encoding, rendering and scoring the truth again.
-    `pose_gain`: as in `generate` (None: the model's default).
+    `pose_gain`, `sampler`, `steps`: as in `generate` (None: the model's default).
     """
     from infp_lab.syncnet import sync_scores
 
@@ -203,7 +203,8 @@ def evaluate_clip(stage1: HeadImitator, stage2: MotionGenerator, syncnet, clip: 
     true_latents = encode_clip(stage1, clip) if truth is None else torch.from_numpy(truth["true_latents"])
     generated = generate_from_audio(stage2, clip.self_audio, clip.other_audio, clip.sample_rate,
                                     audio_scale=audio_scale, seed=seed, start=true_latents[:1],
-                                    guidance_smoothing=guidance_smoothing, pose_gain=pose_gain)
+                                    guidance_smoothing=guidance_smoothing, pose_gain=pose_gain,
+                                    sampler=sampler, steps=steps)
     frames = min(len(true_latents), len(generated.latents))
     truth_frames = clip_frames(clip, size, np.arange(frames))
     result = {"clip": clip.name, "frames": frames, "state": clip.motion["state"][:frames],
