@@ -7,7 +7,7 @@ stage-1 fine-tune (which must also move the renderer, and then stage 2, onto the
 
     python scripts/stage1_encoder_probe.py --stage1 weights/stage1_tiny.safetensors \
         --data data/s1train --test data/s1test --out runs/encoder_probe/regions \
-        [--points contour|regions] [--param-weight 1] [--invariance-weight 1] [--identity-weight 0.1] [--steps 300]
+        [--points contour|regions] [--param-weight 1] [--invariance-weight 1 [--invariance-per-dim]] [--identity-weight 0.1] [--steps 300]
 
 The region-points branch learns at stage1.train.REGION_BRANCH_LR_SCALE times the rate, as in
 `infp-lab train stage1`.
@@ -127,7 +127,7 @@ def fine_tune(model: HeadImitator, train: list[Path], args: argparse.Namespace) 
         if args.param_weight > 0:
             loss = loss + args.param_weight * param_loss(model, latents, batch)
         if args.invariance_weight > 0 and batch["cross"].any():
-            loss = loss + args.invariance_weight * invariance_loss(model, latents, batch)
+            loss = loss + args.invariance_weight * invariance_loss(model, latents, batch, args.invariance_per_dim)
         cross = batch["cross"].bool()
         if args.identity_weight > 0 and cross.any():
             logits = adversary(GradientReversal.apply(latents[cross], args.identity_weight))
@@ -159,6 +159,8 @@ def main() -> None:
     parser.add_argument("--points", choices=HYBRID_POINT_SETS, default="contour")
     parser.add_argument("--param-weight", type=float, default=0.0)
     parser.add_argument("--invariance-weight", type=float, default=0.0)
+    parser.add_argument("--invariance-per-dim", action="store_true",
+                        help="the invariance loss relative to each latent dimension's spread, not their mean")
     parser.add_argument("--identity-weight", type=float, default=0.0,
                         help="weight of the reversed gradient of an identity adversary on cross-identity latents")
     parser.add_argument("--steps", type=int, default=300)

@@ -287,6 +287,23 @@ def test_invariance_loss_pulls_cross_identity_latents_together():
     assert model.motion_encoder.to_latent[-1].weight.grad.abs().sum() > 0
 
 
+def test_invariance_loss_per_dimension_weighs_small_dimensions_up():
+    """A small, consistent offset in a dimension that hardly varies is what a probe that
+    standardises the latent reads: the per-dimension loss sees it, the averaged one hardly."""
+    from types import SimpleNamespace
+
+    from infp_lab.stage1.train import invariance_loss
+
+    gen = torch.Generator().manual_seed(0)
+    own = torch.stack([torch.randn(16, generator=gen), torch.randn(16, generator=gen) * 0.03], dim=1)
+    model = SimpleNamespace(encode_motion=lambda frames, landmarks: own)
+    batch = {"cross": torch.ones(16), "target": torch.zeros(16, 3, 8, 8), "target_frame_landmarks": torch.zeros(16, 5, 2)}
+    drivers = own + torch.tensor([0.0, 0.15])  # five of the small dimension's standard deviations
+    averaged, per_dim = invariance_loss(model, drivers, batch), invariance_loss(model, drivers, batch, per_dim=True)
+    assert per_dim > 5.0 and averaged < 0.05
+    assert invariance_loss(model, own, batch, per_dim=True) == 0
+
+
 def test_region_loss_sees_only_the_eyes_and_mouth():
     from infp_lab.stage1.train import Stage1TrainConfig, _losses
 

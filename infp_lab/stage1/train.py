@@ -159,13 +159,17 @@ def param_loss(model: HeadImitator, latents: torch.Tensor, batch: dict) -> torch
     return F.mse_loss(head.standardised(latents[known].float()), truth)
 
 
-def invariance_loss(model: HeadImitator, latents: torch.Tensor, batch: dict) -> torch.Tensor:
-    """Cross-identity drivers' latents against their target frames' own, relative to the
-    targets' spread."""
+def invariance_loss(model: HeadImitator, latents: torch.Tensor, batch: dict, per_dim: bool = False) -> torch.Tensor:
+    """Cross-identity drivers' latents against their target frames' own (the same motion on
+    another face), relative to the targets' spread: averaged over the latent's dimensions,
+    or, with `per_dim`, each dimension's own (as a probe that standardises them reads them)."""
     cross = batch["cross"].bool()
     own = model.encode_motion(batch["target"][cross], batch["target_frame_landmarks"][cross])
-    spread = own.detach().float().var(dim=0).mean() + 1e-6 if len(own) > 1 else 1.0
-    return F.mse_loss(latents[cross].float(), own.float()) / spread
+    if len(own) < 2:
+        return F.mse_loss(latents[cross].float(), own.float())
+    spread = own.detach().float().var(dim=0)
+    spread = spread + 1e-4 * spread.mean() + 1e-6 if per_dim else spread.mean() + 1e-6
+    return ((latents[cross].float() - own.float()) ** 2 / spread).mean()
 
 
 def _losses(model, batch, cfg: Stage1TrainConfig, generator: torch.Generator, discriminator=None,
