@@ -18,8 +18,7 @@ the same face would hold.
     python scripts/stage1_identity_subspace.py --stage1 weights/stage1_tiny.safetensors \
         --data data/s1train --test data/s1test --out runs/identity_subspace [--identities 96] [--ks 0 4 8 16 32]
 
-Writes OUT/identity-subspace.json (and OUT/features.npz, the latents, reused by a later run
-into the same OUT) and prints one line per k.
+Writes OUT/identity-subspace.json and prints one line per k.
 """
 
 from __future__ import annotations
@@ -33,7 +32,7 @@ import torch
 
 from infp_lab.data.clip import list_clips, load_clip
 from infp_lab.render import NEUTRAL_PARAMS
-from infp_lab.stage1.evaluate import _pool_features, probe_identity, probe_params
+from infp_lab.stage1.evaluate import pool_features, probe_identity, probe_params
 from infp_lab.stage1.model import HeadImitator
 
 
@@ -84,16 +83,9 @@ def main() -> None:
 
     # The report's controlled probes (`infp-lab eval stage1` at its default seed): 80 motions of the test clips.
     probe_pool = pool_of(test, 80, np.random.default_rng(1))
-    features = args.out / "features.npz"  # the latents, kept to try other settings without re-encoding
-    if features.exists():
-        saved = np.load(features)
-        directing_x, test_x, fit_x = saved["directing"], saved["test"], saved["fit"]
-    else:
-        directing_x = _pool_features(model, directing, pool_of(directing, args.motions, rng), True)["latents"]
-        test_x = _pool_features(model, test, probe_pool, shared_placement=True)["latents"]
-        fit_x = _pool_features(model, fitting, probe_pool, shared_placement=True)["latents"]
-        args.out.mkdir(parents=True, exist_ok=True)
-        np.savez(features, directing=directing_x, test=test_x, fit=fit_x)
+    directing_x = pool_features(model, directing, pool_of(directing, args.motions, rng), True)["latents"]
+    test_x = pool_features(model, test, probe_pool, shared_placement=True)["latents"]
+    fit_x = pool_features(model, fitting, probe_pool, shared_placement=True)["latents"]
     mean, whiten, directions = identity_directions(directing_x, len(directing))
     identity = np.repeat([c.meta["identity"] for c in test], len(probe_pool))
     motion_id = np.tile(np.arange(len(probe_pool)), len(test))
@@ -108,7 +100,7 @@ def main() -> None:
         print(f"k={k}: identity {rows[str(k)]['identity_accuracy']:.3f}  R^2 {motion['r2_mean']:.3f}", flush=True)
 
     def at_rest(clips: list) -> np.ndarray:  # each face's latent at rest, repeated over the pool
-        rest = _pool_features(model, clips, NEUTRAL_PARAMS[None].copy(), shared_placement=True)["latents"]
+        rest = pool_features(model, clips, NEUTRAL_PARAMS[None].copy(), shared_placement=True)["latents"]
         return np.repeat(rest, len(probe_pool), axis=0)
 
     t, f = test_x - at_rest(test), fit_x - at_rest(fitting)

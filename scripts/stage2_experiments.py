@@ -3,7 +3,7 @@
     # CFG sweep: the same weights at several audio guidance scales (sync and diversity vs scale)
     python scripts/stage2_experiments.py cfg-sweep --stage2 W2 --stage1 W1 --syncnet S --data data/s1test \
         --train-data data/s1train --out runs/stage2_cfg [--split test] [--scales 1 2 3 4 5 6] [--clips 4] \
-        [--smoothing SIGMA] [--pose-gain G]
+        [--smoothing SIGMA] [--pose-gain G] [--sampler ddim|dpmsolver++] [--sampler-steps N]
 
     # Pose-gain sweep: the same weights at one audio scale, several gains along the head-pose directions
     python scripts/stage2_experiments.py pose-sweep --stage2 W2 --stage1 W1 --syncnet S --data data/s1train \

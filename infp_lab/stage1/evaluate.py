@@ -145,7 +145,7 @@ def reenactment(model: HeadImitator, clips: list[Clip], pairs_per_clip: int, see
 
 
 @torch.no_grad()
-def _pool_features(model: HeadImitator, clips: list[Clip], pool: np.ndarray, shared_placement: bool
+def pool_features(model: HeadImitator, clips: list[Clip], pool: np.ndarray, shared_placement: bool
                    ) -> dict[str, np.ndarray]:
     """Every clip's face rendered with every motion of the pool, at one shared placement or
     at each identity's own: motion latents, pooled appearance features and true landmarks,
@@ -169,13 +169,13 @@ def _pool_features(model: HeadImitator, clips: list[Clip], pool: np.ndarray, sha
 def _probes(model: HeadImitator, synthetic: list[Clip], fitting: list[Clip], pool: np.ndarray,
             shared_placement: bool) -> dict:
     """The identity and motion probes of one placement protocol."""
-    test = _pool_features(model, synthetic, pool, shared_placement)
+    test = pool_features(model, synthetic, pool, shared_placement)
     identity = np.repeat([c.meta["identity"] for c in synthetic], len(pool))
     motion_id = np.tile(np.arange(len(pool)), len(synthetic))
     params = np.tile(pool, (len(synthetic), 1))
     names = synthetic[0].param_names
     if fitting:
-        fit = _pool_features(model, fitting, pool, shared_placement)
+        fit = pool_features(model, fitting, pool, shared_placement)
         fit_params = np.tile(pool, (len(fitting), 1))
 
         def param_probe(key: str) -> dict:
