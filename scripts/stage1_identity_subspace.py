@@ -32,13 +32,8 @@ import torch
 
 from infp_lab.data.clip import list_clips, load_clip
 from infp_lab.render import NEUTRAL_PARAMS
-from infp_lab.stage1.evaluate import pool_features, probe_identity, probe_params
+from infp_lab.stage1.evaluate import motion_pool, pool_features, probe_identity, probe_params
 from infp_lab.stage1.model import HeadImitator
-
-
-def pool_of(clips: list, motions: int, rng: np.random.Generator) -> np.ndarray:
-    per_clip = max(1, motions // len(clips))
-    return np.concatenate([c.motion["params"][rng.choice(c.num_frames, per_clip, replace=False)] for c in clips])
 
 
 def identity_directions(latents: np.ndarray, identities: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -82,32 +77,31 @@ def main() -> None:
     test = [load_clip(p, load_audio_tracks=False) for p in list_clips(args.test, "test")]
 
     # The report's controlled probes (`infp-lab eval stage1` at its default seed): 80 motions of the test clips.
-    probe_pool = pool_of(test, 80, np.random.default_rng(1))
-    directing_x = pool_features(model, directing, pool_of(directing, args.motions, rng), True)["latents"]
+    probe_pool = motion_pool(test, 80, np.random.default_rng(1))
+    directing_x = pool_features(model, directing, motion_pool(directing, args.motions, rng), True)["latents"]
     test_x = pool_features(model, test, probe_pool, shared_placement=True)["latents"]
     fit_x = pool_features(model, fitting, probe_pool, shared_placement=True)["latents"]
     mean, whiten, directions = identity_directions(directing_x, len(directing))
     identity = np.repeat([c.meta["identity"] for c in test], len(probe_pool))
     motion_id = np.tile(np.arange(len(probe_pool)), len(test))
-    names = test[0].param_names
-    rows = {}
-    for k in args.ks:
-        used = directions[:, :k]
-        t, f = project(test_x, mean, whiten, used), project(fit_x, mean, whiten, used)
-        motion = probe_params(f, np.tile(probe_pool, (len(fitting), 1)), t, np.tile(probe_pool, (len(test), 1)), names)
-        rows[str(k)] = {"identity_accuracy": probe_identity(t, identity, motion_id)["accuracy"],
-                        "r2_mean": motion["r2_mean"], "r2_per_param": motion["r2_per_param"]}
-        print(f"k={k}: identity {rows[str(k)]['identity_accuracy']:.3f}  R^2 {motion['r2_mean']:.3f}", flush=True)
+
+    def probes(name: str, t: np.ndarray, f: np.ndarray) -> dict:
+        """The report's two probes on test latents `t` and motion-probe fitting latents `f`."""
+        motion = probe_params(f, np.tile(probe_pool, (len(fitting), 1)), t, np.tile(probe_pool, (len(test), 1)),
+                              test[0].param_names)
+        row = {"identity_accuracy": probe_identity(t, identity, motion_id)["accuracy"],
+               "r2_mean": motion["r2_mean"], "r2_per_param": motion["r2_per_param"]}
+        print(f"{name}: identity {row['identity_accuracy']:.3f}  R^2 {row['r2_mean']:.3f}", flush=True)
+        return row
+
+    rows = {str(k): probes(f"k={k}", project(test_x, mean, whiten, directions[:, :k]),
+                           project(fit_x, mean, whiten, directions[:, :k])) for k in args.ks}
 
     def at_rest(clips: list) -> np.ndarray:  # each face's latent at rest, repeated over the pool
         rest = pool_features(model, clips, NEUTRAL_PARAMS[None].copy(), shared_placement=True)["latents"]
         return np.repeat(rest, len(probe_pool), axis=0)
 
-    t, f = test_x - at_rest(test), fit_x - at_rest(fitting)
-    motion = probe_params(f, np.tile(probe_pool, (len(fitting), 1)), t, np.tile(probe_pool, (len(test), 1)), names)
-    rows["relative_to_rest"] = {"identity_accuracy": probe_identity(t, identity, motion_id)["accuracy"],
-                                "r2_mean": motion["r2_mean"], "r2_per_param": motion["r2_per_param"]}
-    print(f"relative to rest: identity {rows['relative_to_rest']['identity_accuracy']:.3f}  R^2 {motion['r2_mean']:.3f}")
+    rows["relative_to_rest"] = probes("relative to rest", test_x - at_rest(test), fit_x - at_rest(fitting))
     args.out.mkdir(parents=True, exist_ok=True)
     result = {"stage1": str(args.stage1), "directing_identities": len(directing), "directing_motions": args.motions,
               "test_identities": len(test), "chance": 1.0 / len(test), "rows": rows}

@@ -93,7 +93,6 @@ def test_rejects_mismatched_latent_sizes(synconv_many, weights, tmp_path):
         evaluate_stage2(other, stage1, sync, synconv_many, synconv_many, max_clips=1, progress=False)
 
 
-
 def test_evaluate_clip_passes_the_sampler_on(synconv_many, weights, monkeypatch):
     """The sweeps' --sampler / --sampler-steps reach the generator (the default is the model's)."""
     from infp_lab.stage2 import evaluate

@@ -194,6 +194,12 @@ def _probes(model: HeadImitator, synthetic: list[Clip], fitting: list[Clip], poo
             "params_from_frame_landmarks": param_probe("landmarks")}
 
 
+def motion_pool(clips: list[Clip], motions: int, rng: np.random.Generator) -> np.ndarray:
+    """About `motions` motion-parameter rows, the same number drawn from each clip's frames."""
+    per_clip = max(1, motions // len(clips))
+    return np.concatenate([c.motion["params"][rng.choice(c.num_frames, per_clip, replace=False)] for c in clips])
+
+
 @torch.no_grad()
 def controlled_probes(model: HeadImitator, clips: list[Clip], motions: int = 80, seed: int = 0,
                       fit_clips: list[Clip] | None = None) -> dict:
@@ -207,9 +213,7 @@ def controlled_probes(model: HeadImitator, clips: list[Clip], motions: int = 80,
     synthetic = [c for c in clips if c.render_spec is not None]
     if len(synthetic) < 4:
         raise ValueError("controlled probes need at least 4 SynConv clips")
-    rng = np.random.default_rng(seed)
-    per_clip = max(1, motions // len(synthetic))
-    pool = np.concatenate([c.motion["params"][rng.choice(c.num_frames, per_clip, replace=False)] for c in synthetic])
+    pool = motion_pool(synthetic, motions, np.random.default_rng(seed))
     fitting = [c for c in (fit_clips or []) if c.render_spec is not None]
     protocol = (f"fitted on {len(fitting)} other identities" if fitting
                 else "fitted on half the identities, scored on the other half")
