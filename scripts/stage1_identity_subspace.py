@@ -78,7 +78,8 @@ def main() -> None:
 
     # The report's controlled probes (`infp-lab eval stage1` at its default seed): 80 motions of the test clips.
     probe_pool = motion_pool(test, 80, np.random.default_rng(1))
-    directing_x = pool_features(model, directing, motion_pool(directing, args.motions, rng), True)["latents"]
+    directing_x = pool_features(model, directing, motion_pool(directing, args.motions, rng),
+                                shared_placement=True)["latents"]
     test_x = pool_features(model, test, probe_pool, shared_placement=True)["latents"]
     fit_x = pool_features(model, fitting, probe_pool, shared_placement=True)["latents"]
     mean, whiten, directions = identity_directions(directing_x, len(directing))

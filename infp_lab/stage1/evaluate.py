@@ -146,7 +146,7 @@ def reenactment(model: HeadImitator, clips: list[Clip], pairs_per_clip: int, see
 
 @torch.no_grad()
 def pool_features(model: HeadImitator, clips: list[Clip], pool: np.ndarray, shared_placement: bool
-                   ) -> dict[str, np.ndarray]:
+                  ) -> dict[str, np.ndarray]:
     """Every clip's face rendered with every motion of the pool, at one shared placement or
     at each identity's own: motion latents, pooled appearance features and true landmarks,
     stacked clip after clip."""
