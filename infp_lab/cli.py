@@ -242,6 +242,9 @@ def _add_eval_commands(sub: argparse._SubParsersAction) -> None:
     stage2.add_argument("--pose-gain", type=float, default=None,
                         help="how much stronger guidance is along the head-pose directions (1 = as elsewhere; "
                              "default: the one chosen on validation clips, for weights that have them)")
+    stage2.add_argument("--pose-smoothing", type=float, default=None,
+                        help="time constant (frames) of the low-pass on the generated head pose (0 = none; "
+                             "default: the one chosen on validation clips, for weights with head-pose directions)")
     stage2.add_argument("--seed", type=int, default=0)
     stage2.set_defaults(func=_eval_stage2)
 
@@ -260,7 +263,8 @@ def _eval_stage2(args: argparse.Namespace) -> None:
     report, _ = evaluate_stage2(args.ckpt, args.stage1, args.syncnet, args.data, args.train_data,
                                 None if args.split == "all" else args.split, max_clips=args.clips,
                                 audio_scale=args.audio_scale, seed=args.seed,
-                                guidance_smoothing=args.guidance_smoothing, pose_gain=args.pose_gain)
+                                guidance_smoothing=args.guidance_smoothing, pose_gain=args.pose_gain,
+                                pose_smoothing=args.pose_smoothing)
     _write_report(report, args.out)
 
 

@@ -27,7 +27,7 @@ from infp_lab.stage1.inference import encode_clip
 from infp_lab.stage1.model import HeadImitator
 from infp_lab.stage2.config import AUDIO_SCALE
 from infp_lab.stage2.evaluate import first_frame_landmarks
-from infp_lab.stage2.generate import generate_from_audio
+from infp_lab.stage2.generate import generate_from_audio, resolve_pose_gain, resolve_pose_smoothing
 from infp_lab.stage2.model import MotionGenerator
 
 POSE_NAMES = ("roll_deg", "turn", "centre_x_px")
@@ -68,6 +68,7 @@ def main() -> None:
             poses[mode].append(landmark_head_pose(first_frame_landmarks(stage1, clip, latents)))
     tail = int(round(TAIL_S * clips[0].fps))
     report = {"clips": len(clips), "split": args.split, "scale": args.scale, "seed": args.seed, "tail_s": TAIL_S,
+              "pose_gain": resolve_pose_gain(stage2, None), "pose_smoothing": resolve_pose_smoothing(stage2, None),
               "truth": {f"var_{n}": float(np.mean([t[:, i].var() for t in truths])) for i, n in enumerate(POSE_NAMES)},
               **{mode: summary(p, truths, tail) for mode, p in poses.items()}}
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -9,6 +9,12 @@
     python scripts/stage2_experiments.py pose-sweep --stage2 W2 --stage1 W1 --syncnet S --data data/s1train \
         --train-data data/s1train --split val --out runs/stage2_pose_gain_val [--scale 3] [--gains 1 2 2.5 3]
 
+    # Pose-smoothing sweep: the same weights at one audio scale and pose gain, several time constants
+    # of the low-pass on the generated head pose
+    python scripts/stage2_experiments.py pose-smoothing-sweep --stage2 W2 --stage1 W1 --syncnet S \
+        --data data/s1train --train-data data/s1train --split val --out runs/stage2_pose_smoothing_val \
+        [--scale 3] [--pose-gain G] [--time-constants 0 1 2 3]
+
     # Ablations: the full model vs each of config.ABLATIONS (no memory banks, no style modulation,
     # epsilon prediction, full-window motion attention), same data, seed and steps
     python scripts/stage2_experiments.py ablation --stage1 W1 --syncnet S --data data/s1train --test data/s1test \
@@ -30,7 +36,7 @@ from infp_lab.data.clip import list_clips, load_clip
 from infp_lab.stage1.model import HeadImitator
 from infp_lab.stage2.config import ABLATIONS, AUDIO_SCALE, GUIDANCE_SMOOTHING, SAMPLERS
 from infp_lab.stage2.evaluate import References, evaluate_clip, evaluate_stage2, summarise
-from infp_lab.stage2.generate import resolve_pose_gain
+from infp_lab.stage2.generate import resolve_pose_gain, resolve_pose_smoothing
 from infp_lab.stage2.model import MotionGenerator
 from infp_lab.stage2.train import Stage2TrainConfig, train_stage2
 from infp_lab.syncnet import SyncNet
@@ -70,6 +76,19 @@ def choose_smoothing(unsmoothed: dict, smoothed: dict[float, dict], scale: float
     return max(fit, default=0.0)
 
 
+def choose_pose_smoothing(rows: dict, min_state_accuracy: float = 0.9, tolerance: float = 0.05) -> float | None:
+    """The smallest time constant whose LSE-C is within `tolerance` of the best one's, among
+    those with a state accuracy >= `min_state_accuracy` (the low-pass is there for lip sync;
+    each frame more delays the head and stills more of its motion); None if none qualifies.
+    `rows` are a pose-smoothing sweep's, keyed by time constant and "ground_truth"."""
+    fit = {float(frames): row["lse_c"] for frames, row in rows.items()
+           if frames != "ground_truth" and row["state_accuracy"] >= min_state_accuracy}
+    if not fit:
+        return None
+    floor = (1 - tolerance) * max(fit.values())
+    return min(frames for frames, lse_c in fit.items() if lse_c >= floor)
+
+
 @torch.no_grad()
 def sweep(args: argparse.Namespace, settings: dict[str, dict]) -> tuple[dict, int, MotionGenerator]:
     """Rows of the report's metrics, one per named setting (keyword arguments of evaluate_clip
@@ -83,7 +102,7 @@ def sweep(args: argparse.Namespace, settings: dict[str, dict]) -> tuple[dict, in
     for name, setting in settings.items():  # the truth of each clip is measured once, at the first setting
         results = [evaluate_clip(stage1, stage2, syncnet, clip, seed=args.seed, truth=truth,
                                  guidance_smoothing=args.smoothing, sampler=args.sampler, steps=args.sampler_steps,
-                                 **setting)
+                                 **{"pose_smoothing": args.pose_smoothing, **setting})
                    for clip, truth in zip(clips, truths)]
         truths = results
         table = summarise(results, refs)
@@ -103,14 +122,26 @@ def cfg_sweep(args: argparse.Namespace) -> dict:
     settings = {str(scale): dict(audio_scale=scale, pose_gain=args.pose_gain) for scale in args.scales}
     rows, clips, stage2 = sweep(args, settings)
     return {"clips": clips, "split": args.split, "seed": args.seed, "guidance_smoothing": args.smoothing,
-            **sampling(args, stage2), "pose_gain": resolve_pose_gain(stage2, args.pose_gain), "rows": rows,
+            **sampling(args, stage2), "pose_gain": resolve_pose_gain(stage2, args.pose_gain),
+            "pose_smoothing": resolve_pose_smoothing(stage2, args.pose_smoothing), "rows": rows,
             "chosen_scale": choose_scale(rows)}
 
 
 def pose_sweep(args: argparse.Namespace) -> dict:
     rows, clips, stage2 = sweep(args, {str(gain): dict(audio_scale=args.scale, pose_gain=gain) for gain in args.gains})
     return {"clips": clips, "split": args.split, "seed": args.seed, "guidance_smoothing": args.smoothing,
-            **sampling(args, stage2), "audio_scale": args.scale, "rows": rows, "chosen_pose_gain": choose_scale(rows)}
+            **sampling(args, stage2), "audio_scale": args.scale,
+            "pose_smoothing": resolve_pose_smoothing(stage2, args.pose_smoothing), "rows": rows,
+            "chosen_pose_gain": choose_scale(rows)}
+
+
+def pose_smoothing_sweep(args: argparse.Namespace) -> dict:
+    settings = {str(frames): dict(audio_scale=args.scale, pose_gain=args.pose_gain, pose_smoothing=frames)
+                for frames in args.time_constants}
+    rows, clips, stage2 = sweep(args, settings)
+    return {"clips": clips, "split": args.split, "seed": args.seed, "guidance_smoothing": args.smoothing,
+            **sampling(args, stage2), "audio_scale": args.scale, "pose_gain": resolve_pose_gain(stage2, args.pose_gain),
+            "rows": rows, "chosen_pose_smoothing": choose_pose_smoothing(rows)}
 
 
 def ablation(args: argparse.Namespace) -> dict:
@@ -146,7 +177,13 @@ def main() -> None:
     pose = sub.add_parser("pose-sweep")
     pose.add_argument("--scale", type=float, default=AUDIO_SCALE)
     pose.add_argument("--gains", type=float, nargs="+", default=[1, 2, 2.5, 3])
-    for p in (cfg, pose):
+    smooth = sub.add_parser("pose-smoothing-sweep")
+    smooth.add_argument("--scale", type=float, default=AUDIO_SCALE)
+    smooth.add_argument("--pose-gain", type=float, default=None,
+                        help="guidance gain along the head-pose directions (default: the model's default)")
+    smooth.add_argument("--time-constants", type=float, nargs="+", default=[0, 1, 2, 3],
+                        help="time constants (frames) of the low-pass on the generated head pose")
+    for p in (cfg, pose, smooth):
         p.add_argument("--stage2", required=True, type=Path)
         p.add_argument("--data", required=True, type=Path, help="held-out clips")
         p.add_argument("--split", default="test",
@@ -154,6 +191,9 @@ def main() -> None:
         p.add_argument("--train-data", required=True, type=Path, help="training clips for the metrics' references")
         p.add_argument("--smoothing", type=float, default=GUIDANCE_SMOOTHING,
                        help="Gaussian sigma (frames) smoothing the guidance over time (0 = none)")
+        p.add_argument("--pose-smoothing", type=float, default=None,
+                       help="time constant (frames) of the low-pass on the generated head pose (default: the "
+                            "model's default; a pose-smoothing sweep sets its own)")
         p.add_argument("--sampler", choices=SAMPLERS, default=None, help="the diffusion sampler (default: the model's)")
         p.add_argument("--sampler-steps", type=int, default=None, help="its denoising steps (default: the model's)")
     ablate = sub.add_parser("ablation")
@@ -163,7 +203,7 @@ def main() -> None:
     ablate.add_argument("--batch-size", type=int, default=32)
     ablate.add_argument("--mouth-weight", type=float, default=0.0, help="the mouth loss of every variant")
     ablate.add_argument("--cache", type=Path, default=None, help="a latent cache of the same stage-1 weights to reuse")
-    for p in (cfg, pose, ablate):
+    for p in (cfg, pose, smooth, ablate):
         p.add_argument("--stage1", required=True, type=Path)
         p.add_argument("--syncnet", required=True, type=Path)
         p.add_argument("--out", required=True, type=Path)
@@ -171,7 +211,9 @@ def main() -> None:
         p.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    result = {"cfg-sweep": cfg_sweep, "pose-sweep": pose_sweep, "ablation": ablation}[args.experiment](args)
+    experiments = {"cfg-sweep": cfg_sweep, "pose-sweep": pose_sweep, "pose-smoothing-sweep": pose_smoothing_sweep,
+                   "ablation": ablation}
+    result = experiments[args.experiment](args)
     path = args.out / f"{args.experiment}.json"
     path.write_text(json.dumps(result, indent=1))
     print(f"wrote {path}")

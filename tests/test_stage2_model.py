@@ -550,6 +550,71 @@ def test_generate_pose_gain_defaults_to_the_models_directions(model):
             generate(posed, self_audio, other_audio, pose_gain=bad)
 
 
+def test_pose_low_pass_smooths_only_the_head_pose_causally_and_across_windows():
+    from infp_lab.stage2.pose import PoseLowPass
+
+    _, projector = _posed_model()
+    x = torch.randn(1, 40, 8, generator=torch.Generator().manual_seed(0))
+    filtered = PoseLowPass(projector, 2.0)(x)
+    rest = torch.eye(8) - projector
+    assert torch.allclose(filtered @ rest, x @ rest, atol=1e-5)  # the mouth and the rest: as sampled
+    assert torch.allclose(filtered[:, 0], x[:, 0], atol=1e-5)  # starts from the first frame, still
+    shake = lambda y: (y @ projector).diff(dim=1).pow(2).mean()  # noqa: E731
+    assert shake(filtered) < 0.2 * shake(x)
+    later = x.clone()
+    later[:, 25:] += 5.0
+    assert torch.allclose(PoseLowPass(projector, 2.0)(later)[:, :25], filtered[:, :25], atol=1e-6)  # causal
+    chunked = PoseLowPass(projector, 2.0)
+    assert torch.allclose(torch.cat([chunked(x[:, :7]), chunked(x[:, 7:9]), chunked(x[:, 9:])], dim=1), filtered,
+                          atol=1e-5)  # windows of any size filter alike
+    assert torch.equal(PoseLowPass(projector, 0.0)(x), x)
+    for bad in (-1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="pose_smoothing must be"):
+            PoseLowPass(projector, bad)
+
+
+def test_generate_pose_smoothing_defaults_to_the_models_directions(model):
+    from infp_lab.stage2.config import POSE_SMOOTHING
+
+    self_audio, other_audio = (f[0].numpy() for f in _features(1, 30))
+    assert not model.has_pose_directions
+    assert torch.equal(generate(model, self_audio, other_audio, seed=1).latents,
+                       generate(model, self_audio, other_audio, seed=1, pose_smoothing=0.0).latents)
+    with pytest.raises(ValueError, match="no head-pose directions"):
+        generate(model, self_audio, other_audio, pose_smoothing=1.0)
+    with pytest.raises(ValueError, match="no head-pose directions"):
+        StreamingGenerator(model, pose_smoothing=1.0)
+    posed, projector = _posed_model()
+    default = generate(posed, self_audio, other_audio, seed=1).latents
+    assert torch.equal(default, generate(posed, self_audio, other_audio, seed=1, pose_smoothing=POSE_SMOOTHING).latents)
+    raw = generate(posed, self_audio, other_audio, seed=1, pose_smoothing=0.0).latents
+    smooth = generate(posed, self_audio, other_audio, seed=1, pose_smoothing=3.0).latents
+
+    def shake(latents):
+        return (posed.normalise(latents) @ projector).diff(dim=0).pow(2).mean()
+
+    assert shake(smooth) < 0.5 * shake(raw)
+    for bad in (-1.0, float("nan")):
+        with pytest.raises(ValueError, match="pose_smoothing must be"):
+            generate(posed, self_audio, other_audio, pose_smoothing=bad)
+
+
+def test_streaming_with_pose_smoothing_matches_offline(audio):
+    self_audio, other_audio = audio
+    posed, _ = _posed_model()
+    stream = StreamingGenerator(posed, chunk_ms=200, window=5, seed=3, pose_smoothing=2.0)
+    step, parts = stream.chunk_samples, []
+    for i in range(0, len(self_audio), step):
+        parts.append(stream.push(self_audio[i:i + step], other_audio[i:i + step]))
+    parts.append(stream.flush())
+    offline = generate(posed, audio_features(self_audio), audio_features(other_audio), window=5, seed=3,
+                       pose_smoothing=2.0).latents
+    assert (torch.cat(parts) - offline).abs().max() < 1e-3
+    unsmoothed = generate(posed, audio_features(self_audio), audio_features(other_audio), window=5, seed=3,
+                          pose_smoothing=0.0).latents
+    assert (unsmoothed - offline).abs().max() > 1e-3
+
+
 def test_pose_directions_are_saved_checked_and_optional_in_old_files(tmp_path):
     posed, projector = _posed_model()
     loaded = MotionGenerator.from_pretrained(posed.save_pretrained(tmp_path / "posed.safetensors"))

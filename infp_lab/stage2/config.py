@@ -28,6 +28,13 @@ GUIDANCE_SMOOTHING = 0.5
 # weights/stage2_pose_gain_val.json; a test keeps the two in step). It was 2.5 while the
 # metrics' motion reader chose its ridge strength by leaving out single frames.
 POSE_GAIN = 2.0
+# The time constant (frames) of the causal low-pass on the generated head pose
+# (infp_lab.stage2.pose.PoseLowPass; 0 = none), for models that have head-pose directions:
+# the smallest of 0, 1, 2, 3 whose validation LSE-C at AUDIO_SCALE and POSE_GAIN is within 5 %
+# of the best one's (`choose_pose_smoothing` in scripts/stage2_experiments.py on its
+# pose-smoothing-sweep --split val, weights/stage2_pose_smoothing_val.json; a test keeps the
+# two in step).
+POSE_SMOOTHING = 1.0
 
 
 @dataclass(frozen=True)

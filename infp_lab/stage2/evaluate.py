@@ -42,7 +42,7 @@ from infp_lab.render import PARAM_NAMES
 from infp_lab.stage1.inference import clip_frames, clip_landmarks, encode_clip, reenact
 from infp_lab.stage1.model import HeadImitator
 from infp_lab.stage2.config import AUDIO_SCALE, GUIDANCE_SMOOTHING
-from infp_lab.stage2.generate import generate_from_audio, resolve_pose_gain
+from infp_lab.stage2.generate import generate_from_audio, resolve_pose_gain, resolve_pose_smoothing
 from infp_lab.stage2.model import MotionGenerator
 
 EXPRESSION = [PARAM_NAMES.index(n) for n in ("jaw_open", "smile", "lip_round", "lip_press", "blink_left",
@@ -190,12 +190,13 @@ HEAD_POSE = {"roll": 0, "turn": 1, "nod": 3}  # columns of metrics.landmark_head
 
 def evaluate_clip(stage1: HeadImitator, stage2: MotionGenerator, syncnet, clip: Clip, audio_scale: float = AUDIO_SCALE,
                   seed: int = 0, truth: dict | None = None, guidance_smoothing: float = GUIDANCE_SMOOTHING,
-                  pose_gain: float | None = None, sampler: str | None = None, steps: int | None = None) -> dict:
+                  pose_gain: float | None = None, sampler: str | None = None, steps: int | None = None,
+                  pose_smoothing: float | None = None) -> dict:
     """Ground-truth and generated latents, motion and scores of one clip.
 
     `truth`: an earlier result of the same clip (e.g. at another guidance scale) whose
     TRUTH_KEYS entries are reused instead of encoding, rendering and scoring the truth again.
-    `pose_gain`, `sampler`, `steps`: as in `generate` (None: the model's default).
+    `pose_gain`, `pose_smoothing`, `sampler`, `steps`: as in `generate` (None: the model's default).
     """
     from infp_lab.syncnet import sync_scores
 
@@ -204,7 +205,7 @@ def evaluate_clip(stage1: HeadImitator, stage2: MotionGenerator, syncnet, clip: 
     generated = generate_from_audio(stage2, clip.self_audio, clip.other_audio, clip.sample_rate,
                                     audio_scale=audio_scale, seed=seed, start=true_latents[:1],
                                     guidance_smoothing=guidance_smoothing, pose_gain=pose_gain,
-                                    sampler=sampler, steps=steps)
+                                    pose_smoothing=pose_smoothing, sampler=sampler, steps=steps)
     frames = min(len(true_latents), len(generated.latents))
     truth_frames = clip_frames(clip, size, np.arange(frames))
     result = {"clip": clip.name, "frames": frames, "state": clip.motion["state"][:frames],
@@ -305,7 +306,7 @@ def evaluate_stage2(stage2_weights: str | Path, stage1_weights: str | Path, sync
                     data: str | Path, train_data: str | Path, split: str | None = "test", reference_clips: int = 24,
                     max_clips: int | None = None, audio_scale: float = AUDIO_SCALE, seed: int = 0,
                     progress: bool = True, guidance_smoothing: float = GUIDANCE_SMOOTHING,
-                    pose_gain: float | None = None) -> tuple[dict, list[dict]]:
+                    pose_gain: float | None = None, pose_smoothing: float | None = None) -> tuple[dict, list[dict]]:
     """The full stage-2 report of one weights file on one split -> (report, per-clip results)."""
     from infp_lab.syncnet import SyncNet
 
@@ -322,11 +323,13 @@ def evaluate_stage2(stage2_weights: str | Path, stage1_weights: str | Path, sync
     reference_paths = list_clips(train_data, "train")[:reference_clips]
     refs = References(stage1, [load_clip(p, load_audio_tracks=False) for p in reference_paths])
     results = [evaluate_clip(stage1, stage2, syncnet, load_clip(p), audio_scale, seed,
-                             guidance_smoothing=guidance_smoothing, pose_gain=pose_gain)
+                             guidance_smoothing=guidance_smoothing, pose_gain=pose_gain,
+                             pose_smoothing=pose_smoothing)
                for p in tqdm(paths, desc="eval stage2", disable=not progress)]
     report = {"stage2_weights": Path(stage2_weights).name, "stage1_weights": Path(stage1_weights).name,
               "syncnet_weights": Path(syncnet_weights).name, "data": Path(data).name, "split": split,
               "clips": len(results), "reference_clips": len(reference_paths), "audio_scale": audio_scale,
               "guidance_smoothing": guidance_smoothing, "pose_gain": resolve_pose_gain(stage2, pose_gain),
-              "seed": seed, "motion_reader_alpha": refs.reader.alpha, **summarise(results, refs)}
+              "pose_smoothing": resolve_pose_smoothing(stage2, pose_smoothing), "seed": seed,
+              "motion_reader_alpha": refs.reader.alpha, **summarise(results, refs)}
     return report, results

@@ -14,9 +14,10 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from infp_lab.stage2.config import AUDIO_SCALE, GUIDANCE_SMOOTHING, POSE_GAIN
+from infp_lab.stage2.config import AUDIO_SCALE, GUIDANCE_SMOOTHING, POSE_GAIN, POSE_SMOOTHING
 from infp_lab.stage2.diffusion import sample
 from infp_lab.stage2.model import MotionGenerator
+from infp_lab.stage2.pose import PoseLowPass
 
 
 class GenerationOutput(NamedTuple):
@@ -39,16 +40,18 @@ class WindowChain:
     jump d between the previous window's last latent and the new window's first one is
     subtracted with a weight falling linearly to 0 over the first `blend` frames (or the
     whole window if shorter), so the jump is spread evenly over blend + 1 steps. blend = 0
-    keeps the raw samples.
+    keeps the raw samples. Then the head-pose part of the motion is low-passed
+    (`pose_smoothing`, see `infp_lab.stage2.pose.PoseLowPass`), its state carried from
+    window to window.
     """
 
     def __init__(self, model: MotionGenerator, style: torch.Tensor | None, audio_scale: float,
                  style_scale: float, steps: int | None, sampler: str | None, seed: int, blend: int = BLEND_FRAMES,
                  start: torch.Tensor | None = None, guidance_smoothing: float = GUIDANCE_SMOOTHING,
-                 pose_gain: float | None = None):
+                 pose_gain: float | None = None, pose_smoothing: float | None = None):
         """`start`: optional raw latents (T0, Dm) on the model's device that the first window
         continues from; the last C rows are kept, fewer are padded with the earliest row.
-        `pose_gain`: see `resolve_pose_gain`."""
+        `pose_gain`, `pose_smoothing`: see `resolve_pose_gain` and `resolve_pose_smoothing`."""
         if blend < 0:
             raise ValueError(f"blend must be >= 0 frames, got {blend}")
         if guidance_smoothing < 0:
@@ -63,6 +66,9 @@ class WindowChain:
             start = start[-context:]
             start = torch.cat([start[:1].expand(context - len(start), -1), start])
             self.previous = model.normalise(start[None])
+        self.pose_filter = PoseLowPass(model.pose_projector, resolve_pose_smoothing(model, pose_smoothing))
+        if self.previous is not None:
+            self.pose_filter.reset(self.previous[:, -1])
 
     def __call__(self, feature: torch.Tensor, unstyled: torch.Tensor | None) -> torch.Tensor:
         """f_m of one window (1, W, D) -> raw latents (W, Dm)."""
@@ -74,6 +80,7 @@ class WindowChain:
             span = min(self.blend, width)
             weight = (1 - (torch.arange(width, device=x.device) + 1) / (span + 1)).clamp(min=0)  # (W,)
             x = x - jump * weight[None, :, None]
+        x = self.pose_filter(x)
         context = self.model.config.dit.context
         joined = x if self.previous is None else torch.cat([self.previous, x], dim=1)
         self.previous = joined[:, -context:]
@@ -92,6 +99,21 @@ def resolve_pose_gain(model: MotionGenerator, pose_gain: float | None) -> float:
         raise ValueError("this model has no head-pose directions, so pose_gain must be 1; set them with "
                          "model.set_pose_directions(infp_lab.stage2.pose.pose_directions(...)) or retrain")
     return pose_gain
+
+
+def resolve_pose_smoothing(model: MotionGenerator, pose_smoothing: float | None) -> float:
+    """The time constant (frames) of the low-pass on the generated head pose (see
+    `infp_lab.stage2.pose.PoseLowPass`): None is POSE_SMOOTHING for a model that has
+    head-pose directions and 0 (none) otherwise."""
+    if pose_smoothing is None:
+        return POSE_SMOOTHING if model.has_pose_directions else 0.0
+    pose_smoothing = float(pose_smoothing)
+    if not (np.isfinite(pose_smoothing) and pose_smoothing >= 0):
+        raise ValueError(f"pose_smoothing must be a finite number of frames >= 0, got {pose_smoothing}")
+    if pose_smoothing and not model.has_pose_directions:
+        raise ValueError("this model has no head-pose directions, so pose_smoothing must be 0; set them with "
+                         "model.set_pose_directions(infp_lab.stage2.pose.pose_directions(...)) or retrain")
+    return pose_smoothing
 
 
 def checked_frames(values, name: str, dim: int, device: torch.device) -> torch.Tensor:
@@ -131,7 +153,7 @@ def generate(model: MotionGenerator, self_features, other_features, style_refere
              sampler: str | None = None, seed: int = 0, window: int | None = None,
              progress: bool = False, blend: int = BLEND_FRAMES, start=None,
              guidance_smoothing: float = GUIDANCE_SMOOTHING, portrait_style: bool = True,
-             pose_gain: float | None = None) -> GenerationOutput:
+             pose_gain: float | None = None, pose_smoothing: float | None = None) -> GenerationOutput:
     """Generate one motion latent per frame from the audio features of both tracks.
 
     Args:
@@ -156,6 +178,9 @@ def generate(model: MotionGenerator, self_features, other_features, style_refere
         pose_gain: how much stronger guidance is along the model's head-pose directions than
             elsewhere (1 = as elsewhere; None: POSE_GAIN where the model has them, see
             infp_lab.stage2.pose).
+        pose_smoothing: time constant (frames) of the causal low-pass on the head-pose part
+            of the motion (0 = none; None: POSE_SMOOTHING where the model has head-pose
+            directions, see infp_lab.stage2.pose.PoseLowPass).
 
     Returns:
         GenerationOutput with latents (T, Dm) and attention (T, K), on the model's device.
@@ -178,7 +203,7 @@ def generate(model: MotionGenerator, self_features, other_features, style_refere
         guide = model.guide(self_audio[None], other_audio[None], style)  # (1, T, D), (1, T, K) x 2
         unstyled = model.guide(self_audio[None], other_audio[None], None).feature if style is not None else None
         chain = WindowChain(model, style, audio_scale, style_scale, steps, sampler, seed, blend, start,
-                            guidance_smoothing, pose_gain)
+                            guidance_smoothing, pose_gain, pose_smoothing)
         starts = range(0, self_audio.shape[0], window)
         if progress:
             from tqdm.auto import tqdm

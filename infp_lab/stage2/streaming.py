@@ -84,13 +84,15 @@ class StreamingGenerator:
         portrait_style: without a `style_reference`, the portrait (the last row of `start`)
             held still is the style reference (as in `generate`).
         pose_gain: guidance gain along the head-pose directions (as in `generate`).
+        pose_smoothing: time constant (frames) of the low-pass on the head pose (as in
+            `generate`; the filter is causal, so streaming filters as offline generation does).
     """
 
     def __init__(self, model: MotionGenerator, chunk_ms: float = 200, window: int | None = None,
                  audio_scale: float = AUDIO_SCALE, style_reference=None, steps: int | None = None, seed: int = 0,
                  style_scale: float = 1.0, sampler: str | None = None, blend: int = BLEND_FRAMES, start=None,
                  guidance_smoothing: float = GUIDANCE_SMOOTHING, portrait_style: bool = True,
-                 pose_gain: float | None = None):
+                 pose_gain: float | None = None, pose_smoothing: float | None = None):
         config = model.config
         if config.audio.type != "logmel":
             raise ValueError(f"streaming needs the 'logmel' audio encoder (its receptive field is bounded), "
@@ -109,7 +111,7 @@ class StreamingGenerator:
         with torch.no_grad():
             self.style = prepare_style(model, style_reference, self.device, start, portrait_style)
         self.chain = WindowChain(model, self.style, audio_scale, style_scale, steps, sampler, seed, blend, start,
-                                 guidance_smoothing, pose_gain)
+                                 guidance_smoothing, pose_gain, pose_smoothing)
         self.features = StreamingFeatures()
         self.feature_start = 0  # absolute frame of the first cached feature row
         self.cache = [np.zeros((0, config.audio.input_dim), np.float32) for _ in range(2)]
