@@ -36,10 +36,24 @@ for SIGMA in 0.5 1 2; do
 done
 $PY -c 'import json; print(json.dumps({f"{float(s)}": json.load(open(f"runs/stage2_cfg_val_s{s}/cfg-sweep.json"))
                                       for s in ("0.5", "1", "2")}, indent=1))' > weights/stage2_cfg_sweep_val_smoothing.json
+# The default low-pass on the generated head pose (stage2.config.POSE_SMOOTHING = 1 frame) is the
+# "chosen_pose_smoothing" of this validation sweep at the chosen scale, smoothing and pose gain
+# (8 clips, about 5 min per time constant on 2 cores; made after the pose gain was chosen below
+# without it, at gain 2):
+$PY scripts/stage2_experiments.py pose-smoothing-sweep --stage2 weights/stage2_tiny.safetensors \
+    --stage1 weights/stage1_tiny.safetensors --syncnet weights/syncnet_synconv.safetensors \
+    --data data/s1train --split val --train-data data/s1train --out runs/stage2_pose_smoothing_val --clips 8 \
+    --pose-gain 2 --time-constants 0 1 2 3
+cp runs/stage2_pose_smoothing_val/pose-smoothing-sweep.json weights/stage2_pose_smoothing_val.json
+# Why it lifts lip sync: the generated head pose, swapped onto the true motion and back (10 min):
+$PY scripts/stage2_pose_swap.py --stage2 weights/stage2_tiny.safetensors --stage1 weights/stage1_tiny.safetensors \
+    --syncnet weights/syncnet_synconv.safetensors --data data/s1train --split val --clips 4 --pose-smoothing 0 \
+    --out weights/stage2_pose_swap_val.json
 # The default pose gain (stage2.config.POSE_GAIN = 2) is the "chosen_pose_gain" of this validation
-# sweep at the chosen scale and smoothing (8 clips, about 6 min per gain on 2 cores). It chose 2.5
-# while the metrics' motion reader chose its ridge strength by leaving out single frames; the
-# committed sweeps above and this one were re-run with the reader cross-validated over clips:
+# sweep at the chosen scale, smoothing and pose low-pass (8 clips, about 6 min per gain on 2 cores).
+# It chose 2.5 while the metrics' motion reader chose its ridge strength by leaving out single
+# frames, and 2 with the reader cross-validated over clips, both before the pose low-pass; this is
+# the sweep re-run with it:
 $PY scripts/stage2_experiments.py pose-sweep --stage2 weights/stage2_tiny.safetensors \
     --stage1 weights/stage1_tiny.safetensors --syncnet weights/syncnet_synconv.safetensors \
     --data data/s1train --split val --train-data data/s1train --out runs/stage2_pose_gain_val --clips 8 \
