@@ -43,7 +43,7 @@ from infp_lab.syncnet import SyncNet
 
 KEYS = ("psnr", "ssim", "lse_c", "lse_d", "sid_expression", "sid_pose", "var_expression", "var_pose",
         "jitter_expression", "jitter_pose", "fd_expression", "fd_pose", "rpcc", "state_accuracy",
-        "mouth_listening_over_speaking")
+        "mouth_listening_over_speaking", "nods_per_min_listening", "transition_lag_s")
 
 
 DIVERSITY = ("sid_expression", "sid_pose", "var_expression", "var_pose")
