@@ -529,25 +529,29 @@ def test_pose_gain_strengthens_the_head_motion_only_along_the_pose_directions():
             assert torch.allclose(guided(1.0, pose_gain=4.0), guided(1.0), atol=1e-6)  # no guidance, nothing to gain
 
 
-def test_generate_pose_gain_defaults_to_the_models_directions(model):
-    from infp_lab.stage2.config import POSE_GAIN
+@pytest.mark.parametrize("option, neutral", [("pose_gain", 1.0), ("pose_smoothing", 0.0)])
+def test_pose_options_default_to_the_models_directions(model, option, neutral):
+    """pose_gain and pose_smoothing: the neutral value for a model without head-pose directions
+    (anything else is an error), the config's default for one with them; bad values rejected."""
+    from infp_lab.stage2 import config
 
-    self_audio, other_audio = (f[0].numpy() for f in _features(1, 20))
+    default_value = {"pose_gain": config.POSE_GAIN, "pose_smoothing": config.POSE_SMOOTHING}[option]
+    self_audio, other_audio = (f[0].numpy() for f in _features(1, 30))
     assert not model.has_pose_directions
     assert torch.equal(generate(model, self_audio, other_audio, seed=1).latents,
-                       generate(model, self_audio, other_audio, seed=1, pose_gain=1.0).latents)
+                       generate(model, self_audio, other_audio, seed=1, **{option: neutral}).latents)
     with pytest.raises(ValueError, match="no head-pose directions"):
-        generate(model, self_audio, other_audio, pose_gain=2.0)
+        generate(model, self_audio, other_audio, **{option: 2.0})
     with pytest.raises(ValueError, match="no head-pose directions"):
-        StreamingGenerator(model, pose_gain=2.0)
+        StreamingGenerator(model, **{option: 2.0})
     posed, _ = _posed_model()
-    assert posed.has_pose_directions and POSE_GAIN != 1
+    assert posed.has_pose_directions and default_value != neutral
     default = generate(posed, self_audio, other_audio, seed=1).latents
-    assert torch.equal(default, generate(posed, self_audio, other_audio, seed=1, pose_gain=POSE_GAIN).latents)
-    assert (default - generate(posed, self_audio, other_audio, seed=1, pose_gain=1.0).latents).abs().max() > 1e-4
+    assert torch.equal(default, generate(posed, self_audio, other_audio, seed=1, **{option: default_value}).latents)
+    assert (default - generate(posed, self_audio, other_audio, seed=1, **{option: neutral}).latents).abs().max() > 1e-4
     for bad in (-1.0, float("nan")):
-        with pytest.raises(ValueError, match="pose_gain must be"):
-            generate(posed, self_audio, other_audio, pose_gain=bad)
+        with pytest.raises(ValueError, match=f"{option} must be"):
+            generate(posed, self_audio, other_audio, **{option: bad})
 
 
 def test_pose_low_pass_smooths_only_the_head_pose_causally_and_across_windows():
@@ -573,20 +577,9 @@ def test_pose_low_pass_smooths_only_the_head_pose_causally_and_across_windows():
             PoseLowPass(projector, bad)
 
 
-def test_generate_pose_smoothing_defaults_to_the_models_directions(model):
-    from infp_lab.stage2.config import POSE_SMOOTHING
-
-    self_audio, other_audio = (f[0].numpy() for f in _features(1, 30))
-    assert not model.has_pose_directions
-    assert torch.equal(generate(model, self_audio, other_audio, seed=1).latents,
-                       generate(model, self_audio, other_audio, seed=1, pose_smoothing=0.0).latents)
-    with pytest.raises(ValueError, match="no head-pose directions"):
-        generate(model, self_audio, other_audio, pose_smoothing=1.0)
-    with pytest.raises(ValueError, match="no head-pose directions"):
-        StreamingGenerator(model, pose_smoothing=1.0)
+def test_pose_smoothing_stills_the_generated_head():
     posed, projector = _posed_model()
-    default = generate(posed, self_audio, other_audio, seed=1).latents
-    assert torch.equal(default, generate(posed, self_audio, other_audio, seed=1, pose_smoothing=POSE_SMOOTHING).latents)
+    self_audio, other_audio = (f[0].numpy() for f in _features(1, 30))
     raw = generate(posed, self_audio, other_audio, seed=1, pose_smoothing=0.0).latents
     smooth = generate(posed, self_audio, other_audio, seed=1, pose_smoothing=3.0).latents
 
@@ -594,9 +587,6 @@ def test_generate_pose_smoothing_defaults_to_the_models_directions(model):
         return (posed.normalise(latents) @ projector).diff(dim=0).pow(2).mean()
 
     assert shake(smooth) < 0.5 * shake(raw)
-    for bad in (-1.0, float("nan")):
-        with pytest.raises(ValueError, match="pose_smoothing must be"):
-            generate(posed, self_audio, other_audio, pose_smoothing=bad)
 
 
 def test_streaming_with_pose_smoothing_matches_offline(audio):

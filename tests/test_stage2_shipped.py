@@ -176,25 +176,43 @@ def test_default_guidance_is_the_scale_chosen_on_validation_clips():
     assert experiments.choose_pose_smoothing(rows, min_state_accuracy=0.99) is None
 
 
-def test_the_pose_gain_moves_the_head_more_and_the_mouth_alike(generated, stage1):
+@pytest.fixture(scope="module")
+def sample_starts(stage1):
+    """Three sample clips and the latent of each one's first frame (the portrait generation continues from)."""
+    from infp_lab.stage1.inference import encode_clip
+
+    clips = [load_clip(CLIP.parent / name) for name in ("conv0000_a", "conv0002_a", "conv0002_b")]
+    with torch.no_grad():
+        return [(clip, encode_clip(stage1, clip)[:1]) for clip in clips]
+
+
+def _generate_each(model, sample_starts, **settings) -> list[torch.Tensor]:
+    """Latents generated from each sample clip's voices (seed 0), continuing from its portrait."""
+    with torch.no_grad():
+        return [generate_from_audio(model, clip.self_audio, clip.other_audio, clip.sample_rate, seed=0, start=start,
+                                    **settings).latents for clip, start in sample_starts]
+
+
+@pytest.fixture(scope="module")
+def sample_defaults(generated, sample_starts):
+    """The sample clips generated at the library's defaults."""
+    return _generate_each(generated[0], sample_starts)
+
+
+def test_the_pose_gain_moves_the_head_more_and_the_mouth_alike(generated, stage1, sample_starts, sample_defaults):
     """The shipped weights have head-pose directions, and the default pose gain makes the head
     nod more than plain guidance at the same scale does, with the mouth moving as much.
 
     Read from the landmarks the landmark head decodes (nothing fitted), on three sample clips."""
     from infp_lab.metrics import landmark_head_pose
-    from infp_lab.stage1.inference import encode_clip
     from infp_lab.stage2.config import POSE_GAIN
 
     model = generated[0]
     assert model.has_pose_directions and POSE_GAIN > 1
     nods, lips = {}, {}
-    for name in ("conv0000_a", "conv0002_a", "conv0002_b"):
-        clip = load_clip(CLIP.parent / name)
+    for gain, motions in ((1.0, _generate_each(model, sample_starts, pose_gain=1.0)), (None, sample_defaults)):
         with torch.no_grad():
-            start = encode_clip(stage1, clip)[:1]
-            for gain in (1.0, None):
-                latents = generate_from_audio(model, clip.self_audio, clip.other_audio, clip.sample_rate, seed=0,
-                                              start=start, pose_gain=gain).latents
+            for latents in motions:
                 nods.setdefault(gain, []).append(landmark_head_pose(stage1.landmark_head(latents).numpy())[:, 3].std())
                 lips.setdefault(gain, []).append(stage1.lip_gap(latents).numpy().std())
     nod_ratio = np.mean(nods[None]) / np.mean(nods[1.0])
@@ -203,24 +221,20 @@ def test_the_pose_gain_moves_the_head_more_and_the_mouth_alike(generated, stage1
     assert abs(lip_ratio - 1) < 0.05, (lips, lip_ratio)
 
 
-def test_the_pose_low_pass_stills_the_heads_shake_and_not_the_mouth(generated, stage1):
+def test_the_pose_low_pass_stills_the_heads_shake_and_not_the_mouth(generated, stage1, sample_starts,
+                                                                   sample_defaults):
     """The default pose smoothing cuts the frame-to-frame shake of the head (nod and roll, read
     from the landmarks the landmark head decodes) and leaves the mouth's motion as it was, on
     three sample clips."""
     from infp_lab.metrics import landmark_head_pose
-    from infp_lab.stage1.inference import encode_clip
     from infp_lab.stage2.config import POSE_SMOOTHING
 
-    model = generated[0]
     assert POSE_SMOOTHING > 0
     shake, lips = {}, {}
-    for name in ("conv0000_a", "conv0002_a", "conv0002_b"):
-        clip = load_clip(CLIP.parent / name)
+    for frames, motions in ((0.0, _generate_each(generated[0], sample_starts, pose_smoothing=0.0)),
+                            (None, sample_defaults)):
         with torch.no_grad():
-            start = encode_clip(stage1, clip)[:1]
-            for frames in (0.0, None):
-                latents = generate_from_audio(model, clip.self_audio, clip.other_audio, clip.sample_rate, seed=0,
-                                              start=start, pose_smoothing=frames).latents
+            for latents in motions:
                 pose = landmark_head_pose(stage1.landmark_head(latents).numpy())[:, [0, 3]]  # roll, nod
                 shake.setdefault(frames, []).append(np.diff(pose, axis=0).std(axis=0) / pose.std(axis=0))
                 lips.setdefault(frames, []).append(stage1.lip_gap(latents).numpy().std())
