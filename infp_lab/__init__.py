@@ -43,6 +43,7 @@ _EXPORTS = {
     "transition_lags": "infp_lab.metrics",
     "mouth_opening_ratio": "infp_lab.metrics",
     "nod_rate": "infp_lab.metrics",
+    "nod_timing": "infp_lab.metrics",
     # SyncNet-SynConv (LSE-C / LSE-D)
     "SyncNet": "infp_lab.syncnet",
     "SyncNetConfig": "infp_lab.syncnet",

@@ -116,6 +116,29 @@ def test_nod_rate_counts_sine_nods_on_listening_frames():
     assert math.isnan(nod_rate(pitch, np.zeros_like(everything), fps))
 
 
+def test_nod_timing_tells_nods_that_answer_the_partner_from_random_ones():
+    from infp_lab.metrics import nod_timing
+
+    fps = 25
+    partner = np.zeros(60 * fps, bool)
+    for start in range(0, 60, 6):  # the partner speaks 3 s of every 6
+        partner[start * fps:(start + 3) * fps] = True
+    t = np.arange(len(partner)) / fps
+
+    def nods_at(centres):
+        return sum(4.0 * np.exp(-0.5 * ((t - c) / 0.15) ** 2) for c in centres)
+
+    listening = np.ones_like(partner)
+    answering = nod_timing(nods_at(np.arange(3.5, 60, 6)), listening, partner, fps)  # 0.5 s after each phrase
+    assert answering.nods == answering.after == 10
+    assert answering.window_frames / answering.listening_frames == pytest.approx(1.5 / 6, abs=0.01)
+    early = nod_timing(nods_at(np.arange(1.5, 60, 6)), listening, partner, fps)  # mid-phrase
+    assert early.nods == 10 and early.after == 0
+    assert nod_timing(nods_at([3.5]), ~partner & (t > 10), partner, fps).nods == 0  # not a listening frame
+    with pytest.raises(ValueError, match="differ in shape"):
+        nod_timing(t, listening, partner[:-1], fps)
+
+
 def test_landmark_head_pose_reads_roll_turn_nod_and_place():
     from infp_lab.metrics import landmark_head_pose
 

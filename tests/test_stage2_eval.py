@@ -14,7 +14,7 @@ from infp_lab.render import PARAM_NAMES
 from infp_lab.stage1 import HeadImitator
 from infp_lab.stage1.config import preset as stage1_preset
 from infp_lab.stage2 import MotionGenerator, preset as stage2_preset
-from infp_lab.stage2.evaluate import MotionReader, evaluate_stage2
+from infp_lab.stage2.evaluate import MotionReader, References, evaluate_stage2, motion_summary
 from infp_lab.syncnet import SyncNet, preset as syncnet_preset
 
 
@@ -84,6 +84,15 @@ def test_report_end_to_end(synconv_many, weights):
                                       "sid_within_20%", "var_within_20%"}
     attention = results[0]["verbal_attention"]
     assert np.allclose(attention.sum(axis=1), 1.0, atol=1e-4)
+    # the render-free summary of the same latents (scripts/stage2_head_sweep.py) reads them as the report does
+    refs = References(HeadImitator.from_pretrained(stage1).eval(),
+                      [load_clip(p, load_audio_tracks=False) for p in list_clips(synconv_many, "train")[:4]])
+    table = motion_summary([r["latents"] for r in results], [r["true_latents"] for r in results],
+                           [r["state"] for r in results], [r["partner_energy"] for r in results], refs)
+    for row in ("ground_truth", "generated"):
+        assert table[row].keys() <= report[row].keys()
+        for key, value in table[row].items():
+            assert value == pytest.approx(report[row][key], nan_ok=True), (row, key)
 
 
 def test_rejects_mismatched_latent_sizes(synconv_many, weights, tmp_path):

@@ -9,6 +9,8 @@ calm while listening, and does the head nod while listening.
 - `mouth_opening_ratio`: mouth opening while only the partner speaks / while only the
   avatar speaks (small is good: a listener's mouth is mostly closed).
 - `nod_rate`: nods per minute on listening frames (scipy.signal.find_peaks on pitch).
+- `nod_timing`: how many of the listener's nods come just after the partner ends a phrase
+  (SynConv's listeners nod there), against the share a nod placed at random would.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ SPEAKING_STATES = (1, 3)  # STATE_NAMES "self" and "both": the avatar speaks
 NOD_PROMINENCE_DEG = 2.0  # a nod: pitch (+ = chin down) rises and falls back by at least this
 NOD_WINDOW_S = 1.0  # ... measured within this window, so slow drift is not a nod
 NOD_MIN_GAP_S = 0.3  # two nods are at least this far apart
+NOD_AFTER_PHRASE_S = 1.5  # a nod "answers" the partner when it peaks this soon after a phrase ends
 
 
 def is_speaking(states: np.ndarray) -> np.ndarray:
@@ -190,6 +193,16 @@ def mouth_opening_ratio(mouth_open: np.ndarray, states: np.ndarray) -> float:
     return float(listening.mean() / speaking.mean())
 
 
+def _nod_peaks(pitch: np.ndarray, listening: np.ndarray, fps: int, prominence: float) -> np.ndarray:
+    """Frames of the nods (see `nod_rate`) whose peak is a listening frame."""
+    if pitch.shape != listening.shape or pitch.ndim != 1:
+        raise ValueError(f"pitch and listening must be (T,) of equal length, got {pitch.shape} and {listening.shape}")
+    window = int(round(NOD_WINDOW_S * fps)) | 1  # odd
+    peaks, _ = find_peaks(pitch, prominence=prominence, wlen=window,
+                          distance=max(1, int(round(NOD_MIN_GAP_S * fps))))
+    return peaks[listening[peaks]]
+
+
 def nod_rate(pitch: np.ndarray, listening: np.ndarray, fps: int = 25,
              prominence: float = NOD_PROMINENCE_DEG) -> float:
     """Nods per minute of listening frames.
@@ -205,12 +218,35 @@ def nod_rate(pitch: np.ndarray, listening: np.ndarray, fps: int = 25,
     `states == 2` mostly does not.
     """
     pitch, listening = np.asarray(pitch, np.float64), np.asarray(listening, bool)
-    if pitch.shape != listening.shape or pitch.ndim != 1:
-        raise ValueError(f"pitch and listening must be (T,) of equal length, got {pitch.shape} and {listening.shape}")
+    peaks = _nod_peaks(pitch, listening, fps, prominence)
     if not listening.any():
         return float("nan")
-    window = int(round(NOD_WINDOW_S * fps)) | 1  # odd
-    peaks, _ = find_peaks(pitch, prominence=prominence, wlen=window,
-                          distance=max(1, int(round(NOD_MIN_GAP_S * fps))))
-    nods = int(listening[peaks].sum())
-    return nods / (listening.sum() / fps / 60.0)
+    return len(peaks) / (listening.sum() / fps / 60.0)
+
+
+class NodTiming(NamedTuple):
+    """Listening nods, those of them that peak within NOD_AFTER_PHRASE_S after the partner
+    ends a phrase, and the listening frames in those windows out of all listening frames
+    (`after / nods` is what to compare with `window_frames / listening_frames`: the share a
+    nod at a random listening frame would have). Counts, so clips can be pooled by summing."""
+
+    nods: int
+    after: int
+    window_frames: int
+    listening_frames: int
+
+
+def nod_timing(pitch: np.ndarray, listening: np.ndarray, partner_speaking: np.ndarray, fps: int = 25,
+               after_s: float = NOD_AFTER_PHRASE_S, prominence: float = NOD_PROMINENCE_DEG) -> NodTiming:
+    """Whether the listener's nods (see `nod_rate`) answer the partner: how many peak within
+    `after_s` seconds after the partner stops speaking. All inputs (T,); `partner_speaking`
+    bool, e.g. `is_speaking(swap_roles(states))`."""
+    pitch, listening = np.asarray(pitch, np.float64), np.asarray(listening, bool)
+    partner = np.asarray(partner_speaking, bool)
+    if partner.shape != listening.shape:
+        raise ValueError(f"partner_speaking {partner.shape} and listening {listening.shape} differ in shape")
+    peaks = _nod_peaks(pitch, listening, fps, prominence)
+    window = np.zeros_like(partner)
+    for end in np.flatnonzero(partner[:-1] & ~partner[1:]) + 1:  # first silent frame after a phrase
+        window[end:end + int(round(after_s * fps))] = True
+    return NodTiming(len(peaks), int(window[peaks].sum()), int((window & listening).sum()), int(listening.sum()))

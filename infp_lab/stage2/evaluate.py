@@ -36,7 +36,8 @@ from infp_lab.data.audio import frame_energy
 from infp_lab.data.clip import Clip, list_clips, load_clip
 from infp_lab.metrics import (
     EXPRESSION_CLUSTERS, POSE_CLUSTERS, SpeakingStateClassifier, fit_clusters, frechet_distance, is_speaking,
-    landmark_head_pose, motion_variance, mouth_opening_ratio, nod_rate, rpcc_mean, transition_lags,
+    landmark_head_pose, motion_variance, mouth_opening_ratio, nod_rate, nod_timing, rpcc_mean, swap_roles,
+    transition_lags,
 )
 from infp_lab.render import PARAM_NAMES
 from infp_lab.stage1.inference import clip_frames, clip_landmarks, encode_clip, reenact
@@ -238,6 +239,8 @@ def _summary(motions: list[np.ndarray], states: list[np.ndarray], partner: list[
     all_lags = [x for lag in lags for x in lag.lags]
     misses = sum(len(lag.misses) for lag in lags)
     joined = np.concatenate(motions)
+    timing = np.sum([nod_timing(m[:, PITCH], ~sp, is_speaking(swap_roles(s)))
+                     for m, sp, s in zip(motions, speaking, states)], axis=0)  # summed counts of all clips
     return {
         "state_accuracy": float(np.mean(np.concatenate([p == t for p, t in zip(predicted, speaking)]))),
         "transition_lag_s": float(np.mean(all_lags)) if all_lags else float("nan"),
@@ -245,6 +248,9 @@ def _summary(motions: list[np.ndarray], states: list[np.ndarray], partner: list[
         "mouth_listening_over_speaking": float(np.nanmean([mouth_opening_ratio(np.clip(m[:, JAW], 0, None), s)
                                                            for m, s in zip(motions, states)])),
         "nods_per_min_listening": float(np.nanmean([nod_rate(m[:, PITCH], ~sp) for m, sp in zip(motions, speaking)])),
+        # share of the listening nods that peak just after the partner ends a phrase, and of a random one
+        "nods_after_partner_phrase": float(timing[1] / timing[0]) if timing[0] else float("nan"),
+        "nods_after_partner_phrase_chance": float(timing[2] / timing[3]) if timing[3] else float("nan"),
         "sid_expression": refs.expression_clusters.sid(joined[:, EXPRESSION]),
         "sid_pose": refs.pose_clusters.sid(joined[:, POSE]),
         "var_expression": motion_variance([m[:, EXPRESSION] for m in motions]),
@@ -261,6 +267,16 @@ def _summary(motions: list[np.ndarray], states: list[np.ndarray], partner: list[
 def _head_pose_summary(poses: list[np.ndarray]) -> dict:
     """Var of the roll (deg^2), turn and nod (inter-ocular distances^2) of landmark head poses (T, 5)."""
     return {f"var_head_{name}": motion_variance([p[:, column] for p in poses]) for name, column in HEAD_POSE.items()}
+
+
+def motion_summary(latents: list[np.ndarray], true_latents: list[np.ndarray], states: list[np.ndarray],
+                   partner_energy: list[np.ndarray], refs: References) -> dict:
+    """The report's motion and interaction metrics of generated latents (each (T, D)) against
+    the true ones, without rendering: {"ground_truth": ..., "generated": ...} (no lip sync,
+    PSNR or landmark head pose)."""
+    real = [refs.reader(z) for z in true_latents]
+    return {"ground_truth": _summary(real, states, partner_energy, real, refs),
+            "generated": _summary([refs.reader(z) for z in latents], states, partner_energy, real, refs)}
 
 
 def summarise(results: list[dict], refs: References) -> dict:
