@@ -7,7 +7,7 @@
 
     # Pose-gain sweep: the same weights at one audio scale, several gains along the head-pose directions
     python scripts/stage2_experiments.py pose-sweep --stage2 W2 --stage1 W1 --syncnet S --data data/s1train \
-        --train-data data/s1train --split val --out runs/stage2_pose_gain_val [--scale 3] [--gains 1 2 2.5 3]
+        --train-data data/s1train --split val --out runs/stage2_pose_gain_val [--scale 3] [--gains 1 2 2.5 3 3.5]
 
     # Pose-smoothing sweep: the same weights at one audio scale and pose gain, several time constants
     # of the low-pass on the generated head pose
@@ -43,10 +43,11 @@ from infp_lab.syncnet import SyncNet
 
 KEYS = ("psnr", "ssim", "lse_c", "lse_d", "sid_expression", "sid_pose", "var_expression", "var_pose",
         "jitter_expression", "jitter_pose", "fd_expression", "fd_pose", "rpcc", "state_accuracy",
-        "mouth_listening_over_speaking", "nods_per_min_listening", "transition_lag_s")
+        "mouth_listening_over_speaking", "nods_per_min_listening", "nods_after_partner_phrase", "transition_lag_s")
 
 
 DIVERSITY = ("sid_expression", "sid_pose", "var_expression", "var_pose")
+POSE_MEASURES = ("sid_pose", "var_pose", "nods_per_min_listening")
 
 
 def pick(row: dict) -> dict:
@@ -65,6 +66,27 @@ def choose_scale(rows: dict, min_state_accuracy: float = 0.9) -> float | None:
     fit = {float(scale): worst(row) for scale, row in rows.items()
            if scale != "ground_truth" and row["state_accuracy"] >= min_state_accuracy}
     return min(fit, key=fit.get) if fit else None
+
+
+def choose_pose_gain(rows: dict, min_state_accuracy: float = 0.9, tolerance: float = 0.05) -> float | None:
+    """The gain whose head motion comes closest to the ground truth's (smallest worst relative
+    deviation of SID pose, Var pose and the listener's nod rate), among those whose LSE-C is
+    within `tolerance` of the best one's and whose state accuracy is >= `min_state_accuracy`;
+    None if none qualifies. The gain scales only the head-pose directions, so it is judged by the
+    head's motion, with lip sync as what it may cost. `rows` are a pose sweep's, keyed by gain
+    and "ground_truth"."""
+    truth = rows["ground_truth"]
+    kept = {float(gain): row for gain, row in rows.items()
+            if gain != "ground_truth" and row["state_accuracy"] >= min_state_accuracy}
+    if not kept:
+        return None
+    floor = (1 - tolerance) * max(row["lse_c"] for row in kept.values())
+
+    def worst(row: dict) -> float:
+        return max(abs(row[k] - truth[k]) / abs(truth[k]) for k in POSE_MEASURES)
+
+    fit = {gain: worst(row) for gain, row in kept.items() if row["lse_c"] >= floor}
+    return min(fit, key=fit.get)
 
 
 def choose_smoothing(unsmoothed: dict, smoothed: dict[float, dict], scale: float, tolerance: float = 0.05) -> float:
@@ -132,7 +154,7 @@ def pose_sweep(args: argparse.Namespace) -> dict:
     return {"clips": clips, "split": args.split, "seed": args.seed, "guidance_smoothing": args.smoothing,
             **sampling(args, stage2), "audio_scale": args.scale,
             "pose_smoothing": resolve_pose_smoothing(stage2, args.pose_smoothing), "rows": rows,
-            "chosen_pose_gain": choose_scale(rows)}
+            "chosen_pose_gain": choose_scale(rows), "chosen_pose_gain_by_head": choose_pose_gain(rows)}
 
 
 def pose_smoothing_sweep(args: argparse.Namespace) -> dict:
@@ -176,7 +198,7 @@ def main() -> None:
                      help="guidance gain along the head-pose directions (default: the model's default)")
     pose = sub.add_parser("pose-sweep")
     pose.add_argument("--scale", type=float, default=AUDIO_SCALE)
-    pose.add_argument("--gains", type=float, nargs="+", default=[1, 2, 2.5, 3])
+    pose.add_argument("--gains", type=float, nargs="+", default=[1, 2, 2.5, 3, 3.5])
     smooth = sub.add_parser("pose-smoothing-sweep")
     smooth.add_argument("--scale", type=float, default=AUDIO_SCALE)
     smooth.add_argument("--pose-gain", type=float, default=None,

@@ -164,8 +164,21 @@ def test_default_guidance_is_the_scale_chosen_on_validation_clips():
     assert pose["guidance_smoothing"] == GUIDANCE_SMOOTHING
     assert experiments.choose_scale(pose["rows"]) == pose["chosen_pose_gain"] == POSE_GAIN
     assert pose["pose_smoothing"] == POSE_SMOOTHING
+    # the head-only rule, tried and not adopted (weights/README.md, "The listener's nods")
+    assert experiments.choose_pose_gain(pose["rows"]) == pose["chosen_pose_gain_by_head"] != POSE_GAIN
+    head = {k: 1.0 for k in experiments.POSE_MEASURES}
+    rows = {"ground_truth": {"lse_c": 0.3, "state_accuracy": 0.95, **head},
+            "1.0": {"lse_c": 0.150, "state_accuracy": 0.95, **{k: 0.5 for k in head}},
+            "2.0": {"lse_c": 0.146, "state_accuracy": 0.95, **{k: 0.8 for k in head}},
+            "3.0": {"lse_c": 0.140, "state_accuracy": 0.95, **{k: 1.0 for k in head}},
+            "4.0": {"lse_c": 0.148, "state_accuracy": 0.85, **{k: 1.0 for k in head}}}
+    assert experiments.choose_pose_gain(rows) == 2.0  # 3 and 4 are closer, but cost lip sync or the states
+    assert experiments.choose_pose_gain(rows, tolerance=0.1) == 3.0
+    assert experiments.choose_pose_gain({**rows, "2.0": {**rows["2.0"], "nods_per_min_listening": 0.1}}) == 1.0
+    assert experiments.choose_pose_gain(rows, min_state_accuracy=0.99) is None
     smooth = json.loads((ROOT / "weights" / "stage2_pose_smoothing_val.json").read_text())
     assert smooth["split"] == "val" and smooth["audio_scale"] == AUDIO_SCALE
+    assert smooth["pose_gain"] == POSE_GAIN
     assert smooth["guidance_smoothing"] == GUIDANCE_SMOOTHING
     assert experiments.choose_pose_smoothing(smooth["rows"]) == smooth["chosen_pose_smoothing"] == POSE_SMOOTHING
     rows = {"ground_truth": {"lse_c": 0.3, "state_accuracy": 0.95},
