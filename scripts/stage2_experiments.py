@@ -54,17 +54,30 @@ def pick(row: dict) -> dict:
     return {k: row[k] for k in KEYS if k in row}
 
 
+def _worst_deviation(row: dict, truth: dict, keys: tuple[str, ...]) -> float:
+    """The largest relative deviation of `row` from `truth` over `keys`."""
+    return max(abs(row[k] - truth[k]) / abs(truth[k]) for k in keys)
+
+
+def _keeping_states(rows: dict, min_state_accuracy: float) -> dict[float, dict]:
+    """A sweep's rows (keyed by setting and "ground_truth") whose state accuracy is >=
+    `min_state_accuracy`, keyed by the setting as a number."""
+    return {float(setting): row for setting, row in rows.items()
+            if setting != "ground_truth" and row["state_accuracy"] >= min_state_accuracy}
+
+
+def _near_best_lip_sync(rows: dict[float, dict], tolerance: float) -> dict[float, dict]:
+    """Those of `rows` whose LSE-C is within `tolerance` of the best one's."""
+    floor = (1 - tolerance) * max(row["lse_c"] for row in rows.values())
+    return {setting: row for setting, row in rows.items() if row["lse_c"] >= floor}
+
+
 def choose_scale(rows: dict, min_state_accuracy: float = 0.9) -> float | None:
     """The scale whose SID and Var come closest to the ground truth's (smallest worst relative
     deviation) among those with a state accuracy >= `min_state_accuracy`; None if none has.
     `rows` are keyed by scale (a cfg sweep) or by pose gain (a pose sweep) and "ground_truth"."""
-    truth = rows["ground_truth"]
-
-    def worst(row: dict) -> float:
-        return max(abs(row[k] - truth[k]) / abs(truth[k]) for k in DIVERSITY)
-
-    fit = {float(scale): worst(row) for scale, row in rows.items()
-           if scale != "ground_truth" and row["state_accuracy"] >= min_state_accuracy}
+    fit = {scale: _worst_deviation(row, rows["ground_truth"], DIVERSITY)
+           for scale, row in _keeping_states(rows, min_state_accuracy).items()}
     return min(fit, key=fit.get) if fit else None
 
 
@@ -75,17 +88,11 @@ def choose_pose_gain(rows: dict, min_state_accuracy: float = 0.9, tolerance: flo
     None if none qualifies. The gain scales only the head-pose directions, so it is judged by the
     head's motion, with lip sync as what it may cost. `rows` are a pose sweep's, keyed by gain
     and "ground_truth"."""
-    truth = rows["ground_truth"]
-    kept = {float(gain): row for gain, row in rows.items()
-            if gain != "ground_truth" and row["state_accuracy"] >= min_state_accuracy}
+    kept = _keeping_states(rows, min_state_accuracy)
     if not kept:
         return None
-    floor = (1 - tolerance) * max(row["lse_c"] for row in kept.values())
-
-    def worst(row: dict) -> float:
-        return max(abs(row[k] - truth[k]) / abs(truth[k]) for k in POSE_MEASURES)
-
-    fit = {gain: worst(row) for gain, row in kept.items() if row["lse_c"] >= floor}
+    fit = {gain: _worst_deviation(row, rows["ground_truth"], POSE_MEASURES)
+           for gain, row in _near_best_lip_sync(kept, tolerance).items()}
     return min(fit, key=fit.get)
 
 
@@ -103,12 +110,8 @@ def choose_pose_smoothing(rows: dict, min_state_accuracy: float = 0.9, tolerance
     those with a state accuracy >= `min_state_accuracy` (the low-pass is there for lip sync;
     each frame more delays the head and stills more of its motion); None if none qualifies.
     `rows` are a pose-smoothing sweep's, keyed by time constant and "ground_truth"."""
-    fit = {float(frames): row["lse_c"] for frames, row in rows.items()
-           if frames != "ground_truth" and row["state_accuracy"] >= min_state_accuracy}
-    if not fit:
-        return None
-    floor = (1 - tolerance) * max(fit.values())
-    return min(frames for frames, lse_c in fit.items() if lse_c >= floor)
+    kept = _keeping_states(rows, min_state_accuracy)
+    return min(_near_best_lip_sync(kept, tolerance)) if kept else None
 
 
 @torch.no_grad()
@@ -118,7 +121,7 @@ def sweep(args: argparse.Namespace, settings: dict[str, dict]) -> tuple[dict, in
     of clips; and the stage-2 model."""
     stage1, stage2 = HeadImitator.from_pretrained(args.stage1).eval(), MotionGenerator.from_pretrained(args.stage2).eval()
     syncnet = SyncNet.from_pretrained(args.syncnet).eval()
-    refs = References(stage1, [load_clip(p, load_audio_tracks=False) for p in list_clips(args.train_data, "train")[:24]])
+    refs = References.from_training_clips(stage1, args.train_data)
     clips = [load_clip(p) for p in list_clips(args.data, args.split)[:args.clips]]
     rows, truths = {}, [None] * len(clips)
     for name, setting in settings.items():  # the truth of each clip is measured once, at the first setting

@@ -56,7 +56,7 @@ def main() -> None:
 
     start_time = time.perf_counter()
     stage1, stage2 = HeadImitator.from_pretrained(args.stage1).eval(), MotionGenerator.from_pretrained(args.stage2).eval()
-    refs = References(stage1, [load_clip(p, load_audio_tracks=False) for p in list_clips(args.train_data, "train")[:24]])
+    refs = References.from_training_clips(stage1, args.train_data)
     clips = [load_clip(p) for p in list_clips(args.data, args.split)[:args.clips]]
     truths, states, partner = [], [], []
     generated = {s: [] for s in args.settings}

@@ -85,8 +85,7 @@ def test_report_end_to_end(synconv_many, weights):
     attention = results[0]["verbal_attention"]
     assert np.allclose(attention.sum(axis=1), 1.0, atol=1e-4)
     # the render-free summary of the same latents (scripts/stage2_head_sweep.py) reads them as the report does
-    refs = References(HeadImitator.from_pretrained(stage1).eval(),
-                      [load_clip(p, load_audio_tracks=False) for p in list_clips(synconv_many, "train")[:4]])
+    refs = References.from_training_clips(HeadImitator.from_pretrained(stage1).eval(), synconv_many, clips=4)
     table = motion_summary([r["latents"] for r in results], [r["true_latents"] for r in results],
                            [r["state"] for r in results], [r["partner_energy"] for r in results], refs)
     for row in ("ground_truth", "generated"):

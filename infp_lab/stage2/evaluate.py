@@ -50,6 +50,7 @@ EXPRESSION = [PARAM_NAMES.index(n) for n in ("jaw_open", "smile", "lip_round", "
                                              "blink_right", "brow_raise", "gaze_x", "gaze_y")]
 POSE = [PARAM_NAMES.index(n) for n in ("yaw", "pitch", "roll")]
 JAW, PITCH = PARAM_NAMES.index("jaw_open"), PARAM_NAMES.index("pitch")
+REFERENCE_CLIPS = 24  # training clips the metrics' reader, classifier and clusters learn from
 
 # The INFP paper's main table (DyConv, 512x512): a different dataset and resolution, shown for scale only.
 PAPER = {"infp": {"ssim": 0.834, "psnr": 31.56, "lse_c": 7.188, "sid": 2.613, "var": 2.386},
@@ -127,6 +128,7 @@ class References:
     the speaking-state classifier and the motion clusters for SID."""
 
     def __init__(self, stage1: HeadImitator, clips: list[Clip]):
+        self.num_clips = len(clips)
         synthetic = [c for c in clips if c.render_spec is not None]
         if len(synthetic) < 2:
             raise ValueError("stage-2 evaluation needs at least 2 SynConv training clips for its reference models")
@@ -138,6 +140,12 @@ class References:
         real = np.concatenate(motions)
         self.expression_clusters = fit_clusters(real[:, EXPRESSION], EXPRESSION_CLUSTERS)
         self.pose_clusters = fit_clusters(real[:, POSE], POSE_CLUSTERS)
+
+    @classmethod
+    def from_training_clips(cls, stage1: HeadImitator, train_data: str | Path,
+                            clips: int = REFERENCE_CLIPS) -> "References":
+        """References learnt from the first `clips` clips of `train_data`'s train split."""
+        return cls(stage1, [load_clip(p, load_audio_tracks=False) for p in list_clips(train_data, "train")[:clips]])
 
 
 def uint8_video(frames: torch.Tensor) -> np.ndarray:
@@ -319,7 +327,8 @@ def summarise(results: list[dict], refs: References) -> dict:
 
 
 def evaluate_stage2(stage2_weights: str | Path, stage1_weights: str | Path, syncnet_weights: str | Path,
-                    data: str | Path, train_data: str | Path, split: str | None = "test", reference_clips: int = 24,
+                    data: str | Path, train_data: str | Path, split: str | None = "test",
+                    reference_clips: int = REFERENCE_CLIPS,
                     max_clips: int | None = None, audio_scale: float = AUDIO_SCALE, seed: int = 0,
                     progress: bool = True, guidance_smoothing: float = GUIDANCE_SMOOTHING,
                     pose_gain: float | None = None, pose_smoothing: float | None = None) -> tuple[dict, list[dict]]:
@@ -336,15 +345,14 @@ def evaluate_stage2(stage2_weights: str | Path, stage1_weights: str | Path, sync
     paths = list_clips(data, split)[:max_clips]
     if not paths:
         raise ValueError(f"{data} has no clips in split {split!r}")
-    reference_paths = list_clips(train_data, "train")[:reference_clips]
-    refs = References(stage1, [load_clip(p, load_audio_tracks=False) for p in reference_paths])
+    refs = References.from_training_clips(stage1, train_data, reference_clips)
     results = [evaluate_clip(stage1, stage2, syncnet, load_clip(p), audio_scale, seed,
                              guidance_smoothing=guidance_smoothing, pose_gain=pose_gain,
                              pose_smoothing=pose_smoothing)
                for p in tqdm(paths, desc="eval stage2", disable=not progress)]
     report = {"stage2_weights": Path(stage2_weights).name, "stage1_weights": Path(stage1_weights).name,
               "syncnet_weights": Path(syncnet_weights).name, "data": Path(data).name, "split": split,
-              "clips": len(results), "reference_clips": len(reference_paths), "audio_scale": audio_scale,
+              "clips": len(results), "reference_clips": refs.num_clips, "audio_scale": audio_scale,
               "guidance_smoothing": guidance_smoothing, "pose_gain": resolve_pose_gain(stage2, pose_gain),
               "pose_smoothing": resolve_pose_smoothing(stage2, pose_smoothing), "seed": seed,
               "motion_reader_alpha": refs.reader.alpha, **summarise(results, refs)}
