@@ -138,6 +138,9 @@ def _add_train_commands(sub: argparse._SubParsersAction) -> None:
                         help="weight of the velocity (smoothness and window-border) loss of clean-latent models")
     stage2.add_argument("--mouth-weight", type=float, default=0.0,
                         help="weight of the lip-shape loss (through the stage-1 landmark head) of clean-latent models")
+    stage2.add_argument("--head-weight", type=float, default=0.0,
+                        help="weight of the head-motion loss (roll, turn and nod through the stage-1 landmark head) "
+                             "of clean-latent models")
     stage2.add_argument("--resume", action="store_true", help="continue the run in --out")
     stage2.add_argument("--device", default="auto", help="cpu, cuda or auto")
     stage2.add_argument("--checkpoint-every", type=int, default=250, help="steps between validation + checkpoint")
@@ -189,8 +192,8 @@ def _train_stage2(args: argparse.Namespace) -> None:
 
     cfg = Stage2TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr,
                             one_sided_steps=args.one_sided_steps, checkpoint_every=args.checkpoint_every,
-                            velocity_weight=args.velocity_weight, mouth_weight=args.mouth_weight, seed=args.seed,
-                            workers=args.workers)
+                            velocity_weight=args.velocity_weight, mouth_weight=args.mouth_weight,
+                            head_weight=args.head_weight, seed=args.seed, workers=args.workers)
     result = train_stage2(args.data, args.stage1, args.out, args.preset, cfg, resume=args.resume,
                           device=args.device, cache_dir=args.cache, ablation=args.ablation)
     if result:

@@ -159,3 +159,12 @@ def test_landmark_head_pose_reads_roll_turn_nod_and_place():
     assert landmark_head_pose(tipped)[0, 3] == pytest.approx(0.3)
     with pytest.raises(ValueError, match="landmarks must be"):
         landmark_head_pose(np.zeros((3, 10, 2)))
+    # a tensor gives the same pose as a tensor, differentiable (stage 2's head-motion loss)
+    import torch
+
+    tensor = torch.from_numpy(np.concatenate([points, rolled])).float().requires_grad_(True)
+    from_tensor = landmark_head_pose(tensor)
+    assert torch.is_tensor(from_tensor) and from_tensor.dtype == torch.float32
+    np.testing.assert_allclose(from_tensor.detach().numpy(), pose, atol=1e-4)
+    from_tensor[:, 3].sum().backward()
+    assert tensor.grad[:, 30].abs().sum() > 0  # the nod moves with the nose tip

@@ -20,7 +20,7 @@ from infp_lab.stage1.model import HeadImitator
 from infp_lab.stage2 import MotionGenerator, preset
 from infp_lab.stage2.data import WindowDataset, cache_latents, cached_latents, latent_stats
 from infp_lab.stage2.pose import pose_directions
-from infp_lab.stage2.train import MouthShapeLoss, Stage2TrainConfig, train_stage2, window_loss
+from infp_lab.stage2.train import HeadMotionLoss, MouthShapeLoss, Stage2TrainConfig, train_stage2, window_loss
 
 CONFIG = preset("tiny", 64)
 WINDOW, CONTEXT, LOOKAHEAD = CONFIG.dit.window, CONFIG.dit.context, CONFIG.lookahead
@@ -192,19 +192,47 @@ def test_mouth_loss_compares_the_decoded_lips(cache, stage1_file):
         by_hand = (stage1.mouth_shape(a.flatten(0, 1)) - stage1.mouth_shape(b.flatten(0, 1))).pow(2).mean()
         assert mouth(a, b).item() == pytest.approx(by_hand.item() / mouth.variance, rel=1e-5)
 
-    # the term reaches the loss and its gradient, weighted; the diffusion part is unchanged
+    _assert_term_reaches_the_loss(paths, stage1, "mouth", mouth)
+
+
+def _assert_term_reaches_the_loss(paths, stage1, name: str, term) -> None:
+    """The `name` term reaches the loss and its gradient, weighted; the diffusion part is unchanged."""
     torch.manual_seed(0)
     model = MotionGenerator(CONFIG)
     model.set_latent_stats(*(torch.from_numpy(x) for x in latent_stats(paths)))
     dataset = WindowDataset(paths, WINDOW, CONTEXT, LOOKAHEAD, seed=0)
     batch = torch.utils.data.default_collate([dataset[i] for i in range(4)])
     plain = window_loss(model, batch, torch.Generator().manual_seed(1))
-    weighted = window_loss(model, batch, torch.Generator().manual_seed(1), mouth=mouth, mouth_weight=2.0)
-    assert weighted["mouth"].item() > 0
-    assert weighted["loss"].item() == pytest.approx(plain["loss"].item() + 2.0 * weighted["mouth"].item(), rel=1e-5)
-    weighted["mouth"].backward()
+    weighted = window_loss(model, batch, torch.Generator().manual_seed(1), **{name: term, f"{name}_weight": 2.0})
+    assert weighted[name].item() > 0
+    assert weighted["loss"].item() == pytest.approx(plain["loss"].item() + 2.0 * weighted[name].item(), rel=1e-5)
+    weighted[name].backward()
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
     assert all(p.grad is None for p in stage1.parameters())  # the landmark head stays frozen
+
+
+def test_head_loss_compares_the_decoded_head_motion(cache, stage1_file):
+    from infp_lab.metrics import landmark_head_pose
+
+    _, paths = cache
+    stage1 = HeadImitator.from_pretrained(stage1_file)
+    clips = [torch.from_numpy(np.load(p)["latents"]) for p in paths]
+    window = 20
+    head = HeadMotionLoss(stage1, clips, window)
+    with torch.no_grad():
+        windows = torch.cat([z[:len(z) // window * window].reshape(-1, window, 64) for z in clips])
+        pose = landmark_head_pose(stage1.landmark_head(windows.flatten(0, 1))).reshape(len(windows), window, 5)
+        centred = pose[..., [0, 1, 3]] - pose[..., [0, 1, 3]].mean(dim=1, keepdim=True)  # roll, turn, nod
+        torch.testing.assert_close(head.variance, centred.pow(2).mean(dim=(0, 1)), rtol=1e-5, atol=0)
+        a, b = windows[:2], windows[2:4]
+        motion = head.motion(a)
+        assert motion.shape == (2, window, 3) and motion.mean(dim=1).abs().max() < 1e-4  # where the head is drops out
+        assert head(a, a).item() == pytest.approx(0.0, abs=1e-9)
+        by_hand = ((head.motion(a) - head.motion(b)).pow(2).mean(dim=(0, 1)) / head.variance).mean()
+        assert head(a, b).item() == pytest.approx(by_hand.item(), rel=1e-5)
+    with pytest.raises(ValueError, match="at least 1000 frames"):
+        HeadMotionLoss(stage1, clips, 1000)
+    _assert_term_reaches_the_loss(paths, stage1, "head", head)
 
 
 def test_bad_inputs_are_one_clear_line(synconv_dir, stage1_file, tmp_path, capsys):
@@ -219,7 +247,7 @@ def test_bad_inputs_are_one_clear_line(synconv_dir, stage1_file, tmp_path, capsy
     assert main([*base, "--stage1", str(stage1_file), "--preset", "huge"]) == 2
     err = capsys.readouterr().err
     assert "unknown stage-2 preset" in err and "Traceback" not in err
-    for option in ("--velocity-weight", "--mouth-weight"):
+    for option in ("--velocity-weight", "--mouth-weight", "--head-weight"):
         assert main([*base, "--stage1", str(stage1_file), "--ablation", "epsilon_prediction", option, "1"]) == 2
         assert f"{option} needs a model that predicts the clean latents" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
@@ -227,8 +255,9 @@ def test_bad_inputs_are_one_clear_line(synconv_dir, stage1_file, tmp_path, capsy
         Stage2TrainConfig(p_motion=1.5)
     with pytest.raises(ValueError, match="velocity_weight"):
         Stage2TrainConfig(velocity_weight=-1)
-    with pytest.raises(ValueError, match="mouth_weight"):
-        Stage2TrainConfig(mouth_weight=-1)
+    for field in ("mouth_weight", "head_weight"):
+        with pytest.raises(ValueError, match=field):
+            Stage2TrainConfig(**{field: -1})
 
 
 def test_ddp_on_cpu_with_two_processes(cache, stage1_file, synconv_dir, tmp_path):

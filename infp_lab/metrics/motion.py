@@ -20,6 +20,7 @@ import numpy as np
 from scipy import linalg
 from scipy.stats import entropy
 from sklearn.cluster import KMeans
+import torch
 
 from infp_lab.render.face_model import LANDMARK_GROUPS
 
@@ -153,7 +154,7 @@ LEFT_EYE_OUTER = LANDMARK_GROUPS["left_eye"][3]  # 45 (image right)
 NOSE_TIP = LANDMARK_GROUPS["nose"][3]  # 30
 
 
-def landmark_head_pose(landmarks: np.ndarray) -> np.ndarray:
+def landmark_head_pose(landmarks):
     """A rough head pose read from landmarks of the project's layout (T, L, 2) -> (T, 5):
 
     - roll: the angle of the line through the outer eye corners, in degrees;
@@ -165,17 +166,20 @@ def landmark_head_pose(landmarks: np.ndarray) -> np.ndarray:
     - the eyes' midpoint y, in the landmarks' units.
 
     It needs no fitted model, so it reads generated and true motion alike, as the renderer
-    is told it through the landmark head.
+    is told it through the landmark head. A numpy array gives a float64 array; a torch
+    tensor gives a tensor of its dtype, differentiable (stage 2's head-motion loss uses it).
     """
-    landmarks = np.asarray(landmarks, dtype=np.float64)
-    if landmarks.ndim != 3 or landmarks.shape[1] <= LEFT_EYE_OUTER or landmarks.shape[2] != 2:
-        raise ValueError(f"landmarks must be (T, L > {LEFT_EYE_OUTER}, 2), got shape {landmarks.shape}")
-    right, left, nose = landmarks[:, RIGHT_EYE_OUTER], landmarks[:, LEFT_EYE_OUTER], landmarks[:, NOSE_TIP]
+    is_tensor = torch.is_tensor(landmarks)
+    points = landmarks if is_tensor else torch.as_tensor(np.asarray(landmarks, dtype=np.float64))
+    if points.dim() != 3 or points.shape[1] <= LEFT_EYE_OUTER or points.shape[2] != 2:
+        raise ValueError(f"landmarks must be (T, L > {LEFT_EYE_OUTER}, 2), got shape {tuple(points.shape)}")
+    right, left, nose = points[:, RIGHT_EYE_OUTER], points[:, LEFT_EYE_OUTER], points[:, NOSE_TIP]
     middle = (right + left) / 2
     eye_line = left - right
-    roll = np.degrees(np.arctan2(eye_line[:, 1], eye_line[:, 0]))
-    distance = np.maximum(np.linalg.norm(eye_line, axis=1), 1e-6)
+    roll = torch.rad2deg(torch.atan2(eye_line[:, 1], eye_line[:, 0]))
+    distance = eye_line.norm(dim=1).clamp(min=1e-6)
     turn = (nose[:, 0] - middle[:, 0]) / distance
-    across = np.stack([-eye_line[:, 1], eye_line[:, 0]], axis=1) / distance[:, None]  # eye line turned 90 deg
-    nod = ((nose - middle) * across).sum(axis=1) / distance
-    return np.stack([roll, turn, middle[:, 0], nod, middle[:, 1]], axis=1)
+    across = torch.stack([-eye_line[:, 1], eye_line[:, 0]], dim=1) / distance[:, None]  # eye line turned 90 deg
+    nod = ((nose - middle) * across).sum(dim=1) / distance
+    pose = torch.stack([roll, turn, middle[:, 0], nod, middle[:, 1]], dim=1)
+    return pose if is_tensor else pose.numpy()

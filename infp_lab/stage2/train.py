@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 
 from infp_lab.checkpoint import file_sha256, load_training_checkpoint, save_training_checkpoint
 from infp_lab.data.clip import STATE_NAMES, train_val_clips
+from infp_lab.metrics import landmark_head_pose
 from infp_lab.stage1.model import HeadImitator
 from infp_lab.stage2.config import ablated, preset
 from infp_lab.stage2.data import WindowDataset, cache_latents, cached_latents, latent_stats
@@ -55,6 +56,7 @@ class Stage2TrainConfig:
     p_style: float = 0.3
     velocity_weight: float = 0.0  # a velocity term of the loss (clean-latent models only; see diffusion_loss)
     mouth_weight: float = 0.0  # a lip-shape term of the loss (clean-latent models only; see MouthShapeLoss)
+    head_weight: float = 0.0  # a head-motion term of the loss (clean-latent models only; see HeadMotionLoss)
     checkpoint_every: int = 250
     val_batches: int = 4
     seed: int = 0
@@ -66,9 +68,9 @@ class Stage2TrainConfig:
             problems.append("steps must be >= 0, batch_size, checkpoint_every and val_batches >= 1")
         if self.warmup < 0 or self.one_sided_steps < 0 or self.workers < 0:
             problems.append("warmup, one_sided_steps and workers must be >= 0")
-        if self.velocity_weight < 0 or self.mouth_weight < 0:
-            problems.append(f"velocity_weight and mouth_weight must be >= 0, got {self.velocity_weight} "
-                            f"and {self.mouth_weight}")
+        if min(self.velocity_weight, self.mouth_weight, self.head_weight) < 0:
+            problems.append(f"velocity_weight, mouth_weight and head_weight must be >= 0, got "
+                            f"{self.velocity_weight}, {self.mouth_weight} and {self.head_weight}")
         if not all(0.0 <= p <= 1.0 for p in (self.p_motion, self.p_previous, self.p_style, self.ema_decay)):
             problems.append("p_motion, p_previous, p_style and ema_decay must be in [0, 1]")
         if problems:
@@ -99,21 +101,64 @@ class MouthShapeLoss:
         return nn.functional.mse_loss(mine, truth) / self.variance
 
 
+class HeadMotionLoss:
+    """The head-motion term of the loss, for models that predict the clean latents.
+
+    The listener's nods are a small part of the normalised latents' MSE: a nod moves the
+    head a few degrees, while most of a latent channel's variance is where the head is held.
+    This term compares the head's roll, turn and nod (`metrics.landmark_head_pose` of the
+    landmarks the frozen stage-1 landmark head decodes) of the predicted and the true
+    latents, each centred on its window's mean (the motion within the window, not the pose
+    it is held at), as an MSE divided by that centred feature's variance over windows of
+    the training clips: weight 1 gives each of the three as much say as the whole
+    normalised latent. It reads neither the metrics' motion reader nor SynConv's labels.
+    """
+
+    FEATURES = (0, 1, 3)  # roll, turn, nod: columns of metrics.landmark_head_pose
+
+    def __init__(self, stage1: HeadImitator, training_clips: list[torch.Tensor], window: int):
+        """`training_clips`: raw latents (T_i, Dm) of each training clip; `window`: frames
+        of the model's windows (the clips are cut into windows of that length)."""
+        self.stage1 = stage1.eval().requires_grad_(False)
+        with torch.no_grad():
+            windows = [z[:len(z) // window * window].unflatten(0, (-1, window)) for z in training_clips
+                       if len(z) >= window]
+            if not windows:
+                raise ValueError(f"the head-motion loss needs a training clip of at least {window} frames")
+            windows = torch.cat(windows)
+            self.variance = self.motion(windows).pow(2).mean(dim=(0, 1))  # (3,)
+
+    def motion(self, latents: torch.Tensor) -> torch.Tensor:
+        """Raw latents (B, W, Dm) -> the head's roll, turn and nod (B, W, 3), less each window's mean."""
+        landmarks = self.stage1.landmark_head(latents.flatten(0, 1).float())
+        pose = landmark_head_pose(landmarks)[:, list(self.FEATURES)].unflatten(0, latents.shape[:2])
+        return pose - pose.mean(dim=1, keepdim=True)
+
+    def __call__(self, predicted: torch.Tensor, latents: torch.Tensor) -> torch.Tensor:
+        """Raw predicted and true latents (B, W, Dm) -> scalar loss."""
+        error = (self.motion(predicted) - self.motion(latents)).pow(2).mean(dim=(0, 1))
+        return (error / self.variance).mean()
+
+
 def window_loss(model, batch: dict, generator: torch.Generator | None, p_motion: float = 0.0,
                 p_previous: float = 0.0, p_style: float = 0.0, velocity_weight: float = 0.0,
-                mouth: MouthShapeLoss | None = None, mouth_weight: float = 0.0) -> dict:
+                mouth: MouthShapeLoss | None = None, mouth_weight: float = 0.0,
+                head: HeadMotionLoss | None = None, head_weight: float = 0.0) -> dict:
     """`diffusion_loss` on a batch of WindowDataset items (raw latents are normalised here;
-    the style reference stays raw), plus `mouth_weight` times the `mouth` term."""
+    the style reference stays raw), plus `mouth_weight` times the `mouth` term and
+    `head_weight` times the `head` term."""
     core = unwrap(model)
     losses = diffusion_loss(model, core.normalise(batch["latents"]), batch["self_audio"], batch["other_audio"],
                             core.normalise(batch["previous"]), batch["has_previous"], batch["style_reference"],
                             generator, p_motion, p_previous, p_style, audio_offset=batch["audio_offset"],
                             velocity_weight=velocity_weight)
-    if mouth is not None and mouth_weight > 0:
+    for name, term, weight in (("mouth", mouth, mouth_weight), ("head", head, head_weight)):
+        if term is None or weight <= 0:
+            continue
         if core.config.diffusion.prediction != "sample":
-            raise ValueError("the mouth loss needs a model that predicts the clean latents (prediction 'sample')")
-        losses["mouth"] = mouth(core.denormalise(losses["predicted"]), batch["latents"])
-        losses["loss"] = losses["loss"] + mouth_weight * losses["mouth"]
+            raise ValueError(f"the {name} loss needs a model that predicts the clean latents (prediction 'sample')")
+        losses[name] = term(core.denormalise(losses["predicted"]), batch["latents"])
+        losses["loss"] = losses["loss"] + weight * losses[name]
     return losses
 
 
@@ -187,7 +232,8 @@ def train_stage2(data: str | Path, stage1_weights: str | Path, out: str | Path, 
     if config.audio.type != "logmel":
         raise ValueError(f"stage-2 training reads cached log-mel features; preset {preset_name!r} has the "
                          f"{config.audio.type!r} audio encoder")
-    for name, weight in (("--velocity-weight", train_cfg.velocity_weight), ("--mouth-weight", train_cfg.mouth_weight)):
+    for name, weight in (("--velocity-weight", train_cfg.velocity_weight), ("--mouth-weight", train_cfg.mouth_weight),
+                         ("--head-weight", train_cfg.head_weight)):
         if weight > 0 and config.diffusion.prediction != "sample":
             raise ValueError(f"{name} needs a model that predicts the clean latents; this one predicts "
                              f"{config.diffusion.prediction!r}")
@@ -214,6 +260,10 @@ def train_stage2(data: str | Path, stage1_weights: str | Path, out: str | Path, 
     mouth = None
     if train_cfg.mouth_weight > 0:
         mouth = MouthShapeLoss(stage1.to(torch_device), torch.from_numpy(train_latents).to(torch_device))
+    head = None
+    if train_cfg.head_weight > 0:
+        head = HeadMotionLoss(stage1.to(torch_device), [torch.from_numpy(cached_latents([p])).to(torch_device)
+                                                        for p in train_paths], config.dit.window)
     optimizer = torch.optim.AdamW(model.parameters(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay)
     start = 0
     if state is not None:
@@ -266,7 +316,8 @@ def train_stage2(data: str | Path, stage1_weights: str | Path, out: str | Path, 
             group["lr"] = lr
         with autocast(torch_device):
             losses = window_loss(model, batch, generator, train_cfg.p_motion, train_cfg.p_previous, train_cfg.p_style,
-                                 train_cfg.velocity_weight, mouth, train_cfg.mouth_weight)
+                                 train_cfg.velocity_weight, mouth, train_cfg.mouth_weight, head,
+                                 train_cfg.head_weight)
         optimizer.zero_grad(set_to_none=True)
         losses["loss"].backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -275,9 +326,9 @@ def train_stage2(data: str | Path, stage1_weights: str | Path, out: str | Path, 
         step += 1
         bar.update()
         if step % 10 == 0 or step == train_cfg.steps:
-            mouth_term = {"train/mouth": losses["mouth"].item()} if "mouth" in losses else {}
+            terms = {f"train/{name}": losses[name].item() for name in ("mouth", "head") if name in losses}
             logger.log(step, **{"train/loss": losses["loss"].item(), "train/one_sided": float(step <= switch)},
-                       **mouth_term,
+                       **terms,
                        **attention_peaks(losses, batch["state"]), lr=lr,
                        steps_per_s=(step - start) / (time.perf_counter() - started))
             bar.set_postfix(loss=f"{losses['loss'].item():.3f}")
