@@ -230,8 +230,14 @@ def test_head_loss_compares_the_decoded_head_motion(cache, stage1_file):
         assert head(a, a).item() == pytest.approx(0.0, abs=1e-9)
         by_hand = ((head.motion(a) - head.motion(b)).pow(2).mean(dim=(0, 1)) / head.variance).mean()
         assert head(a, b).item() == pytest.approx(by_hand.item(), rel=1e-5)
+    nod = HeadMotionLoss(stage1, clips, window, features=("nod",))
+    torch.testing.assert_close(nod.variance, head.variance[2:])
+    with torch.no_grad():
+        torch.testing.assert_close(nod.motion(a), motion[..., 2:])
     with pytest.raises(ValueError, match="at least 1000 frames"):
         HeadMotionLoss(stage1, clips, 1000)
+    with pytest.raises(ValueError, match="features must be some of roll, turn, nod"):
+        HeadMotionLoss(stage1, clips, window, features=("pitch",))
     _assert_term_reaches_the_loss(paths, stage1, "head", head)
 
 
@@ -258,6 +264,8 @@ def test_bad_inputs_are_one_clear_line(synconv_dir, stage1_file, tmp_path, capsy
     for field in ("mouth_weight", "head_weight"):
         with pytest.raises(ValueError, match=field):
             Stage2TrainConfig(**{field: -1})
+    with pytest.raises(ValueError, match="head_features"):
+        Stage2TrainConfig(head_features=())
 
 
 def test_ddp_on_cpu_with_two_processes(cache, stage1_file, synconv_dir, tmp_path):

@@ -5,7 +5,9 @@ The stage-1 latents of every ground-truth frame are cached once (infp_lab.stage2
 normalised with the training set's per-channel statistics; the epsilon loss drops f_m,
 the previous motion and the style at random (classifier-free guidance). As in the paper,
 the first `one_sided_steps` steps see only windows where one side speaks (talking only or
-listening only), which initialises the memory banks; whole conversations follow. AdamW
+listening only), which initialises the memory banks; whole conversations follow. Optional
+terms compare what the frozen stage-1 landmark head decodes from the predicted and the true
+clean latents: the lips (MouthShapeLoss) and the head's motion (HeadMotionLoss). AdamW
 with warm-up and cosine decay, gradient clipping, EMA weights, a validation loss on fixed
 held-out windows, CSV/TensorBoard scalars, atomic resumable checkpoints, bf16 autocast on
 CUDA, DDP under torchrun.
@@ -57,6 +59,7 @@ class Stage2TrainConfig:
     velocity_weight: float = 0.0  # a velocity term of the loss (clean-latent models only; see diffusion_loss)
     mouth_weight: float = 0.0  # a lip-shape term of the loss (clean-latent models only; see MouthShapeLoss)
     head_weight: float = 0.0  # a head-motion term of the loss (clean-latent models only; see HeadMotionLoss)
+    head_features: tuple[str, ...] = ("roll", "turn", "nod")  # what that term compares (HeadMotionLoss.FEATURES)
     checkpoint_every: int = 250
     val_batches: int = 4
     seed: int = 0
@@ -71,6 +74,10 @@ class Stage2TrainConfig:
         if min(self.velocity_weight, self.mouth_weight, self.head_weight) < 0:
             problems.append(f"velocity_weight, mouth_weight and head_weight must be >= 0, got "
                             f"{self.velocity_weight}, {self.mouth_weight} and {self.head_weight}")
+        unknown = set(self.head_features) - set(HeadMotionLoss.FEATURES)
+        if unknown or not self.head_features:
+            problems.append(f"head_features must be some of {', '.join(HeadMotionLoss.FEATURES)}, "
+                            f"got {list(self.head_features)}")
         if not all(0.0 <= p <= 1.0 for p in (self.p_motion, self.p_previous, self.p_style, self.ema_decay)):
             problems.append("p_motion, p_previous, p_style and ema_decay must be in [0, 1]")
         if problems:
@@ -106,19 +113,25 @@ class HeadMotionLoss:
 
     The listener's nods are a small part of the normalised latents' MSE: a nod moves the
     head a few degrees, while most of a latent channel's variance is where the head is held.
-    This term compares the head's roll, turn and nod (`metrics.landmark_head_pose` of the
-    landmarks the frozen stage-1 landmark head decodes) of the predicted and the true
-    latents, each centred on its window's mean (the motion within the window, not the pose
-    it is held at), as an MSE divided by that centred feature's variance over windows of
-    the training clips: weight 1 gives each of the three as much say as the whole
-    normalised latent. It reads neither the metrics' motion reader nor SynConv's labels.
+    This term compares the head's roll, turn and nod, or some of them
+    (`metrics.landmark_head_pose` of the landmarks the frozen stage-1 landmark head
+    decodes), of the predicted and the true latents, each centred on its window's mean (the
+    motion within the window, not the pose it is held at), as an MSE divided by that
+    centred feature's variance over windows of the training clips, averaged over the
+    features: weight 1 gives the head's motion as much say as the whole normalised latent.
+    It reads neither the metrics' motion reader nor SynConv's labels.
     """
 
-    FEATURES = (0, 1, 3)  # roll, turn, nod: columns of metrics.landmark_head_pose
+    FEATURES = {"roll": 0, "turn": 1, "nod": 3}  # columns of metrics.landmark_head_pose
 
-    def __init__(self, stage1: HeadImitator, training_clips: list[torch.Tensor], window: int):
+    def __init__(self, stage1: HeadImitator, training_clips: list[torch.Tensor], window: int,
+                 features: tuple[str, ...] = ("roll", "turn", "nod")):
         """`training_clips`: raw latents (T_i, Dm) of each training clip; `window`: frames
-        of the model's windows (the clips are cut into windows of that length)."""
+        of the model's windows (the clips are cut into windows of that length); `features`:
+        which of FEATURES to compare."""
+        if not features or set(features) - set(self.FEATURES):
+            raise ValueError(f"features must be some of {', '.join(self.FEATURES)}, got {list(features)}")
+        self.columns = [self.FEATURES[name] for name in features]
         self.stage1 = stage1.eval().requires_grad_(False)
         with torch.no_grad():
             windows = [z[:len(z) // window * window].unflatten(0, (-1, window)) for z in training_clips
@@ -126,12 +139,12 @@ class HeadMotionLoss:
             if not windows:
                 raise ValueError(f"the head-motion loss needs a training clip of at least {window} frames")
             windows = torch.cat(windows)
-            self.variance = self.motion(windows).pow(2).mean(dim=(0, 1))  # (3,)
+            self.variance = self.motion(windows).pow(2).mean(dim=(0, 1))  # (features,)
 
     def motion(self, latents: torch.Tensor) -> torch.Tensor:
-        """Raw latents (B, W, Dm) -> the head's roll, turn and nod (B, W, 3), less each window's mean."""
+        """Raw latents (B, W, Dm) -> the compared features (B, W, F), less each window's mean."""
         landmarks = self.stage1.landmark_head(latents.flatten(0, 1).float())
-        pose = landmark_head_pose(landmarks)[:, list(self.FEATURES)].unflatten(0, latents.shape[:2])
+        pose = landmark_head_pose(landmarks)[:, self.columns].unflatten(0, latents.shape[:2])
         return pose - pose.mean(dim=1, keepdim=True)
 
     def __call__(self, predicted: torch.Tensor, latents: torch.Tensor) -> torch.Tensor:
@@ -263,7 +276,8 @@ def train_stage2(data: str | Path, stage1_weights: str | Path, out: str | Path, 
     head = None
     if train_cfg.head_weight > 0:
         head = HeadMotionLoss(stage1.to(torch_device), [torch.from_numpy(cached_latents([p])).to(torch_device)
-                                                        for p in train_paths], config.dit.window)
+                                                        for p in train_paths], config.dit.window,
+                              train_cfg.head_features)
     optimizer = torch.optim.AdamW(model.parameters(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay)
     start = 0
     if state is not None:
