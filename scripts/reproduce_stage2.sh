@@ -76,7 +76,8 @@ $IL eval stage2 --ckpt weights/stage2_tiny.safetensors --stage1 weights/stage1_t
 # The head-motion loss (weights/README.md, "The listener's nods from training"; not shipped): two
 # models and the control (the shipped command, which reproduces the shipped weights), the head's
 # motion on all 36 validation clips, and lip sync on 8 (about 1.5 hours on 2 cores in all):
-for RUN in "stage2_head1 --head-weight 1" "stage2_headnod1 --head-weight 1 --head-features nod" "stage2_control"; do
+for RUN in "stage2_head1 --head-weight 1" "stage2_headnod1 --head-weight 1 --head-features nod" "stage2_control" \
+           "stage2_head03 --head-weight 0.3"; do
     set -- $RUN
     NAME=$1; shift
     $IL train stage2 --data data/s1train --stage1 weights/stage1_tiny.safetensors --out "runs/$NAME" \
@@ -88,7 +89,7 @@ for RUN in "stage2_head1 1:1 2:1 3:1" "stage2_headnod1 1:1 2:1"; do
     $PY scripts/stage2_head_sweep.py --stage2 "runs/$NAME/stage2.safetensors" --stage1 weights/stage1_tiny.safetensors \
         --data data/s1train --split val --train-data data/s1train --settings "$@" --out "runs/$NAME/head_sweep_val.json"
 done
-for RUN in "stage2_head1 1 1.5 2" "stage2_headnod1 1"; do
+for RUN in "stage2_head1 1 1.5 2" "stage2_headnod1 1" "stage2_head03 1 2"; do
     set -- $RUN
     NAME=$1; shift
     $PY scripts/stage2_experiments.py pose-sweep --stage2 "runs/$NAME/stage2.safetensors" \
@@ -104,7 +105,9 @@ print(json.dumps({"roll_turn_nod": {"head_sweep": r("runs/stage2_head1/head_swee
                                     "pose_sweep": r("runs/stage2_head1/pose_gain_val/pose-sweep.json"),
                                     "pose_smoothing_sweep": r("runs/stage2_head1/pose_smoothing_val/pose-smoothing-sweep.json")},
                   "nod": {"head_sweep": r("runs/stage2_headnod1/head_sweep_val.json"),
-                          "pose_sweep": r("runs/stage2_headnod1/pose_gain_val/pose-sweep.json")}}, indent=1))' \
+                          "pose_sweep": r("runs/stage2_headnod1/pose_gain_val/pose-sweep.json")},
+                  "roll_turn_nod_weight0.3": {"pose_sweep": r("runs/stage2_head03/pose_gain_val/pose-sweep.json")}},
+                 indent=1))' \
     > weights/stage2_head_loss_val.json
 # The defaults on a fresh test split, since the one above is no longer blind to the pose settings:
 $IL data synth --out data/s1test300 --conversations 40 --seconds 20 --seed 300
