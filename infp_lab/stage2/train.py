@@ -267,7 +267,8 @@ def train_stage2(data: str | Path, stage1_weights: str | Path, out: str | Path, 
     torch.manual_seed(train_cfg.seed)
     model = MotionGenerator(config).to(torch_device)
     model.set_latent_stats(*(torch.from_numpy(x) for x in latent_stats(train_paths)))
-    train_latents = cached_latents(train_paths)  # (N, Dm), every training frame
+    train_clips = [cached_latents([path]) for path in train_paths]  # (T_i, Dm) per clip, read once
+    train_latents = np.concatenate(train_clips)  # (N, Dm), every training frame
     model.set_pose_directions(pose_directions(stage1, train_latents, model.latent_mean, model.latent_std))
     ema = EMA(model, train_cfg.ema_decay)  # after the stats and pose directions: the EMA copy holds them too
     mouth = None
@@ -275,9 +276,8 @@ def train_stage2(data: str | Path, stage1_weights: str | Path, out: str | Path, 
         mouth = MouthShapeLoss(stage1.to(torch_device), torch.from_numpy(train_latents).to(torch_device))
     head = None
     if train_cfg.head_weight > 0:
-        head = HeadMotionLoss(stage1.to(torch_device), [torch.from_numpy(cached_latents([p])).to(torch_device)
-                                                        for p in train_paths], config.dit.window,
-                              train_cfg.head_features)
+        head = HeadMotionLoss(stage1.to(torch_device), [torch.from_numpy(z).to(torch_device) for z in train_clips],
+                              config.dit.window, train_cfg.head_features)
     optimizer = torch.optim.AdamW(model.parameters(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay)
     start = 0
     if state is not None:
