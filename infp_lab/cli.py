@@ -89,6 +89,10 @@ def _add_train_commands(sub: argparse._SubParsersAction) -> None:
                         help="landmarks the hybrid motion input reads: the contour (paper), or also brows, eyes, irises and lips")
     stage1.add_argument("--region-weight", type=float, default=0.0,
                         help="> 0 adds an L1 loss averaged over the target's eye and mouth regions only")
+    stage1.add_argument("--mouth-weight", type=float, default=0.0,
+                        help="> 0 adds an L1 loss on crops around the target's mouth")
+    stage1.add_argument("--mouth-map", choices=("lips", "gap"), default="lips",
+                        help="what the decoder's driven maps draw of the mouth: over the inner lips, or the gap between them alone")
     stage1.add_argument("--mouth-from-decoder", action="store_true",
                         help="the decoder draws the inside of the driven mouth opening (needs the preset's driven maps)")
     stage1.add_argument("--mouth-residual", action="store_true",
@@ -168,13 +172,14 @@ def _train_stage1(args: argparse.Namespace) -> None:
     cfg = Stage1TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, gan_weight=args.gan_weight,
                             mouth_gan_weight=args.mouth_gan_weight,
                             cross_identity=args.cross_identity, invariance_weight=args.invariance_weight,
-                            region_weight=args.region_weight, param_weight=args.param_weight,
+                            region_weight=args.region_weight, mouth_weight=args.mouth_weight, param_weight=args.param_weight,
                             freeze_motion=args.freeze_motion, mouth_residual_only=args.mouth_residual_only,
                             stop_at=args.stop_at,
                             checkpoint_every=args.checkpoint_every, seed=args.seed, workers=args.workers)
     result = train_stage1(args.data, args.out, args.preset, cfg, resume=args.resume, device=args.device,
                           motion_input=args.motion_input, init=args.init, mouth_from_decoder=args.mouth_from_decoder,
-                          hybrid_points=args.hybrid_points, mouth_residual=args.mouth_residual)
+                          hybrid_points=args.hybrid_points, mouth_residual=args.mouth_residual,
+                          mouth_map=args.mouth_map)
     if result:
         _print_result("stage 1", result)
 

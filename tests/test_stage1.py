@@ -81,6 +81,62 @@ def test_driven_maps_open_with_the_mouth_and_eyes():
     assert maps[1, 0, int(lips[1]), int(lips[0])] > 0.9 and maps[1, 0, 5, 5] == 0  # the opening is drawn in place
 
 
+
+def test_the_gap_map_draws_the_opening_between_the_inner_lips_alone():
+    """`mouth_gap` is empty for a closed mouth, grows with the jaw, and lies between the inner
+    lips' middles; `mouth_opening` (the "lips" map) hardly tells a half-open mouth from a
+    closed one, which is why the gap map exists."""
+    from infp_lab.render.face_model import PARAM_NAMES
+    from infp_lab.stage1.hybrid import INNER_LIP, mouth_gap
+
+    params = np.zeros((4, 15), np.float32)
+    params[:, PARAM_NAMES.index("scale")] = 1
+    params[:, PARAM_NAMES.index("jaw_open")] = [0.0, 0.15, 0.4, 0.8]
+    landmarks = torch.from_numpy(canonical_landmarks(params).astype(np.float32))
+    gap = mouth_gap(landmarks, 128)
+    area = gap.sum((1, 2))
+    assert gap.shape == (4, 128, 128) and 0 <= gap.min() and gap.max() <= 1
+    assert area[0] < 1 and area[1] > 5 and area[2] > 2 * area[1] and area[3] > 1.5 * area[2]
+    upper, lower = (landmarks[3, INNER_LIP[i]] * 128 for i in (2, 6))
+    middle = ((upper + lower) / 2).long()
+    assert gap[3, middle[1], middle[0]] == 1 and gap[3, :int(upper[1]) - 1].sum() == 0  # nothing above the gap
+    lips = driven_maps(landmarks, 128)[:, 0].sum((1, 2))
+    assert (area[1] - area[0]) / area[3] > 2 * (lips[1] - lips[0]) / lips[3]  # half open stands out from closed
+    assert torch.equal(driven_maps(landmarks, 128, "gap")[:, 0], gap)
+    assert torch.equal(driven_maps(landmarks, 128, "gap")[:, 1:], driven_maps(landmarks, 128)[:, 1:])
+    with pytest.raises(ValueError, match="mouth must be one of"):
+        driven_maps(landmarks, 128, "teeth")
+
+
+def test_the_mouth_map_is_part_of_the_saved_config(tmp_path):
+    """A gap-map model saves and rebuilds as one; older files (no mouth_map) draw the lips map;
+    a lips-map model fine-tunes into a gap-map one (same parameters); unknown maps are refused."""
+    from dataclasses import replace
+
+    from infp_lab.stage1.config import Stage1Config
+    from infp_lab.stage1.train import init_from
+
+    config = preset("tiny")
+    gap = replace(config, decoder=replace(config.decoder, mouth_residual=True, mouth_map="gap"))
+    model = HeadImitator(gap)
+    model.save_pretrained(tmp_path / "gap.safetensors")
+    assert HeadImitator.from_pretrained(tmp_path / "gap.safetensors").config == gap
+    old = config.to_dict()
+    del old["decoder"]["mouth_map"]
+    assert Stage1Config.from_dict(old).decoder.mouth_map == "lips"
+    with pytest.raises(ValueError, match="mouth_map must be one of"):
+        Stage1Config.from_dict({**old, "decoder": {**old["decoder"], "mouth_map": "teeth"}})
+    lips = HeadImitator(replace(gap, decoder=replace(gap.decoder, mouth_map="lips")))
+    init_from(model, lips)
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), lips.state_dict().values()))
+    frames, landmarks = _batch(128)
+    with torch.no_grad():
+        lips.decoder.mouth_residual[-1].bias.fill_(-3.0)
+        model.decoder.mouth_residual[-1].bias.fill_(-3.0)
+        assert not torch.equal(model(frames, landmarks, frames, landmarks).image,
+                               lips(frames, landmarks, frames, landmarks).image)
+
+
 def test_decoder_without_driven_maps_still_loads(tmp_path):
     """Weights saved before the decoder saw the driven maps rebuild as they were trained."""
     from dataclasses import replace
@@ -328,6 +384,37 @@ def test_region_loss_sees_only_the_eyes_and_mouth():
     mouth[0, :, y - 2:y + 3, x - 2:x + 3] = (image[0, :, y - 2:y + 3, x - 2:x + 3] < 0.5).float()  # far from the output
     assert torch.isclose(losses(corner)["region"], base["region"]) and losses(corner)["l1"] > base["l1"]
     assert losses(mouth)["region"] > base["region"] + 10 * (losses(mouth)["l1"] - base["l1"])
+
+
+
+def test_mouth_loss_sees_only_the_mouth():
+    from infp_lab.stage1.train import Stage1TrainConfig, _losses
+
+    dataset = FramePairDataset(SAMPLES, size=128)
+    batch = torch.utils.data.default_collate([dataset[i] for i in range(2)])
+    model = HeadImitator(preset("tiny")).eval()
+    cfg = Stage1TrainConfig(colour_jitter=False, mouth_weight=4.0)
+
+    def losses(target):
+        with torch.no_grad():
+            return _losses(model, {**batch, "target": target}, cfg, torch.Generator().manual_seed(0))
+
+    base = losses(batch["target"])
+    plain = _losses(model, batch, Stage1TrainConfig(colour_jitter=False), torch.Generator().manual_seed(0))
+    assert "mouth" not in plain and base["mouth"] > 0
+    assert torch.allclose(base["total"], plain["total"].detach() + 4.0 * base["mouth"], atol=1e-6)
+    with torch.no_grad():
+        image = model(batch["source"], batch["source_landmarks"], batch["driving"], batch["driving_landmarks"]).image
+    far = (image < 0.5).float()  # at least 0.5 from the output, wherever it is
+    landmarks = batch["target_frame_landmarks"] * 128
+    corner, mouth, eye = (batch["target"].clone() for _ in range(3))
+    corner[:, :, :8, :8] = far[:, :, :8, :8]  # far from the face
+    for edited, group in ((mouth, "inner_lip"), (eye, "right_eye")):
+        x, y = landmarks[0, list(LANDMARK_GROUPS[group])].mean(0).long()
+        edited[0, :, y - 2:y + 3, x - 2:x + 3] = far[0, :, y - 2:y + 3, x - 2:x + 3]
+    assert torch.isclose(losses(corner)["mouth"], base["mouth"]) and losses(corner)["l1"] > base["l1"]
+    assert torch.isclose(losses(eye)["mouth"], base["mouth"])
+    assert losses(mouth)["mouth"] > base["mouth"] + 10 * (losses(mouth)["l1"] - base["l1"])
 
 
 def _train(args, **kw):

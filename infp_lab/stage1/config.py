@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 
 from infp_lab.render import NUM_LANDMARKS
+from infp_lab.stage1.hybrid import MOUTH_MAPS
 
 MOTION_INPUTS = ("hybrid", "image", "landmark_map")  # the paper's ablation: hybrid vs intact image vs landmark map
 HYBRID_POINT_SETS = ("contour", "regions")  # the landmarks the hybrid input reads (see stage1/motion_encoder.py)
@@ -52,6 +53,7 @@ class DecoderConfig:
     mouth_from_decoder: bool = False  # its own RGB inside the driven mouth opening (needs driven_maps; tried, weights/README.md)
     refine_flow: bool = True  # a full-resolution correction of the flow that warps the source image (sharp outlines)
     mouth_residual: bool = False  # an RGB residual added inside the driven mouth opening (teeth; needs driven_maps)
+    mouth_map: str = "lips"  # the driven maps' mouth: "lips" (over the inner lips) or "gap" (the opening alone)
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,9 @@ class Stage1Config:
         def tuples(sub: dict) -> dict:
             return {k: tuple(v) if isinstance(v, list) else v for k, v in sub.items()}
 
+        mouth_map = d["decoder"].get("mouth_map", "lips")
+        if mouth_map not in MOUTH_MAPS:
+            raise ValueError(f"decoder.mouth_map must be one of {MOUTH_MAPS}, got {mouth_map!r}")
         return cls(
             image_size=d["image_size"], latent_dim=d["latent_dim"], num_landmarks=d["num_landmarks"],
             motion=MotionEncoderConfig(**tuples(d["motion"])),

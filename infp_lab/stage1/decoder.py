@@ -50,6 +50,7 @@ class Decoder(nn.Module):
             raise ValueError("mouth_from_decoder and mouth_residual need driven_maps: the mouth opening is one of the maps")
         self.driven_maps = cfg.driven_maps
         self.mouth_from_decoder = cfg.mouth_from_decoder
+        self.mouth_map = cfg.mouth_map
         maps = DRIVEN_MAPS if cfg.driven_maps else 0
         self.stem = ConvBlock(feature_channels * depth + maps, width)
         self.blocks = nn.ModuleList(ResBlock(width, cond_dim=config.latent_dim) for _ in range(cfg.blocks))
@@ -87,13 +88,13 @@ class Decoder(nn.Module):
         if self.driven_maps:
             if driven_landmarks is None:
                 raise ValueError("this decoder draws at the driven landmarks; pass driven_landmarks")
-            warped = torch.cat([warped, driven_maps(driven_landmarks, warped.shape[-1]).to(warped.dtype)], dim=1)
+            warped = torch.cat([warped, driven_maps(driven_landmarks, warped.shape[-1], self.mouth_map).to(warped.dtype)], dim=1)
         x = self.stem(warped)
         for block in self.blocks:
             x = block(x, driving_latent)
         x = self.ups(x)
         if self.refine is not None:
-            maps = driven_maps(driven_landmarks, x.shape[-1]).to(x.dtype)
+            maps = driven_maps(driven_landmarks, x.shape[-1], self.mouth_map).to(x.dtype)
             x = x + self.refine(torch.cat([x, maps], dim=1))
         warped_source = warp(source, flow)
         if self.flow_correction is not None:

@@ -61,6 +61,7 @@ def hybrid_representation(frames: torch.Tensor, landmarks: torch.Tensor) -> torc
 
 
 DRIVEN_MAPS = 3  # channels of `driven_maps`
+MOUTH_MAPS = ("lips", "gap")  # what the first of them draws: `mouth_opening` or `mouth_gap`
 
 
 def mouth_opening(landmarks: torch.Tensor, size: int) -> torch.Tensor:
@@ -70,12 +71,32 @@ def mouth_opening(landmarks: torch.Tensor, size: int) -> torch.Tensor:
     return _ellipse(landmarks[:, list(INNER_LIP)], size, 1.0, 1.0, 0.0)
 
 
-def driven_maps(landmarks: torch.Tensor, size: int) -> torch.Tensor:
+def mouth_gap(landmarks: torch.Tensor, size: int) -> torch.Tensor:
+    """Mask (B, H, W) of the gap between the inner lips alone: an ellipse as wide as the
+    inner lips and as tall as the distance between their middles, each pixel covered as far
+    as it lies inside (so nothing when the mouth is closed, and a band a pixel or two tall
+    when it is half open, which `mouth_opening` hardly tells from closed); landmarks
+    (B, L, 2) in [0, 1]."""
+    lips = landmarks[:, list(INNER_LIP)] * size  # in pixels
+    upper, lower = lips[:, 2], lips[:, 6]  # the middles of the upper and the lower inner lip
+    centre = (upper + lower) / 2  # (B, 2)
+    half_width = ((lips[:, :, 0].amax(dim=1) - lips[:, :, 0].amin(dim=1)) / 2).clamp(min=1.0)
+    half_gap = (lower - upper).norm(dim=-1) / 2
+    x, y = (coords * size for coords in _grid(size, landmarks.device))
+    across = (1 - ((x - centre[:, 0, None, None]) / half_width[:, None, None]) ** 2).clamp(min=0)
+    inside = half_gap[:, None, None] * across.sqrt() - (y - centre[:, 1, None, None]).abs()  # pixels inside the edge
+    return inside.clamp(0.0, 1.0)
+
+
+def driven_maps(landmarks: torch.Tensor, size: int, mouth: str = "lips") -> torch.Tensor:
     """Where the driven face opens its mouth and eyes, for the decoder to draw them there:
-    (B, 3, H, W) soft masks of the opening between the inner lips, of the two eye openings
-    (both shrink to a thin line when closed) and dots on the lip and eye landmarks;
-    landmarks (B, L, 2) in [0, 1]."""
-    mouth = mouth_opening(landmarks, size)
+    (B, 3, H, W) soft masks of the mouth (`mouth`: "lips", the opening between the inner
+    lips with the lips, `mouth_opening`; or "gap", the opening alone, `mouth_gap`), of the
+    two eye openings (both shrink to a thin line when closed) and dots on the lip and eye
+    landmarks; landmarks (B, L, 2) in [0, 1]."""
+    if mouth not in MOUTH_MAPS:
+        raise ValueError(f"mouth must be one of {MOUTH_MAPS}, got {mouth!r}")
+    mouth = mouth_opening(landmarks, size) if mouth == "lips" else mouth_gap(landmarks, size)
     eyes = torch.maximum(*(_ellipse(landmarks[:, list(group)], size, 1.0, 1.0, 0.0) for group in EYES))
     dots = draw_points(landmarks[:, list(MOUTH + INNER_LIP + EYES[0] + EYES[1])], size, sigma_px=max(1.0, size / 128))
     return torch.cat([mouth.unsqueeze(1), eyes.unsqueeze(1), dots], dim=1)

@@ -23,9 +23,9 @@ from infp_lab.checkpoint import load_training_checkpoint, save_training_checkpoi
 from infp_lab.data.clip import train_val_clips
 from infp_lab.stage1.config import Stage1Config, preset
 from infp_lab.stage1.data import FramePairDataset, param_statistics
-from infp_lab.stage1.discriminator import MouthDiscriminator, PatchDiscriminator
+from infp_lab.stage1.discriminator import MouthDiscriminator, PatchDiscriminator, mouth_crops
 from infp_lab.stage1.decoder import STEM_WEIGHT
-from infp_lab.stage1.hybrid import DRIVEN_MAPS, colour_jitter, region_mask
+from infp_lab.stage1.hybrid import DRIVEN_MAPS, MOUTH_MAPS, colour_jitter, region_mask
 from infp_lab.stage1.model import HeadImitator
 from infp_lab.train.common import (
     EMA, ScalarLogger, StepBatchSampler, autocast, cleanup_distributed, cosine_lr, distribute, distributed_device,
@@ -50,6 +50,7 @@ class Stage1TrainConfig:
     invariance_weight: float = 0.0  # > 0: cross-identity drivers must encode like the target frame
     param_weight: float = 0.0  # > 0: a linear param head reads the motion parameters from the latent (SynConv)
     region_weight: float = 0.0  # > 0: extra L1 on the target's eye and mouth regions (mean over their pixels)
+    mouth_weight: float = 0.0  # > 0: extra L1 on mouth crops (the mouth discriminator's), which hold all of lip sync
     freeze_motion: bool = False  # train the renderer only: the motion encoder and landmark head keep their weights
     mouth_residual_only: bool = False  # train the decoder's mouth residual alone: the rest renders as given
     colour_jitter: bool = True
@@ -82,7 +83,8 @@ def init_from(model: HeadImitator, weights: str | Path | HeadImitator) -> None:
                          motion=model.config.motion if widened else given.config.motion,
                          decoder=replace(given_decoder, driven_maps=decoder.driven_maps,
                                          mouth_from_decoder=decoder.mouth_from_decoder,
-                                         refine_flow=decoder.refine_flow, mouth_residual=decoder.mouth_residual))
+                                         refine_flow=decoder.refine_flow, mouth_residual=decoder.mouth_residual,
+                                         mouth_map=decoder.mouth_map))
     dropped = any(getattr(given_decoder, name) and not getattr(decoder, name)
                   for name in ("driven_maps", "refine_flow", "mouth_residual"))
     if comparable != model.config or dropped:
@@ -191,6 +193,10 @@ def _losses(model, batch, cfg: Stage1TrainConfig, generator: torch.Generator, di
         mask = region_mask(batch["target_frame_landmarks"], image.shape[-1])  # (B, 1, H, W)
         losses["region"] = ((image - target).abs() * mask).sum() / (mask.sum() * image.shape[1] + 1e-6)
         total = total + cfg.region_weight * losses["region"]
+    if cfg.mouth_weight > 0:  # a half-open mouth is a few dark pixels: too few for the frame's or the region's mean
+        landmarks = batch["target_frame_landmarks"]
+        losses["mouth"] = F.l1_loss(mouth_crops(image, landmarks), mouth_crops(target, landmarks))
+        total = total + cfg.mouth_weight * losses["mouth"]
     if cfg.invariance_weight > 0 and bool(batch["cross"].any()):
         losses["invariance"] = invariance_loss(unwrap(model), out.driving_latent, batch)
         total = total + cfg.invariance_weight * losses["invariance"]
@@ -251,7 +257,7 @@ def sample_grid(batch: dict, images: torch.Tensor, count: int = 8) -> np.ndarray
 def train_stage1(data: str | Path, out: str | Path, preset_name: str = "tiny", train_cfg: Stage1TrainConfig = Stage1TrainConfig(),
                  resume: bool = False, device: str = "auto", motion_input: str = "hybrid",
                  progress: bool = True, init: str | Path | None = None, mouth_from_decoder: bool = False,
-                 hybrid_points: str = "contour", mouth_residual: bool = False) -> dict:
+                 hybrid_points: str = "contour", mouth_residual: bool = False, mouth_map: str = "lips") -> dict:
     """Train (or resume) a stage-1 model; writes checkpoint.pt, samples/, metrics.csv and
     stage1.safetensors (EMA weights) into `out`. Returns the final validation metrics.
 
@@ -260,7 +266,8 @@ def train_stage1(data: str | Path, out: str | Path, preset_name: str = "tiny", t
     the inside of the driven mouth opening itself (`DecoderConfig.mouth_from_decoder`).
     `hybrid_points`: the landmarks the hybrid motion input's point MLP reads
     (`MotionEncoderConfig.points`). `mouth_residual`: the decoder adds an RGB residual inside
-    the driven mouth opening (`DecoderConfig.mouth_residual`)."""
+    the driven mouth opening (`DecoderConfig.mouth_residual`). `mouth_map`: what the
+    decoder's driven maps draw of the mouth (`DecoderConfig.mouth_map`)."""
     data, out = Path(data), Path(out)
     torch_device, info = distributed_device(device)
     config: Stage1Config = preset(preset_name).with_motion_input(motion_input)
@@ -269,6 +276,9 @@ def train_stage1(data: str | Path, out: str | Path, preset_name: str = "tiny", t
         config = replace(config, decoder=replace(config.decoder, mouth_from_decoder=True))
     if mouth_residual:
         config = replace(config, decoder=replace(config.decoder, mouth_residual=True))
+    if mouth_map not in MOUTH_MAPS:
+        raise ValueError(f"mouth_map must be one of {MOUTH_MAPS}, got {mouth_map!r}")
+    config = replace(config, decoder=replace(config.decoder, mouth_map=mouth_map))
     if train_cfg.freeze_motion and init is None and not resume:
         raise ValueError("--freeze-motion fine-tunes the renderer of trained weights: give them with --init")
     if train_cfg.mouth_residual_only and (not mouth_residual or (init is None and not resume)):
