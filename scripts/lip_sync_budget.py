@@ -9,7 +9,11 @@ Rows (mean over the clips):
 - one row per stage-1 weights file: the clip's first frame driven by the latents of all its
   frames (what stage 2 can reach at best), cropped at the driven landmarks, with the
   correlation between the true and the rendered mouth's dark area per frame (how far the
-  rendered mouth opens with the true one).
+  rendered mouth opens with the true one), and the correlation between the true and the
+  driven landmarks' lip gap (how well the latents and the landmark head carry the opening);
+- with --true-landmarks, one more row per file: the same render told the clip's true
+  landmarks instead of the driven ones (is it the landmarks the renderer is given, or how
+  it draws them?).
 
     .venv/bin/python scripts/lip_sync_budget.py --stage1 weights/stage1_tiny.safetensors \
         --data data/s1test --split test --clips 4
@@ -29,6 +33,7 @@ from infp_lab.data.clip import list_clips, load_clip
 from infp_lab.render.appearance import Appearance
 from infp_lab.render.face_model import PARAM_NAMES, project_landmarks
 from infp_lab.render.face_renderer import render_frames
+from infp_lab.stage1.hybrid import INNER_LIP
 from infp_lab.stage1.inference import clip_frames, clip_landmarks, encode_clip
 from infp_lab.stage1.model import HeadImitator
 from infp_lab.stage2.evaluate import render_first_frame, uint8_video
@@ -42,6 +47,27 @@ def dark_area(crops: np.ndarray) -> np.ndarray:
     return (crops < DARK).mean(axis=(1, 2))
 
 
+def lip_gap(landmarks: np.ndarray) -> np.ndarray:
+    return np.linalg.norm(landmarks[:, INNER_LIP[6]] - landmarks[:, INNER_LIP[2]], axis=-1)
+
+
+@torch.no_grad()
+def render_at(model: HeadImitator, clip, latents: torch.Tensor, landmarks: torch.Tensor, batch: int = 32) -> torch.Tensor:
+    """The clip's first frame driven by `latents` (T, D) and drawn at `landmarks` (T, L, 2) in [0, 1]."""
+    size = model.config.image_size
+    source = clip_frames(clip, size, np.array([0]))
+    source_lm = clip_landmarks(clip, np.array([0]))
+    appearance, source_latent = model.encode_appearance(source), model.encode_motion(source, source_lm)
+    frames = []
+    for start in range(0, len(latents), batch):
+        part, n = latents[start:start + batch], len(latents[start:start + batch])
+        image, *_ = model.render(source.expand(n, -1, -1, -1), source_lm.expand(n, -1, -1),
+                                 appearance.expand(n, *appearance.shape[1:]), source_latent.expand(n, -1), part,
+                                 target=landmarks[start:start + n])
+        frames.append(image.clamp(0, 1))
+    return torch.cat(frames)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stage1", type=Path, nargs="+", required=True, help="stage-1 weights to compare")
@@ -50,6 +76,8 @@ def main() -> None:
     parser.add_argument("--split", default="test")
     parser.add_argument("--clips", type=int, default=4)
     parser.add_argument("--blur", type=float, default=1.2, help="sigma in pixels of the blurred-truth control")
+    parser.add_argument("--true-landmarks", action="store_true",
+                        help="also render each file's true latents drawn at the clip's true landmarks")
     parser.add_argument("--out", type=Path, default=None, help="optional JSON report")
     args = parser.parse_args()
 
@@ -81,11 +109,16 @@ def main() -> None:
         true_dark = dark_area(mouth_crops(truth, true_lm))
         for name, model in models.items():
             with torch.no_grad():
-                video, landmarks = render_first_frame(model, clip, encode_clip(model, clip, np.arange(frames)))
+                latents = encode_clip(model, clip, np.arange(frames))
+                video, landmarks = render_first_frame(model, clip, latents)
             video = uint8_video(video)
             rendered_dark = dark_area(mouth_crops(video, true_lm))
             corr = np.corrcoef(true_dark, rendered_dark)[0, 1] if rendered_dark.std() > 0 else 0.0
-            add(name, lse_c=sync_scores(syncnet, video, landmarks, audio).lse_c, mouth_dark_corr=corr)
+            add(name, lse_c=sync_scores(syncnet, video, landmarks, audio).lse_c, mouth_dark_corr=corr,
+                lip_gap_corr=np.corrcoef(lip_gap(true_lm), lip_gap(landmarks))[0, 1])
+            if args.true_landmarks:
+                video = uint8_video(render_at(model, clip, latents, clip_landmarks(clip, np.arange(frames))))
+                add(f"{name}, true landmarks", lse_c=sync_scores(syncnet, video, true_lm, audio).lse_c)
         print(f"{clip.name}: " + ", ".join(f"{k} {v['lse_c'][-1]:.3f}" for k, v in rows.items()), flush=True)
 
     report = {"data": str(args.data), "split": args.split, "clips": args.clips,

@@ -7,6 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 IL=".venv/bin/infp-lab"
+PY=".venv/bin/python"
 
 $IL data synth --out data/s1train --conversations 120 --seconds 20 --seed 100
 $IL data synth --out data/s1test --conversations 40 --seconds 20 --seed 200   # unseen faces and voices
@@ -45,3 +46,23 @@ $IL eval stage1 --ckpt weights/stage1_tiny.safetensors --data data/s1test --spli
 .venv/bin/python scripts/stage1_ablation.py --data data/s1train --test data/s1test --out runs/stage1_ablation \
     --steps 400 --batch-size 8
 cp runs/stage1_ablation/ablation.json weights/stage1_ablation.json
+
+# The half-open mouth (weights/README.md, "The half-open mouth"; tried, not shipped): two renderer
+# fine-tunes of the shipped model, motion frozen, each measured on 8 validation clips (the mouth-crop
+# L1 run's measurement was stopped after its 4th clip), the last with the render told the true landmarks.
+$IL train stage1 --data data/s1train --out runs/stage1_mouthl1_w4 --init weights/stage1_tiny.safetensors \
+    --freeze-motion --mouth-residual --mouth-gan-weight 0.05 --region-weight 1 --mouth-weight 4 --steps 300 \
+    --batch-size 16 --lr 1e-4 --checkpoint-every 100 --seed 5
+$IL train stage1 --data data/s1train --out runs/stage1_gapmap --init weights/stage1_tiny.safetensors \
+    --freeze-motion --mouth-residual --mouth-map gap --mouth-gan-weight 0.05 --region-weight 1 --steps 500 \
+    --batch-size 16 --lr 1e-4 --checkpoint-every 100 --seed 5
+cp runs/stage1_gapmap/stage1.safetensors runs/stage1_gapmap/step500.safetensors
+$PY scripts/lip_sync_budget.py --stage1 weights/stage1_tiny.safetensors runs/stage1_mouthl1_w4/stage1.safetensors \
+    --data data/s1train --split val --clips 8 --out runs/stage1_mouthl1_w4/budget_val8.json
+$PY scripts/lip_sync_budget.py --stage1 weights/stage1_tiny.safetensors runs/stage1_gapmap/step500.safetensors \
+    --data data/s1train --split val --clips 8 --out runs/stage1_gapmap/budget_val8.json
+$IL train stage1 --data data/s1train --out runs/stage1_gapmap --init weights/stage1_tiny.safetensors \
+    --freeze-motion --mouth-residual --mouth-map gap --mouth-gan-weight 0.05 --region-weight 1 --steps 1000 \
+    --batch-size 16 --lr 1e-4 --checkpoint-every 100 --seed 5 --resume
+$PY scripts/lip_sync_budget.py --stage1 weights/stage1_tiny.safetensors runs/stage1_gapmap/stage1.safetensors \
+    --data data/s1train --split val --clips 8 --true-landmarks --out runs/stage1_gapmap/budget1000_val8.json

@@ -137,6 +137,22 @@ def test_the_mouth_map_is_part_of_the_saved_config(tmp_path):
                                lips(frames, landmarks, frames, landmarks).image)
 
 
+
+def test_render_draws_at_the_landmarks_it_is_given():
+    """By default the renderer draws at the source's landmarks moved by the landmark head;
+    given those same landmarks it renders the same image, given others another one."""
+    model = HeadImitator(preset("tiny")).eval()
+    frames, landmarks = _batch(128)
+    with torch.no_grad():
+        appearance, latent = model.encode_appearance(frames), model.encode_motion(frames, landmarks)
+        driving = latent.flip(0)
+        moved = model.driven_landmarks(landmarks, latent, driving)
+        default, *_ = model.render(frames, landmarks, appearance, latent, driving)
+        same, *_ = model.render(frames, landmarks, appearance, latent, driving, target=moved)
+        shifted, *_ = model.render(frames, landmarks, appearance, latent, driving, target=moved + 0.05)
+    assert torch.equal(default, same) and (shifted - default).abs().mean() > 1e-3
+
+
 def test_decoder_without_driven_maps_still_loads(tmp_path):
     """Weights saved before the decoder saw the driven maps rebuild as they were trained."""
     from dataclasses import replace

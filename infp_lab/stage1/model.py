@@ -103,14 +103,17 @@ class HeadImitator(nn.Module):
         return centred / interocular(landmarks).clamp(min=1e-3)[:, None, None]
 
     def render(self, source: torch.Tensor, source_landmarks: torch.Tensor, appearance: torch.Tensor,
-               source_latent: torch.Tensor, driving_latent: torch.Tensor
+               source_latent: torch.Tensor, driving_latent: torch.Tensor, target: torch.Tensor | None = None
                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Render the source with the driving motion -> (image, flow, occlusion, blend).
 
-        This is what stage 2 calls with generated motion latents.
+        This is what stage 2 calls with generated motion latents. `target`: the landmarks
+        (B, L, 2) in [0, 1] to move the source's to and draw the driven maps at; by default
+        the source's moved by the landmark head (`driven_landmarks`).
         """
         spatial = appearance.shape[-2:]
-        target = self.driven_landmarks(source_landmarks, source_latent, driving_latent)
+        if target is None:
+            target = self.driven_landmarks(source_landmarks, source_latent, driving_latent)
         prior = landmark_flow(source_landmarks, target, tuple(spatial))  # (B, 2, h, w)
         flow, occlusion = self.flow_estimator(appearance, source_latent, driving_latent, prior)
         warped = warp(appearance, flow) * occlusion

@@ -71,7 +71,9 @@ def init_from(model: HeadImitator, weights: str | Path | HeadImitator) -> None:
     mouth residual start as no-ops, so the model renders exactly as the given one until
     training moves them. So are weights whose
     decoder blended the warped source into the mouth opening (`mouth_from_decoder` off):
-    they have the same parameters. Weights without a param head are accepted by a model with
+    they have the same parameters, and weights whose decoder drew another mouth map
+    (`DecoderConfig.mouth_map`): the maps change, not the parameters that read them.
+    Weights without a param head are accepted by a model with
     one: its head keeps its own start. So are hybrid weights that read the contour points only
     by a model that reads the region points too (`MotionEncoderConfig.points`): its region
     branch starts silent, so the latents stay the given model's until training moves them.
