@@ -431,6 +431,8 @@ def test_mouth_loss_sees_only_the_mouth():
     assert torch.isclose(losses(corner)["mouth"], base["mouth"]) and losses(corner)["l1"] > base["l1"]
     assert torch.isclose(losses(eye)["mouth"], base["mouth"])
     assert losses(mouth)["mouth"] > base["mouth"] + 10 * (losses(mouth)["l1"] - base["l1"])
+    with pytest.raises(ValueError, match="loss weights must be >= 0"):
+        Stage1TrainConfig(mouth_weight=-1.0)
 
 
 def _train(args, **kw):

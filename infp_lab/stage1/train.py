@@ -61,6 +61,14 @@ class Stage1TrainConfig:
     seed: int = 0
     workers: int = 1
 
+    def __post_init__(self) -> None:
+        weights = {name: getattr(self, name) for name in ("ssim_weight", "landmark_weight", "gan_weight",
+                                                          "mouth_gan_weight", "invariance_weight", "param_weight",
+                                                          "region_weight", "mouth_weight")}
+        negative = {name: value for name, value in weights.items() if value < 0}
+        if negative:
+            raise ValueError(f"loss weights must be >= 0, got {negative}")
+
 
 def init_from(model: HeadImitator, weights: str | Path | HeadImitator) -> None:
     """Load stage-1 weights (a file, or a loaded model) of the same config into `model` to fine-tune them.
