@@ -34,7 +34,7 @@ from infp_lab.render.appearance import Appearance
 from infp_lab.render.face_model import PARAM_NAMES, project_landmarks
 from infp_lab.render.face_renderer import render_frames
 from infp_lab.stage1.hybrid import INNER_LIP
-from infp_lab.stage1.inference import clip_frames, clip_landmarks, encode_clip
+from infp_lab.stage1.inference import clip_frames, clip_landmarks, encode_clip, reenact
 from infp_lab.stage1.model import HeadImitator
 from infp_lab.stage2.evaluate import render_first_frame, uint8_video
 from infp_lab.syncnet import SyncNet, sync_scores
@@ -49,23 +49,6 @@ def dark_area(crops: np.ndarray) -> np.ndarray:
 
 def lip_gap(landmarks: np.ndarray) -> np.ndarray:
     return np.linalg.norm(landmarks[:, INNER_LIP[6]] - landmarks[:, INNER_LIP[2]], axis=-1)
-
-
-@torch.no_grad()
-def render_at(model: HeadImitator, clip, latents: torch.Tensor, landmarks: torch.Tensor, batch: int = 32) -> torch.Tensor:
-    """The clip's first frame driven by `latents` (T, D) and drawn at `landmarks` (T, L, 2) in [0, 1]."""
-    size = model.config.image_size
-    source = clip_frames(clip, size, np.array([0]))
-    source_lm = clip_landmarks(clip, np.array([0]))
-    appearance, source_latent = model.encode_appearance(source), model.encode_motion(source, source_lm)
-    frames = []
-    for start in range(0, len(latents), batch):
-        part, n = latents[start:start + batch], len(latents[start:start + batch])
-        image, *_ = model.render(source.expand(n, -1, -1, -1), source_lm.expand(n, -1, -1),
-                                 appearance.expand(n, *appearance.shape[1:]), source_latent.expand(n, -1), part,
-                                 target=landmarks[start:start + n])
-        frames.append(image.clamp(0, 1))
-    return torch.cat(frames)
 
 
 def main() -> None:
@@ -95,8 +78,8 @@ def main() -> None:
         params = clip.motion["params"]
         frames = min(len(params), clip.num_frames)
         audio = clip.self_audio[: int(round(frames * clip.sample_rate / clip.fps))]
-        truth = uint8_video(clip_frames(clip, size, np.arange(frames)))
-        true_lm = clip_landmarks(clip, np.arange(frames)).numpy() * size
+        truth_frames, true_landmarks = clip_frames(clip, size, np.arange(frames)), clip_landmarks(clip, np.arange(frames))
+        truth, true_lm = uint8_video(truth_frames), true_landmarks.numpy() * size
         add("truth", lse_c=sync_scores(syncnet, truth, true_lm, audio).lse_c)
         blurred = np.stack([np.clip(gaussian_filter(f.astype(np.float32), (args.blur, args.blur, 0)), 0, 255)
                             for f in truth]).astype(np.uint8)
@@ -117,7 +100,7 @@ def main() -> None:
             add(name, lse_c=sync_scores(syncnet, video, landmarks, audio).lse_c, mouth_dark_corr=corr,
                 lip_gap_corr=np.corrcoef(lip_gap(true_lm), lip_gap(landmarks))[0, 1])
             if args.true_landmarks:
-                video = uint8_video(render_at(model, clip, latents, clip_landmarks(clip, np.arange(frames))))
+                video = uint8_video(reenact(model, truth_frames[0], true_landmarks[0], latents, targets=true_landmarks))
                 add(f"{name}, true landmarks", lse_c=sync_scores(syncnet, video, true_lm, audio).lse_c)
         print(f"{clip.name}: " + ", ".join(f"{k} {v['lse_c'][-1]:.3f}" for k, v in rows.items()), flush=True)
 

@@ -376,13 +376,17 @@ def test_invariance_loss_per_dimension_weighs_small_dimensions_up():
     assert invariance_loss(model, own, batch, per_dim=True) == 0
 
 
-def test_region_loss_sees_only_the_eyes_and_mouth():
+def _loss_term(term: str, weight: float):
+    """An untrained model's losses on two sample pairs with one extra term at `weight`: checks
+    that the term is there only with its weight and adds weight * term to the total; returns the
+    batch, a function of the target giving the losses, those at the true target, and the
+    model's output image."""
     from infp_lab.stage1.train import Stage1TrainConfig, _losses
 
     dataset = FramePairDataset(SAMPLES, size=128)
     batch = torch.utils.data.default_collate([dataset[i] for i in range(2)])
     model = HeadImitator(preset("tiny")).eval()
-    cfg = Stage1TrainConfig(colour_jitter=False, region_weight=3.0)
+    cfg = Stage1TrainConfig(colour_jitter=False, **{f"{term}_weight": weight})
 
     def losses(target):
         with torch.no_grad():
@@ -390,37 +394,27 @@ def test_region_loss_sees_only_the_eyes_and_mouth():
 
     base = losses(batch["target"])
     plain = _losses(model, batch, Stage1TrainConfig(colour_jitter=False), torch.Generator().manual_seed(0))
-    assert "region" not in plain and base["region"] > 0
-    assert torch.allclose(base["total"], plain["total"].detach() + 3.0 * base["region"], atol=1e-6)
+    assert term not in plain and base[term] > 0
+    assert torch.allclose(base["total"], plain["total"].detach() + weight * base[term], atol=1e-6)
+    with torch.no_grad():
+        image = model(batch["source"], batch["source_landmarks"], batch["driving"], batch["driving_landmarks"]).image
+    return batch, losses, base, image
+
+
+def test_region_loss_sees_only_the_eyes_and_mouth():
+    batch, losses, base, image = _loss_term("region", 3.0)
     corner, mouth = batch["target"].clone(), batch["target"].clone()
     corner[:, :, :8, :8] = 1 - corner[:, :, :8, :8]  # far from the face
     x, y = (batch["target_frame_landmarks"][:, list(LANDMARK_GROUPS["outer_lip"])].mean(1) * 128).long()[0]
-    with torch.no_grad():
-        image = model(batch["source"], batch["source_landmarks"], batch["driving"], batch["driving_landmarks"]).image
     mouth[0, :, y - 2:y + 3, x - 2:x + 3] = (image[0, :, y - 2:y + 3, x - 2:x + 3] < 0.5).float()  # far from the output
     assert torch.isclose(losses(corner)["region"], base["region"]) and losses(corner)["l1"] > base["l1"]
     assert losses(mouth)["region"] > base["region"] + 10 * (losses(mouth)["l1"] - base["l1"])
 
 
-
 def test_mouth_loss_sees_only_the_mouth():
-    from infp_lab.stage1.train import Stage1TrainConfig, _losses
+    from infp_lab.stage1.train import Stage1TrainConfig
 
-    dataset = FramePairDataset(SAMPLES, size=128)
-    batch = torch.utils.data.default_collate([dataset[i] for i in range(2)])
-    model = HeadImitator(preset("tiny")).eval()
-    cfg = Stage1TrainConfig(colour_jitter=False, mouth_weight=4.0)
-
-    def losses(target):
-        with torch.no_grad():
-            return _losses(model, {**batch, "target": target}, cfg, torch.Generator().manual_seed(0))
-
-    base = losses(batch["target"])
-    plain = _losses(model, batch, Stage1TrainConfig(colour_jitter=False), torch.Generator().manual_seed(0))
-    assert "mouth" not in plain and base["mouth"] > 0
-    assert torch.allclose(base["total"], plain["total"].detach() + 4.0 * base["mouth"], atol=1e-6)
-    with torch.no_grad():
-        image = model(batch["source"], batch["source_landmarks"], batch["driving"], batch["driving_landmarks"]).image
+    batch, losses, base, image = _loss_term("mouth", 4.0)
     far = (image < 0.5).float()  # at least 0.5 from the output, wherever it is
     landmarks = batch["target_frame_landmarks"] * 128
     corner, mouth, eye = (batch["target"].clone() for _ in range(3))

@@ -55,6 +55,10 @@ class DecoderConfig:
     mouth_residual: bool = False  # an RGB residual added inside the driven mouth opening (teeth; needs driven_maps)
     mouth_map: str = "lips"  # the driven maps' mouth: "lips" (over the inner lips) or "gap" (the opening alone)
 
+    def __post_init__(self) -> None:
+        if self.mouth_map not in MOUTH_MAPS:
+            raise ValueError(f"decoder.mouth_map must be one of {MOUTH_MAPS}, got {self.mouth_map!r}")
+
 
 @dataclass(frozen=True)
 class Stage1Config:
@@ -77,9 +81,6 @@ class Stage1Config:
         def tuples(sub: dict) -> dict:
             return {k: tuple(v) if isinstance(v, list) else v for k, v in sub.items()}
 
-        mouth_map = d["decoder"].get("mouth_map", "lips")
-        if mouth_map not in MOUTH_MAPS:
-            raise ValueError(f"decoder.mouth_map must be one of {MOUTH_MAPS}, got {mouth_map!r}")
         return cls(
             image_size=d["image_size"], latent_dim=d["latent_dim"], num_landmarks=d["num_landmarks"],
             motion=MotionEncoderConfig(**tuples(d["motion"])),

@@ -45,10 +45,12 @@ def encode_clip(model: HeadImitator, clip: Clip, indices: np.ndarray | None = No
 
 @torch.no_grad()
 def reenact(model: HeadImitator, source: torch.Tensor, source_landmarks: torch.Tensor, latents: torch.Tensor,
-            batch: int = 32) -> torch.Tensor:
+            batch: int = 32, targets: torch.Tensor | None = None) -> torch.Tensor:
     """Render one source portrait (3, H, W) with each motion latent (N, D) -> (N, 3, H, W).
 
-    The source's appearance features and motion latent are computed once.
+    The source's appearance features and motion latent are computed once. `targets`: the
+    landmarks (N, L, 2) in [0, 1] to draw each frame at (`HeadImitator.render`'s `target`);
+    by default the landmark head's.
     """
     source, source_landmarks = source.unsqueeze(0), source_landmarks.unsqueeze(0)
     appearance = model.encode_appearance(source)
@@ -59,6 +61,7 @@ def reenact(model: HeadImitator, source: torch.Tensor, source_landmarks: torch.T
         n = len(part)
         expand = (n, *([-1] * (appearance.dim() - 1)))
         image, *_ = model.render(source.expand(n, -1, -1, -1), source_landmarks.expand(n, -1, -1),
-                                 appearance.expand(*expand), source_latent.expand(n, -1), part)
+                                 appearance.expand(*expand), source_latent.expand(n, -1), part,
+                                 target=None if targets is None else targets[start:start + n])
         frames.append(image.clamp(0, 1))
     return torch.cat(frames)

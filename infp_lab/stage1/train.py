@@ -25,7 +25,7 @@ from infp_lab.stage1.config import Stage1Config, preset
 from infp_lab.stage1.data import FramePairDataset, param_statistics
 from infp_lab.stage1.discriminator import MouthDiscriminator, PatchDiscriminator, mouth_crops
 from infp_lab.stage1.decoder import STEM_WEIGHT
-from infp_lab.stage1.hybrid import DRIVEN_MAPS, MOUTH_MAPS, colour_jitter, region_mask
+from infp_lab.stage1.hybrid import DRIVEN_MAPS, colour_jitter, region_mask
 from infp_lab.stage1.model import HeadImitator
 from infp_lab.train.common import (
     EMA, ScalarLogger, StepBatchSampler, autocast, cleanup_distributed, cosine_lr, distribute, distributed_device,
@@ -286,8 +286,6 @@ def train_stage1(data: str | Path, out: str | Path, preset_name: str = "tiny", t
         config = replace(config, decoder=replace(config.decoder, mouth_from_decoder=True))
     if mouth_residual:
         config = replace(config, decoder=replace(config.decoder, mouth_residual=True))
-    if mouth_map not in MOUTH_MAPS:
-        raise ValueError(f"mouth_map must be one of {MOUTH_MAPS}, got {mouth_map!r}")
     config = replace(config, decoder=replace(config.decoder, mouth_map=mouth_map))
     if train_cfg.freeze_motion and init is None and not resume:
         raise ValueError("--freeze-motion fine-tunes the renderer of trained weights: give them with --init")
