@@ -122,6 +122,8 @@ def _add_train_commands(sub: argparse._SubParsersAction) -> None:
     syncnet.add_argument("--lr", type=float, default=1e-3)
     syncnet.add_argument("--max-clips", type=int, default=0, help="training clips to cache (0: all)")
     syncnet.add_argument("--frame-size", type=int, default=128, help="frame size the clips are rendered at")
+    syncnet.add_argument("--max-blur", type=float, default=0.0,
+                         help="blur half the training windows by a Gaussian of up to this sigma (crop pixels; 0: none)")
     syncnet.add_argument("--checkpoint-every", type=int, default=100, help="steps between validation + checkpoint")
     syncnet.add_argument("--seed", type=int, default=0)
     syncnet.add_argument("--resume", action="store_true", help="continue the run in --out")
@@ -188,7 +190,7 @@ def _train_syncnet(args: argparse.Namespace) -> None:
     from infp_lab.syncnet.train import SyncNetTrainConfig, train_syncnet
 
     cfg = SyncNetTrainConfig(preset=args.preset, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
-                             max_clips=args.max_clips, frame_size=args.frame_size,
+                             max_clips=args.max_clips, frame_size=args.frame_size, max_blur=args.max_blur,
                              checkpoint_every=args.checkpoint_every, seed=args.seed)
     result = train_syncnet(args.data, args.out, cfg, resume=args.resume, device=args.device)
     _print_result("SyncNet-SynConv", result)

@@ -13,7 +13,12 @@ Rows (mean over the clips):
   driven landmarks' lip gap (how well the latents and the landmark head carry the opening);
 - with --true-landmarks, one more row per file: the same render told the clip's true
   landmarks instead of the driven ones (is it the landmarks the renderer is given, or how
-  it draws them?).
+  it draws them?);
+- with --swap-regions, rows that trade one region of the mouth between the render and the
+  truth, all cropped at the true landmarks (which part of the mouth costs the score?): the
+  render as it is; the render with the truth's inside of the mouth (the inner-lip polygon)
+  pasted in; the render with the truth's whole mouth (the outer-lip polygon) pasted in; and
+  the truth with the render's inside of the mouth pasted in.
 
     .venv/bin/python scripts/lip_sync_budget.py --stage1 weights/stage1_tiny.safetensors \
         --data data/s1test --split test --clips 4
@@ -25,6 +30,7 @@ import argparse
 import json
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 from scipy.ndimage import gaussian_filter
@@ -33,7 +39,7 @@ from infp_lab.data.clip import list_clips, load_clip
 from infp_lab.render.appearance import Appearance
 from infp_lab.render.face_model import PARAM_NAMES, project_landmarks
 from infp_lab.render.face_renderer import render_frames
-from infp_lab.stage1.hybrid import INNER_LIP
+from infp_lab.stage1.hybrid import INNER_LIP, MOUTH
 from infp_lab.stage1.inference import clip_frames, clip_landmarks, encode_clip, reenact
 from infp_lab.stage1.model import HeadImitator
 from infp_lab.stage2.evaluate import render_first_frame, uint8_video
@@ -51,6 +57,22 @@ def lip_gap(landmarks: np.ndarray) -> np.ndarray:
     return np.linalg.norm(landmarks[:, INNER_LIP[6]] - landmarks[:, INNER_LIP[2]], axis=-1)
 
 
+def region_mask(landmarks: np.ndarray, points: tuple[int, ...], size: int, supersample: int = 4) -> np.ndarray:
+    """(T, H, W, 1) soft masks of the polygon through `points` of landmarks (T, L, 2) in
+    pixels, grown by a pixel so that it takes in the polygon's edge."""
+    masks = np.empty((len(landmarks), size, size, 1), np.float32)
+    for t, frame in enumerate(landmarks):
+        canvas = np.zeros((size * supersample, size * supersample), np.uint8)
+        cv2.fillPoly(canvas, [np.round((frame[list(points)] + 0.5) * supersample - 0.5).astype(np.int32)], 255)
+        mask = cv2.resize(canvas, (size, size), interpolation=cv2.INTER_AREA)
+        masks[t, :, :, 0] = cv2.dilate(mask, np.ones((3, 3), np.uint8)) / 255.0
+    return masks
+
+
+def paste(base: np.ndarray, other: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    return np.round(base * (1 - mask) + other * mask).astype(np.uint8)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stage1", type=Path, nargs="+", required=True, help="stage-1 weights to compare")
@@ -61,6 +83,8 @@ def main() -> None:
     parser.add_argument("--blur", type=float, default=1.2, help="sigma in pixels of the blurred-truth control")
     parser.add_argument("--true-landmarks", action="store_true",
                         help="also render each file's true latents drawn at the clip's true landmarks")
+    parser.add_argument("--swap-regions", action="store_true",
+                        help="also score the render and the truth with parts of the mouth traded between them")
     parser.add_argument("--out", type=Path, default=None, help="optional JSON report")
     args = parser.parse_args()
 
@@ -94,7 +118,7 @@ def main() -> None:
             with torch.no_grad():
                 latents = encode_clip(model, clip, np.arange(frames))
                 video, landmarks = render_first_frame(model, clip, latents)
-            video = uint8_video(video)
+            video = rendered = uint8_video(video)
             rendered_dark = dark_area(mouth_crops(video, true_lm))
             corr = np.corrcoef(true_dark, rendered_dark)[0, 1] if rendered_dark.std() > 0 else 0.0
             add(name, lse_c=sync_scores(syncnet, video, landmarks, audio).lse_c, mouth_dark_corr=corr,
@@ -102,6 +126,13 @@ def main() -> None:
             if args.true_landmarks:
                 video = uint8_video(reenact(model, truth_frames[0], true_landmarks[0], latents, targets=true_landmarks))
                 add(f"{name}, true landmarks", lse_c=sync_scores(syncnet, video, true_lm, audio).lse_c)
+            if args.swap_regions:
+                inner, lips = region_mask(true_lm, INNER_LIP, size), region_mask(true_lm, MOUTH, size)
+                for label, video in ((f"{name}, cropped at the true landmarks", rendered),
+                                     (f"{name} + the truth's inner mouth", paste(rendered, truth, inner)),
+                                     (f"{name} + the truth's whole mouth", paste(rendered, truth, lips)),
+                                     (f"truth + {name}'s inner mouth", paste(truth, rendered, inner))):
+                    add(label, lse_c=sync_scores(syncnet, video, true_lm, audio).lse_c)
         print(f"{clip.name}: " + ", ".join(f"{k} {v['lse_c'][-1]:.3f}" for k, v in rows.items()), flush=True)
 
     report = {"data": str(args.data), "split": args.split, "clips": args.clips,

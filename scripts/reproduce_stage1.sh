@@ -66,3 +66,11 @@ $IL train stage1 --data data/s1train --out runs/stage1_gapmap --init weights/sta
     --batch-size 16 --lr 1e-4 --checkpoint-every 100 --seed 5 --resume
 $PY scripts/lip_sync_budget.py --stage1 weights/stage1_tiny.safetensors runs/stage1_gapmap/stage1.safetensors \
     --data data/s1train --split val --clips 8 --true-landmarks --out runs/stage1_gapmap/budget1000_val8.json
+
+# Where in the mouth the render's lip sync is lost (weights/README.md, "The inside of the mouth"):
+# the render with parts of the truth's mouth pasted in, and a judge trained to ignore blur.
+$PY scripts/lip_sync_budget.py --stage1 weights/stage1_tiny.safetensors --data data/s1train --split val \
+    --clips 8 --swap-regions --out runs/swap_regions/budget_val8.json
+$IL train syncnet --data data/s1train --out runs/syncnet_blur --steps 2000 --batch-size 64 --max-blur 2.5
+$PY scripts/lip_sync_budget.py --stage1 weights/stage1_tiny.safetensors --syncnet runs/syncnet_blur/syncnet.safetensors \
+    --data data/s1train --split val --clips 8 --out runs/syncnet_blur/budget_val8.json

@@ -8,6 +8,7 @@ import torch
 from infp_lab.data.audio import audio_features
 from infp_lab.data.clip import load_clip
 from infp_lab.syncnet import SyncNet, SyncNetTrainConfig, mouth_crops, preset, sync_scores, train_syncnet
+from infp_lab.syncnet.train import CachedClip, sample_batch
 
 SIZE = 128
 
@@ -77,6 +78,24 @@ def test_training_runs_and_resumes_exactly(synconv_dir, tmp_path):
     assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
     steps = [line.split(",")[0] for line in (tmp_path / "split" / "metrics.csv").read_text().splitlines()[1:]]
     assert {"2", "4"} <= set(steps)
+
+
+def test_blur_augmentation_softens_about_half_the_windows():
+    """--max-blur blurs some training windows and leaves the others (and every window
+    without it) as crisp as the cached crops: a checkerboard's pixel-to-pixel contrast."""
+    board = (np.indices((8, 16, 32)).sum(axis=0) % 2 * 255).astype(np.uint8)  # (T, h, w)
+    clips = [CachedClip(board, np.zeros((8, 320), np.float32), np.ones(5, bool))]
+
+    def contrast(max_blur):
+        cfg = SyncNetTrainConfig(batch_size=32, max_blur=max_blur, min_shift=1, max_shift=2)
+        crops = sample_batch(clips, step=0, cfg=cfg, window=4)["crops"]  # (B, W, h, w) in [0, 1]
+        return (crops[..., 1:] - crops[..., :-1]).abs().mean(dim=(1, 2, 3))  # per window
+
+    assert torch.allclose(contrast(0.0), torch.ones(32))
+    blurred = contrast(3.0)
+    assert 6 <= (blurred < 0.9).sum() <= 26 and (blurred == 1).sum() >= 6
+    with pytest.raises(ValueError, match="max_blur"):
+        SyncNetTrainConfig(max_blur=-1.0)
 
 
 class OracleSync(torch.nn.Module):

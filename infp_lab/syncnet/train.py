@@ -21,6 +21,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy.ndimage import gaussian_filter
 from tqdm.auto import tqdm
 
 from infp_lab.checkpoint import load_training_checkpoint, save_training_checkpoint
@@ -49,10 +50,15 @@ class SyncNetTrainConfig:
     shifted_negatives: int = 2  # per window: its own clip's audio shifted by min_shift..max_shift frames
     min_shift: int = 5
     max_shift: int = 15
+    max_blur: float = 0.0  # half the windows blurred by a Gaussian of sigma U(0, max_blur) crop pixels (0: none)
     checkpoint_every: int = 100
     val_clips: int = 4
     val_max_offset: int = 15
     seed: int = 0
+
+    def __post_init__(self):
+        if self.max_blur < 0:
+            raise ValueError(f"max_blur must be >= 0 (a blur's sigma in crop pixels), got {self.max_blur}")
 
 
 class CachedClip(NamedTuple):
@@ -91,6 +97,9 @@ def sample_batch(clips: list[CachedClip], step: int, cfg: SyncNetTrainConfig, wi
         window_crops = clip.crops[start:start + window]
         if rng.random() < 0.5:  # mirror: mouths are symmetric enough
             window_crops = window_crops[:, :, ::-1]
+        if cfg.max_blur > 0 and rng.random() < 0.5:  # a renderer's soft mouth is still in sync
+            sigma = rng.uniform(0, cfg.max_blur)
+            window_crops = gaussian_filter(window_crops.astype(np.float32), (0, sigma, sigma), mode="nearest")
         crops.append(window_crops)
         audio.append(clip.audio[start:start + window])
         negatives = []
