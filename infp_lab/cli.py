@@ -93,6 +93,9 @@ def _add_train_commands(sub: argparse._SubParsersAction) -> None:
                         help="> 0 adds an L1 loss on crops around the target's mouth")
     stage1.add_argument("--mouth-map", choices=("lips", "gap"), default="lips",
                         help="what the decoder's driven maps draw of the mouth: over the inner lips, or the gap between them alone")
+    stage1.add_argument("--mouth-prior-sigma", type=float, default=0.0,
+                        help="> 0: the warp of the source image takes a sharper landmark prior around the mouth "
+                             "(this Gaussian sigma, in image widths; the prior's is 0.05), so that the lips can part")
     stage1.add_argument("--mouth-from-decoder", action="store_true",
                         help="the decoder draws the inside of the driven mouth opening (needs the preset's driven maps)")
     stage1.add_argument("--mouth-residual", action="store_true",
@@ -181,7 +184,7 @@ def _train_stage1(args: argparse.Namespace) -> None:
     result = train_stage1(args.data, args.out, args.preset, cfg, resume=args.resume, device=args.device,
                           motion_input=args.motion_input, init=args.init, mouth_from_decoder=args.mouth_from_decoder,
                           hybrid_points=args.hybrid_points, mouth_residual=args.mouth_residual,
-                          mouth_map=args.mouth_map)
+                          mouth_map=args.mouth_map, mouth_prior_sigma=args.mouth_prior_sigma)
     if result:
         _print_result("stage 1", result)
 

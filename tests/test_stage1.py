@@ -138,6 +138,72 @@ def test_the_mouth_map_is_part_of_the_saved_config(tmp_path):
 
 
 
+def _closed_and_open_landmarks():
+    from infp_lab.render.face_model import PARAM_NAMES
+
+    params = np.zeros((2, 15), np.float32)
+    params[:, PARAM_NAMES.index("scale")] = 1
+    params[1, PARAM_NAMES.index("jaw_open")] = 0.8
+    closed, opened = torch.from_numpy(canonical_landmarks(params).astype(np.float32)).split(1)
+    return closed, opened
+
+
+def test_the_sharp_mouth_prior_lets_the_lips_part():
+    """The smooth landmark prior at a quarter of the image's resolution averages the upper and
+    the lower lip's displacements, so a warp by it cannot part closed lips; `sharpen_mouth`
+    recomputes it around the mouth at full resolution with a smaller sigma: at the driven
+    lower lip the flow then points much closer to the source's lower lip, and away from the
+    mouth the flow is the one it was given."""
+    import torch.nn.functional as F
+
+    from infp_lab.stage1.config import FlowConfig
+    from infp_lab.stage1.hybrid import INNER_LIP
+    from infp_lab.stage1.warping import landmark_flow, sharpen_mouth
+
+    source, driven = _closed_and_open_landmarks()
+    prior = landmark_flow(source, driven, (32, 32))
+    smooth = F.interpolate(prior, size=(128, 128), mode="bilinear", align_corners=False)
+    sharp = sharpen_mouth(prior, prior, source, driven, 128, sigma=0.02)
+    assert sharp.shape == (1, 2, 128, 128)
+    lower = INNER_LIP[6]  # the middle of the lower inner lip
+    x, y = (driven[0, lower] * 128).long().tolist()
+    wanted = 2 * (source[0, lower] - driven[0, lower])  # the backward offset there, in grid units
+    error = lambda flow: (flow[0, :, y, x] - wanted).norm()
+    assert error(sharp) < 0.5 * error(smooth)
+    assert torch.equal(sharp[..., :48, :], smooth[..., :48, :])  # the eyes and above: unchanged
+    with pytest.raises(ValueError, match="mouth_prior_sigma"):
+        FlowConfig(mouth_prior_sigma=-0.01)
+
+
+def test_the_mouth_prior_is_part_of_the_saved_config(tmp_path):
+    """A model with the sharp mouth prior saves and rebuilds as one; older files have none; a
+    model without it fine-tunes into one with it (same parameters), which renders the same
+    face with another mouth when the jaw opens."""
+    from dataclasses import replace
+
+    from infp_lab.stage1.config import Stage1Config
+    from infp_lab.stage1.train import init_from
+
+    config = preset("tiny")
+    sharp_config = replace(config, flow=replace(config.flow, mouth_prior_sigma=0.02))
+    model = HeadImitator(sharp_config).eval()
+    model.save_pretrained(tmp_path / "sharp.safetensors")
+    assert HeadImitator.from_pretrained(tmp_path / "sharp.safetensors").config == sharp_config
+    old = config.to_dict()
+    del old["flow"]["mouth_prior_sigma"]
+    assert Stage1Config.from_dict(old).flow.mouth_prior_sigma == 0
+    smooth = HeadImitator(config).eval()
+    init_from(model, smooth)
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), smooth.state_dict().values()))
+    frames, _ = _batch(128, b=1)
+    closed, opened = _closed_and_open_landmarks()
+    with torch.no_grad():
+        appearance, latent = model.encode_appearance(frames), model.encode_motion(frames, closed)
+        images = [m.render(frames, closed, appearance, latent, latent, target=opened)[0] for m in (smooth, model)]
+    changed = (images[0] - images[1]).abs().amax(dim=1)[0]  # (H, W)
+    assert changed.max() > 0.01 and changed[:48].max() == 0
+
+
 def test_render_draws_at_the_landmarks_it_is_given():
     """By default the renderer draws at the source's landmarks moved by the landmark head;
     given those same landmarks it renders the same image, given others another one."""

@@ -41,6 +41,11 @@ class FlowConfig:
     channels: int = 64
     levels: int = 2
     max_flow: float = 0.5  # in normalised [-1, 1] image coordinates
+    mouth_prior_sigma: float = 0.0  # > 0: the image warp's landmark prior, around the mouth, at this sigma (stage1/warping.py)
+
+    def __post_init__(self) -> None:
+        if self.mouth_prior_sigma < 0:
+            raise ValueError(f"flow.mouth_prior_sigma must be >= 0 (0: off), got {self.mouth_prior_sigma}")
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from infp_lab.stage1.config import Stage1Config
 from infp_lab.stage1.decoder import Decoder
 from infp_lab.stage1.hybrid import INNER_LIP, MOUTH, interocular
 from infp_lab.stage1.motion_encoder import LandmarkHead, MotionEncoder, ParamHead
-from infp_lab.stage1.warping import FlowEstimator, landmark_flow, warp
+from infp_lab.stage1.warping import FlowEstimator, landmark_flow, sharpen_mouth, warp
 
 WEIGHTS_KIND = "infp-lab/stage1"
 
@@ -118,6 +118,9 @@ class HeadImitator(nn.Module):
         flow, occlusion = self.flow_estimator(appearance, source_latent, driving_latent, prior)
         warped = warp(appearance, flow) * occlusion
         flow_2d = flow[:, :2].mean(dim=2) if flow.dim() == 5 else flow  # image warp uses the (x, y) flow
+        if self.config.flow.mouth_prior_sigma > 0:  # so that the warped lips can part
+            flow_2d = sharpen_mouth(flow_2d, prior, source_landmarks, target, source.shape[-1],
+                                    self.config.flow.mouth_prior_sigma)
         image, blend = self.decoder(warped, driving_latent, source, flow_2d, target)
         return image, flow, occlusion, blend
 

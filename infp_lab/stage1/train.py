@@ -80,7 +80,9 @@ def init_from(model: HeadImitator, weights: str | Path | HeadImitator) -> None:
     training moves them. So are weights whose
     decoder blended the warped source into the mouth opening (`mouth_from_decoder` off):
     they have the same parameters, and weights whose decoder drew another mouth map
-    (`DecoderConfig.mouth_map`): the maps change, not the parameters that read them.
+    (`DecoderConfig.mouth_map`): the maps change, not the parameters that read them, and
+    weights whose image warp took another landmark prior around the mouth
+    (`FlowConfig.mouth_prior_sigma`).
     Weights without a param head are accepted by a model with
     one: its head keeps its own start. So are hybrid weights that read the contour points only
     by a model that reads the region points too (`MotionEncoderConfig.points`): its region
@@ -90,6 +92,7 @@ def init_from(model: HeadImitator, weights: str | Path | HeadImitator) -> None:
     decoder, given_decoder = model.config.decoder, given.config.decoder
     widened = given.config.motion.points == "contour" and model.config.motion.points == "regions"
     comparable = replace(given.config, param_names=given.config.param_names or model.config.param_names,
+                         flow=replace(given.config.flow, mouth_prior_sigma=model.config.flow.mouth_prior_sigma),
                          motion=model.config.motion if widened else given.config.motion,
                          decoder=replace(given_decoder, driven_maps=decoder.driven_maps,
                                          mouth_from_decoder=decoder.mouth_from_decoder,
@@ -267,7 +270,8 @@ def sample_grid(batch: dict, images: torch.Tensor, count: int = 8) -> np.ndarray
 def train_stage1(data: str | Path, out: str | Path, preset_name: str = "tiny", train_cfg: Stage1TrainConfig = Stage1TrainConfig(),
                  resume: bool = False, device: str = "auto", motion_input: str = "hybrid",
                  progress: bool = True, init: str | Path | None = None, mouth_from_decoder: bool = False,
-                 hybrid_points: str = "contour", mouth_residual: bool = False, mouth_map: str = "lips") -> dict:
+                 hybrid_points: str = "contour", mouth_residual: bool = False, mouth_map: str = "lips",
+                 mouth_prior_sigma: float = 0.0) -> dict:
     """Train (or resume) a stage-1 model; writes checkpoint.pt, samples/, metrics.csv and
     stage1.safetensors (EMA weights) into `out`. Returns the final validation metrics.
 
@@ -277,7 +281,9 @@ def train_stage1(data: str | Path, out: str | Path, preset_name: str = "tiny", t
     `hybrid_points`: the landmarks the hybrid motion input's point MLP reads
     (`MotionEncoderConfig.points`). `mouth_residual`: the decoder adds an RGB residual inside
     the driven mouth opening (`DecoderConfig.mouth_residual`). `mouth_map`: what the
-    decoder's driven maps draw of the mouth (`DecoderConfig.mouth_map`)."""
+    decoder's driven maps draw of the mouth (`DecoderConfig.mouth_map`). `mouth_prior_sigma`:
+    > 0 gives the image warp a sharper landmark prior around the mouth
+    (`FlowConfig.mouth_prior_sigma`)."""
     data, out = Path(data), Path(out)
     torch_device, info = distributed_device(device)
     config: Stage1Config = preset(preset_name).with_motion_input(motion_input)
@@ -286,7 +292,8 @@ def train_stage1(data: str | Path, out: str | Path, preset_name: str = "tiny", t
         config = replace(config, decoder=replace(config.decoder, mouth_from_decoder=True))
     if mouth_residual:
         config = replace(config, decoder=replace(config.decoder, mouth_residual=True))
-    config = replace(config, decoder=replace(config.decoder, mouth_map=mouth_map))
+    config = replace(config, decoder=replace(config.decoder, mouth_map=mouth_map),
+                     flow=replace(config.flow, mouth_prior_sigma=mouth_prior_sigma))
     if train_cfg.freeze_motion and init is None and not resume:
         raise ValueError("--freeze-motion fine-tunes the renderer of trained weights: give them with --init")
     if train_cfg.mouth_residual_only and (not mouth_residual or (init is None and not resume)):

@@ -18,6 +18,9 @@ from torch import nn
 
 from infp_lab.nn.blocks import ConvBlock, ResBlock
 from infp_lab.stage1.config import Stage1Config
+from infp_lab.stage1.hybrid import mouth_opening
+
+MOUTH_REACH = 4  # pixels (at 128 px) beyond the driven and the source lips that the sharp mouth prior covers
 
 
 class Flow(NamedTuple):
@@ -51,6 +54,27 @@ def landmark_flow(source_landmarks: torch.Tensor, driving_landmarks: torch.Tenso
     offsets = 2.0 * (source_landmarks - driving_landmarks)  # (B, L, 2) in grid units
     flow = torch.einsum("blhw,blc->bchw", weights, offsets)
     return flow / (weights.sum(dim=1, keepdim=True) + background)
+
+
+def sharpen_mouth(flow: torch.Tensor, prior: torch.Tensor, source_landmarks: torch.Tensor,
+                  driving_landmarks: torch.Tensor, size: int, sigma: float) -> torch.Tensor:
+    """The flow (B, 2, h, w) that warps the source image, at full resolution (B, 2, size, size),
+    with its landmark prior recomputed around the mouth at the smaller `sigma`.
+
+    The prior's Gaussian (sigma 0.05, 6 pixels at 128) averages the upper lip's displacement
+    with the lower lip's a few pixels away, and the flow comes at a quarter of the image's
+    resolution, so the warped lips cannot part: the render draws an open mouth nearly shut
+    (weights/README.md, "The inside of the mouth"). Around the driven and the source lips the
+    sharp prior takes the smooth one's place; elsewhere the flow is unchanged.
+    """
+    def full(x: torch.Tensor) -> torch.Tensor:
+        return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+
+    sharp = landmark_flow(source_landmarks, driving_landmarks, (size, size), sigma=sigma)
+    lips = torch.maximum(mouth_opening(driving_landmarks, size), mouth_opening(source_landmarks, size))
+    reach = 2 * round(MOUTH_REACH * size / 128) + 1
+    near = F.max_pool2d(lips.unsqueeze(1), reach, stride=1, padding=reach // 2)  # (B, 1, size, size)
+    return full(flow) + near * (sharp - full(prior))
 
 
 def warp(x: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
