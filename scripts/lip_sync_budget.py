@@ -18,7 +18,9 @@ Rows (mean over the clips):
   truth, all cropped at the true landmarks (which part of the mouth costs the score?): the
   render as it is; the render with the truth's inside of the mouth (the inner-lip polygon)
   pasted in; the render with the truth's whole mouth (the outer-lip polygon) pasted in; and
-  the truth with the render's inside of the mouth pasted in.
+  the truth with the render's inside of the mouth pasted in; with --swap-gap PX, also the
+  render with the truth's inside of the mouth pasted in only where the true lip gap is under
+  PX pixels (half open or closed), and only where it is PX or more (wide open).
 
     .venv/bin/python scripts/lip_sync_budget.py --stage1 weights/stage1_tiny.safetensors \
         --data data/s1test --split test --clips 4
@@ -85,6 +87,8 @@ def main() -> None:
                         help="also render each file's true latents drawn at the clip's true landmarks")
     parser.add_argument("--swap-regions", action="store_true",
                         help="also score the render and the truth with parts of the mouth traded between them")
+    parser.add_argument("--swap-gap", type=float, default=None,
+                        help="with --swap-regions: also paste the truth's inner mouth only below / above this lip gap (px)")
     parser.add_argument("--out", type=Path, default=None, help="optional JSON report")
     args = parser.parse_args()
 
@@ -133,6 +137,12 @@ def main() -> None:
                                      (f"{name} + the truth's whole mouth", paste(rendered, truth, lips)),
                                      (f"truth + {name}'s inner mouth", paste(truth, rendered, inner))):
                     add(label, lse_c=sync_scores(syncnet, video, true_lm, audio).lse_c)
+                if args.swap_gap is not None:
+                    wide = (lip_gap(true_lm) >= args.swap_gap)[:, None, None, None]
+                    for label, where in ((f"gap < {args.swap_gap:g} px", ~wide), (f"gap >= {args.swap_gap:g} px", wide)):
+                        video = paste(rendered, truth, inner * where)
+                        add(f"{name} + the truth's inner mouth where the {label}",
+                            lse_c=sync_scores(syncnet, video, true_lm, audio).lse_c)
         print(f"{clip.name}: " + ", ".join(f"{k} {v['lse_c'][-1]:.3f}" for k, v in rows.items()), flush=True)
 
     report = {"data": str(args.data), "split": args.split, "clips": args.clips,

@@ -74,3 +74,17 @@ $PY scripts/lip_sync_budget.py --stage1 weights/stage1_tiny.safetensors --data d
 $IL train syncnet --data data/s1train --out runs/syncnet_blur --steps 2000 --batch-size 64 --max-blur 2.5
 $PY scripts/lip_sync_budget.py --stage1 weights/stage1_tiny.safetensors --syncnet runs/syncnet_blur/syncnet.safetensors \
     --data data/s1train --split val --clips 8 --out runs/syncnet_blur/budget_val8.json
+$PY scripts/lip_sync_budget.py --stage1 weights/stage1_tiny.safetensors --data data/s1train --split val \
+    --clips 8 --swap-regions --swap-gap 5 --out runs/swap_regions/budget_val8_gap5.json
+# Two fine-tunes: the decoder draws the inside of the mouth; and the same with a sharp landmark prior
+# around the mouth in the image warp (not shipped).
+$IL train stage1 --data data/s1train --out runs/stage1_gapdecoder --init weights/stage1_tiny.safetensors \
+    --freeze-motion --mouth-residual --mouth-map gap --mouth-from-decoder --mouth-gan-weight 0.05 \
+    --region-weight 1 --steps 500 --batch-size 16 --lr 1e-4 --checkpoint-every 100 --seed 5
+$IL train stage1 --data data/s1train --out runs/stage1_sharpmouth --init weights/stage1_tiny.safetensors \
+    --freeze-motion --mouth-residual --mouth-map gap --mouth-from-decoder --mouth-prior-sigma 0.02 \
+    --mouth-gan-weight 0.05 --region-weight 1 --steps 500 --batch-size 16 --lr 1e-4 --checkpoint-every 100 --seed 5
+$PY scripts/lip_sync_budget.py --stage1 runs/stage1_gapdecoder/stage1.safetensors \
+    runs/stage1_sharpmouth/stage1.safetensors --data data/s1train --split val --clips 8 \
+    --out runs/stage1_sharpmouth/budget_val8.json
+# weights/stage1_inner_mouth_val.json gathers these JSONs and the two runs' val/psnr (metrics.csv).
