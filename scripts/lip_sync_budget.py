@@ -59,7 +59,7 @@ def lip_gap(landmarks: np.ndarray) -> np.ndarray:
     return np.linalg.norm(landmarks[:, INNER_LIP[6]] - landmarks[:, INNER_LIP[2]], axis=-1)
 
 
-def region_mask(landmarks: np.ndarray, points: tuple[int, ...], size: int, supersample: int = 4) -> np.ndarray:
+def polygon_mask(landmarks: np.ndarray, points: tuple[int, ...], size: int, supersample: int = 4) -> np.ndarray:
     """(T, H, W, 1) soft masks of the polygon through `points` of landmarks (T, L, 2) in
     pixels, grown by a pixel so that it takes in the polygon's edge."""
     masks = np.empty((len(landmarks), size, size, 1), np.float32)
@@ -91,6 +91,8 @@ def main() -> None:
                         help="with --swap-regions: also paste the truth's inner mouth only below / above this lip gap (px)")
     parser.add_argument("--out", type=Path, default=None, help="optional JSON report")
     args = parser.parse_args()
+    if args.swap_gap is not None and not args.swap_regions:
+        parser.error("--swap-gap splits the --swap-regions rows: give --swap-regions too")
 
     syncnet = SyncNet.from_pretrained(args.syncnet).eval()
     models = {str(path): HeadImitator.from_pretrained(path).eval() for path in args.stage1}
@@ -131,7 +133,7 @@ def main() -> None:
                 video = uint8_video(reenact(model, truth_frames[0], true_landmarks[0], latents, targets=true_landmarks))
                 add(f"{name}, true landmarks", lse_c=sync_scores(syncnet, video, true_lm, audio).lse_c)
             if args.swap_regions:
-                inner, lips = region_mask(true_lm, INNER_LIP, size), region_mask(true_lm, MOUTH, size)
+                inner, lips = polygon_mask(true_lm, INNER_LIP, size), polygon_mask(true_lm, MOUTH, size)
                 for label, video in ((f"{name}, cropped at the true landmarks", rendered),
                                      (f"{name} + the truth's inner mouth", paste(rendered, truth, inner)),
                                      (f"{name} + the truth's whole mouth", paste(rendered, truth, lips)),

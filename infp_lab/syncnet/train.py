@@ -56,7 +56,7 @@ class SyncNetTrainConfig:
     val_max_offset: int = 15
     seed: int = 0
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.max_blur < 0:
             raise ValueError(f"max_blur must be >= 0 (a blur's sigma in crop pixels), got {self.max_blur}")
 
