@@ -20,7 +20,9 @@ Rows (mean over the clips):
   pasted in; the render with the truth's whole mouth (the outer-lip polygon) pasted in; and
   the truth with the render's inside of the mouth pasted in; with --swap-gap PX, also the
   render with the truth's inside of the mouth pasted in only where the true lip gap is under
-  PX pixels (half open or closed), and only where it is PX or more (wide open).
+  PX pixels (half open or closed), and only where it is PX or more (wide open); and the
+  render with the truth's inside of the mouth blurred as the blurred-truth row (--blur)
+  pasted in (does the judge need the inside's fine detail, or what it shows?).
 
     .venv/bin/python scripts/lip_sync_budget.py --stage1 weights/stage1_tiny.safetensors \
         --data data/s1test --split test --clips 4
@@ -136,6 +138,7 @@ def main() -> None:
                 inner, lips = polygon_mask(true_lm, INNER_LIP, size), polygon_mask(true_lm, MOUTH, size)
                 for label, video in ((f"{name}, cropped at the true landmarks", rendered),
                                      (f"{name} + the truth's inner mouth", paste(rendered, truth, inner)),
+                                     (f"{name} + the truth's inner mouth, blurred", paste(rendered, blurred, inner)),
                                      (f"{name} + the truth's whole mouth", paste(rendered, truth, lips)),
                                      (f"truth + {name}'s inner mouth", paste(truth, rendered, inner))):
                     add(label, lse_c=sync_scores(syncnet, video, true_lm, audio).lse_c)

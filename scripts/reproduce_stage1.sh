@@ -89,3 +89,5 @@ $PY scripts/lip_sync_budget.py --stage1 runs/stage1_gapdecoder/stage1.safetensor
     --out runs/stage1_sharpmouth/budget_val8.json
 # weights/stage1_inner_mouth_val.json gathers these JSONs and the two runs' val/psnr (metrics.csv).
 $PY scripts/syncnet_saliency.py --data data/s1train --split val --clips 8 --out runs/syncnet_saliency.png
+$PY scripts/lip_sync_budget.py --stage1 weights/stage1_tiny.safetensors --data data/s1train --split val \
+    --clips 8 --swap-regions --out runs/swap_regions/budget_val8_blurred.json   # adds the blurred inner-mouth row
