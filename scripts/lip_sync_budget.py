@@ -122,20 +122,21 @@ def main() -> None:
         add("truth, jaw held", lse_c=sync_scores(syncnet, render_frames(held, appearance, size),
                                                  project_landmarks(held, appearance, size), audio).lse_c)
         true_dark = dark_area(mouth_crops(truth, true_lm))
+        if args.swap_regions:
+            inner, lips = polygon_mask(true_lm, INNER_LIP, size), polygon_mask(true_lm, MOUTH, size)
         for name, model in models.items():
             with torch.no_grad():
                 latents = encode_clip(model, clip, np.arange(frames))
                 video, landmarks = render_first_frame(model, clip, latents)
-            video = rendered = uint8_video(video)
-            rendered_dark = dark_area(mouth_crops(video, true_lm))
+            rendered = uint8_video(video)
+            rendered_dark = dark_area(mouth_crops(rendered, true_lm))
             corr = np.corrcoef(true_dark, rendered_dark)[0, 1] if rendered_dark.std() > 0 else 0.0
-            add(name, lse_c=sync_scores(syncnet, video, landmarks, audio).lse_c, mouth_dark_corr=corr,
+            add(name, lse_c=sync_scores(syncnet, rendered, landmarks, audio).lse_c, mouth_dark_corr=corr,
                 lip_gap_corr=np.corrcoef(lip_gap(true_lm), lip_gap(landmarks))[0, 1])
             if args.true_landmarks:
                 video = uint8_video(reenact(model, truth_frames[0], true_landmarks[0], latents, targets=true_landmarks))
                 add(f"{name}, true landmarks", lse_c=sync_scores(syncnet, video, true_lm, audio).lse_c)
             if args.swap_regions:
-                inner, lips = polygon_mask(true_lm, INNER_LIP, size), polygon_mask(true_lm, MOUTH, size)
                 for label, video in ((f"{name}, cropped at the true landmarks", rendered),
                                      (f"{name} + the truth's inner mouth", paste(rendered, truth, inner)),
                                      (f"{name} + the truth's inner mouth, blurred", paste(rendered, blurred, inner)),

@@ -24,22 +24,18 @@ from infp_lab.data.audio import audio_features
 from infp_lab.data.clip import list_clips, load_clip
 from infp_lab.stage1.hybrid import INNER_LIP
 from infp_lab.syncnet import SyncNet
-from infp_lab.syncnet.crops import crop_boxes, mouth_crops
+from infp_lab.syncnet.crops import mouth_crops
 
 GROUPS = {"closed (gap < 1 px)": (0.0, 1.0), "half open (1-5 px)": (1.0, 5.0), "wide open (>= 5 px)": (5.0, np.inf)}
 
 
-def inner_mouth_in_crop(landmarks: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """(T, h, w) masks of the inner-lip polygon in the crops' pixels (the crops' own affine map)."""
-    height, width = size
-    centres, widths, angles = crop_boxes(landmarks)
-    masks = np.zeros((len(landmarks), height, width), np.float32)
-    for t in range(len(landmarks)):
-        scale = widths[t] / width
-        rot = np.array([[np.cos(angles[t]), np.sin(angles[t])], [-np.sin(angles[t]), np.cos(angles[t])]])
-        points = (landmarks[t, list(INNER_LIP)] - centres[t]) @ rot.T / scale + [(width - 1) / 2, (height - 1) / 2]
-        cv2.fillPoly(masks[t], [np.round(points).astype(np.int32)], 1.0)
-    return masks
+def inner_mouth_in_crop(frame_shape: tuple[int, ...], landmarks: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(T, h, w) masks in [0, 1] of the inner-lip polygon, drawn on frames of `frame_shape`
+    (H, W, 3) and cut out by `mouth_crops` itself, so they sit where the crops do."""
+    masks = np.zeros((len(landmarks), *frame_shape), np.uint8)
+    for mask, points in zip(masks, landmarks):
+        cv2.fillPoly(mask, [np.round(points[list(INNER_LIP)]).astype(np.int32)], (255, 255, 255))
+    return mouth_crops(masks, landmarks, size)
 
 
 def main() -> None:
@@ -59,7 +55,7 @@ def main() -> None:
         clip = load_clip(path)
         frames, landmarks = clip.frames(args.size), clip.landmarks(args.size)
         crops = mouth_crops(frames, landmarks, crop_size)
-        inner = inner_mouth_in_crop(landmarks, crop_size)
+        inner = inner_mouth_in_crop(frames.shape[1:], landmarks, crop_size)
         features = audio_features(clip.self_audio, len(frames))
         starts = np.arange(0, len(frames) - window + 1)
         x = torch.from_numpy(np.stack([crops[s:s + window] for s in starts])).requires_grad_(True)
