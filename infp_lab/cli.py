@@ -91,6 +91,11 @@ def _add_train_commands(sub: argparse._SubParsersAction) -> None:
                         help="> 0 adds an L1 loss averaged over the target's eye and mouth regions only")
     stage1.add_argument("--mouth-weight", type=float, default=0.0,
                         help="> 0 adds an L1 loss on crops around the target's mouth")
+    stage1.add_argument("--sync-weight", type=float, default=0.0,
+                        help="> 0 adds a lip-sync expert's loss on rendered windows (needs --sync-expert)")
+    stage1.add_argument("--sync-expert", type=Path, default=None,
+                        help="SyncNet-SynConv weights for --sync-weight; train one other than the judge's")
+    stage1.add_argument("--sync-windows", type=int, default=4, help="windows rendered per step for the sync loss")
     stage1.add_argument("--mouth-map", choices=("lips", "gap"), default="lips",
                         help="what the decoder's driven maps draw of the mouth: over the inner lips, or the gap between them alone")
     stage1.add_argument("--mouth-prior-sigma", type=float, default=0.0,
@@ -178,6 +183,8 @@ def _train_stage1(args: argparse.Namespace) -> None:
                             mouth_gan_weight=args.mouth_gan_weight,
                             cross_identity=args.cross_identity, invariance_weight=args.invariance_weight,
                             region_weight=args.region_weight, mouth_weight=args.mouth_weight, param_weight=args.param_weight,
+                            sync_weight=args.sync_weight, sync_windows=args.sync_windows,
+                            sync_expert=str(args.sync_expert) if args.sync_expert else None,
                             freeze_motion=args.freeze_motion, mouth_residual_only=args.mouth_residual_only,
                             stop_at=args.stop_at,
                             checkpoint_every=args.checkpoint_every, seed=args.seed, workers=args.workers)

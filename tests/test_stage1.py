@@ -495,6 +495,66 @@ def test_mouth_loss_sees_only_the_mouth():
         Stage1TrainConfig(mouth_weight=-1.0)
 
 
+JUDGE = SAMPLES.parents[1] / "weights" / "syncnet_synconv.safetensors"
+
+
+def _sync_windows(count, seed=0):
+    from infp_lab.data.clip import list_clips
+    from infp_lab.stage1.data import SyncWindowDataset
+    from infp_lab.syncnet.model import SyncNet
+
+    expert = SyncNet.from_pretrained(JUDGE).eval().requires_grad_(False)
+    dataset = SyncWindowDataset(list_clips(SAMPLES), 128, expert.config.window, expert.config.crop_size, seed=seed)
+    return expert, dataset, torch.utils.data.default_collate([dataset[i] for i in range(count)])
+
+
+def test_sync_windows_are_where_the_avatar_speaks():
+    from infp_lab.data.audio import audio_features
+    from infp_lab.data.clip import load_clip
+    from infp_lab.metrics.interaction import is_speaking
+
+    expert, dataset, batch = _sync_windows(6)
+    window, k = expert.config.window, dataset.sync_cfg.shifted_negatives
+    assert batch["driving"].shape == (6, window, 3, 128, 128) and batch["source"].shape == (6, 3, 128, 128)
+    assert batch["crop_matrices"].shape == (6, window, 2, 3) and batch["shifted"].shape == (6, k, window, 320)
+    again = dataset[3]
+    assert all(torch.equal(again[key], batch[key][3]) for key in again), "an item depends on its index only"
+    rng = np.random.default_rng(np.random.SeedSequence([0, 3]))  # the item's own draws: clip, then start
+    path = dataset.clip_paths[int(rng.integers(len(dataset.clip_paths)))]
+    clip = load_clip(path)
+    start = int(rng.choice(dataset.clip(dataset.clip_paths.index(path))["starts"]))
+    assert is_speaking(clip.motion["state"])[start:start + window].mean() > 0.5
+    assert torch.equal(batch["driving"][3], torch.from_numpy(clip.frames(128, start, start + window)).permute(0, 3, 1, 2) / 255)
+    features = audio_features(clip.self_audio, clip.num_frames)
+    assert np.allclose(batch["audio"][3].numpy(), features[start:start + window])
+    assert not any(np.allclose(shifted.numpy(), features[start:start + window]) for shifted in batch["shifted"][3])
+
+
+def test_sync_expert_loss_prefers_frames_in_time_with_their_audio():
+    """Rendering the true frames (a stand-in renderer) scores lower than rendering frames of
+    another time under the same audio, and the loss's gradient reaches the rendered pixels."""
+    from types import SimpleNamespace
+
+    from infp_lab.stage1.train import Stage1TrainConfig, sync_expert_loss
+
+    expert, _, batch = _sync_windows(12)
+
+    def truthful(source, source_landmarks, driving, driving_landmarks):
+        return SimpleNamespace(image=driving)
+
+    aligned = sync_expert_loss(truthful, expert, batch)
+    late = sync_expert_loss(truthful, expert, {**batch, "driving": batch["driving"].roll(1, dims=0)})
+    assert aligned < late - 0.2, (aligned, late)
+    batch["driving"].requires_grad_(True)
+    sync_expert_loss(truthful, expert, batch).backward()
+    assert batch["driving"].grad.abs().sum() > 0
+    assert all(p.grad is None for p in expert.parameters()), "the expert stays frozen"
+    with pytest.raises(ValueError, match="needs a lip-sync expert"):
+        Stage1TrainConfig(sync_weight=1.0)
+    with pytest.raises(ValueError, match="sync_windows"):
+        Stage1TrainConfig(sync_weight=1.0, sync_expert=str(JUDGE), sync_windows=0)
+
+
 def _train(args, **kw):
     cmd = [sys.executable, "-m", "infp_lab", "train", "stage1", "--data", str(SAMPLES), "--batch-size", "2",
            "--workers", "0", *args]
@@ -582,6 +642,28 @@ def test_fine_tuning_starts_from_given_weights(tmp_path):
     other = _train(["--steps", "2", "--motion-input", "image", "--init", str(tmp_path / "start.safetensors"),
                     "--out", str(tmp_path / "bad")])
     assert other.wait(timeout=120) == 2 and "another model config" in other.stdout.read()
+
+
+def test_sync_loss_fine_tune_moves_the_renderer_only(tmp_path):
+    """A fine-tune with the lip-sync expert's loss trains another renderer than the same run
+    without it, keeps the motion latents, and records the expert it read."""
+    from safetensors.torch import load_file
+
+    start = tmp_path / "start.safetensors"
+    HeadImitator(preset("tiny")).save_pretrained(start)
+    common = ["--steps", "2", "--checkpoint-every", "2", "--freeze-motion", "--init", str(start)]
+    plain = _train([*common, "--out", str(tmp_path / "plain")])
+    synced = _train([*common, "--sync-weight", "1", "--sync-expert", str(JUDGE), "--sync-windows", "1",
+                     "--out", str(tmp_path / "synced")])
+    assert plain.wait(timeout=300) == 0, plain.stdout.read()
+    assert synced.wait(timeout=300) == 0, synced.stdout.read()
+    given, without, tuned = (load_file(str(path)) for path in (start, tmp_path / "plain" / "stage1.safetensors",
+                                                                  tmp_path / "synced" / "stage1.safetensors"))
+    motion = [k for k in given if k.startswith(("motion_encoder.", "landmark_head."))]
+    assert motion and all(torch.equal(tuned[k], given[k]) for k in motion)
+    assert any(not torch.equal(tuned[k], without[k]) for k in given if k.startswith("decoder."))
+    state = torch.load(tmp_path / "synced" / "checkpoint.pt", weights_only=True)
+    assert state["train_config"]["sync_expert"] == str(JUDGE) and state["train_config"]["sync_weight"] == 1
 
 
 @pytest.mark.parametrize("added", ["driven_maps", "refine_flow", "mouth_residual"])
@@ -678,6 +760,9 @@ def test_bad_training_inputs(tmp_path):
     HeadImitator(preset("tiny")).save_pretrained(start)
     assert main(["train", "stage1", "--data", str(SAMPLES), "--out", str(tmp_path / "o"), "--init", str(start),
                  "--mouth-residual-only"]) == 2  # without --mouth-residual there is no residual to train
+    assert main(["train", "stage1", "--data", str(SAMPLES), "--out", str(tmp_path / "o"), "--sync-weight", "1"]) == 2
+    assert main(["train", "stage1", "--data", str(SAMPLES), "--out", str(tmp_path / "o"), "--sync-weight", "1",
+                 "--sync-expert", str(start)]) == 2  # stage-1 weights are no lip-sync expert
     assert not (tmp_path / "o").exists()
     if not torch.cuda.is_available():
         assert main(["train", "stage1", "--data", str(SAMPLES), "--out", str(tmp_path / "o"), "--device", "cuda"]) == 2

@@ -155,3 +155,24 @@ def test_sync_scores_reject_bad_inputs(speaker):
         sync_scores(model, frames, landmarks[:-3], audio)
     scores = sync_scores(model, frames, landmarks, audio, max_offset=5)
     assert np.isfinite(scores.lse_d) and np.isfinite(scores.lse_c) and -5 <= scores.offset <= 5
+
+
+def test_differentiable_crops_match_the_metrics_crops(speaker):
+    """`crop_images` (the sync loss's crops) cuts what `mouth_crops` (the metric's) cuts, and
+    passes gradients back to the frame's pixels inside the box only."""
+    from infp_lab.syncnet.crops import crop_images, crop_matrices
+
+    frames, landmarks, _ = speaker
+    size = preset("tiny").crop_size
+    expected = mouth_crops(frames, landmarks, size)
+    images = torch.from_numpy(frames).permute(0, 3, 1, 2).float().div(255).requires_grad_(True)
+    crops = crop_images(images, torch.from_numpy(crop_matrices(landmarks, size)).float(), size)
+    assert crops.shape == expected.shape
+    assert np.abs(crops.detach().numpy() - expected).max() < 0.02  # the metric rounds its gray frames to uint8
+    crops[0].sum().backward()
+    touched = images.grad[0].abs().sum(0) > 0  # (H, W)
+    ys, xs = np.nonzero(touched.numpy())
+    mouth = landmarks[0, 48:60]
+    assert images.grad[1:].abs().sum() == 0 and touched.sum() > 100
+    assert mouth[:, 0].min() - 20 < xs.mean() < mouth[:, 0].max() + 20
+    assert mouth[:, 1].min() - 20 < ys.mean() < mouth[:, 1].max() + 20

@@ -182,3 +182,80 @@ def param_statistics(clips: Sequence[str | Path]) -> tuple[list[str], np.ndarray
         raise ClipFormatError("the param head needs clips with motion parameters (SynConv); these clips have none")
     stacked = np.concatenate(frames).astype(np.float64)
     return names, stacked.mean(axis=0).astype(np.float32), np.maximum(stacked.std(axis=0), 1e-6).astype(np.float32)
+
+
+class SyncWindowDataset(Dataset):
+    """Windows for training the renderer through a lip-sync expert (Wav2Lip's expert loss):
+    item i is `window` consecutive frames of one clip where the avatar speaks (any window
+    of a clip with no speaking-state labels), a source frame of the same clip, the window's
+    audio features and `sync_cfg.shifted_negatives` shifted audio windows, drawn from the
+    stream SeedSequence([seed, i]).
+
+    Items are dicts: `source` (3, size, size) and `source_landmarks` (L, 2) in [0, 1];
+    `driving` (window, 3, size, size) and `driving_landmarks` (window, L, 2) in [0, 1];
+    `crop_matrices` (window, 2, 3), the expert's mouth boxes (`syncnet.crops.crop_matrices`,
+    smoothed over the whole clip as the metric smooths them); `audio` (window, F) and
+    `shifted` (K, window, F) log-mel features.
+    """
+
+    def __init__(self, clips: Sequence[str | Path], size: int, window: int, crop_size: tuple[int, int],
+                 sync_cfg=None, seed: int = 0):
+        from infp_lab.syncnet.train import SyncNetTrainConfig
+
+        self.clip_paths = [Path(c) for c in clips]
+        if not self.clip_paths:
+            raise ClipFormatError("no clips given")
+        self.size, self.window, self.crop_size, self.seed = size, window, crop_size, seed
+        self.sync_cfg = sync_cfg or SyncNetTrainConfig()
+        self._cache: dict[int, dict] = {}
+
+    def __len__(self) -> int:
+        return 2**62  # unbounded: indices come from the step sampler
+
+    def clip(self, index: int) -> dict:
+        """A clip with its landmarks, crop maps, audio features and speaking windows, once per process."""
+        if index not in self._cache:
+            from infp_lab.data.audio import audio_features
+            from infp_lab.metrics.interaction import is_speaking
+            from infp_lab.syncnet.crops import crop_matrices
+
+            clip = load_clip(self.clip_paths[index])
+            if "landmarks" not in clip.motion:
+                raise ClipFormatError(f"clip {clip.path} has no landmarks; prepare it first")
+            if clip.num_frames < self.window + 2 * self.sync_cfg.max_shift:
+                raise ClipFormatError(f"clip {clip.path} has {clip.num_frames} frames, too few for sync windows")
+            windows = clip.num_frames - self.window + 1
+            starts = np.arange(windows)
+            if "state" in clip.motion:  # the avatar speaks in most of the window
+                speaking = np.lib.stride_tricks.sliding_window_view(is_speaking(clip.motion["state"]), self.window)
+                starts = np.flatnonzero(speaking.mean(axis=1) > 0.5)
+            self._cache[index] = {
+                "clip": clip, "starts": starts,
+                "landmarks": (clip.landmarks() / float(clip.base_size)).astype(np.float32),
+                "crop_matrices": crop_matrices(clip.landmarks(self.size), self.crop_size).astype(np.float32),
+                "audio": audio_features(clip.self_audio, clip.num_frames)}
+        return self._cache[index]
+
+    def __getitem__(self, index: int) -> dict:
+        from infp_lab.syncnet.train import shifted_audio
+
+        rng = np.random.default_rng(np.random.SeedSequence([self.seed, index]))
+        cached = self.clip(int(rng.integers(len(self.clip_paths))))
+        for _ in range(len(self.clip_paths)):  # a clip where the avatar never speaks has no windows
+            if len(cached["starts"]):
+                break
+            cached = self.clip(int(rng.integers(len(self.clip_paths))))
+        else:
+            raise ClipFormatError("no clip has a window where the avatar speaks")
+        clip, window = cached["clip"], self.window
+        start = int(rng.choice(cached["starts"]))
+        source_t = int(rng.integers(clip.num_frames))
+        frames = torch.from_numpy(clip.frames(self.size, start, start + window)).permute(0, 3, 1, 2).float() / 255.0
+        source = torch.from_numpy(clip.frames(self.size, source_t, source_t + 1)[0]).permute(2, 0, 1).float() / 255.0
+        return {
+            "source": source, "source_landmarks": torch.from_numpy(cached["landmarks"][source_t]),
+            "driving": frames, "driving_landmarks": torch.from_numpy(cached["landmarks"][start:start + window]),
+            "crop_matrices": torch.from_numpy(cached["crop_matrices"][start:start + window]),
+            "audio": torch.from_numpy(cached["audio"][start:start + window]),
+            "shifted": torch.from_numpy(shifted_audio(cached["audio"], start, window, rng, self.sync_cfg)),
+        }

@@ -9,6 +9,7 @@ checkpoints; bf16 autocast on CUDA; DDP under torchrun.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -22,11 +23,13 @@ from tqdm.auto import tqdm
 from infp_lab.checkpoint import load_training_checkpoint, save_training_checkpoint
 from infp_lab.data.clip import train_val_clips
 from infp_lab.stage1.config import Stage1Config, preset
-from infp_lab.stage1.data import FramePairDataset, param_statistics
+from infp_lab.stage1.data import FramePairDataset, SyncWindowDataset, param_statistics
 from infp_lab.stage1.discriminator import MouthDiscriminator, PatchDiscriminator, mouth_crops
 from infp_lab.stage1.decoder import STEM_WEIGHT
 from infp_lab.stage1.hybrid import DRIVEN_MAPS, colour_jitter, region_mask
 from infp_lab.stage1.model import HeadImitator
+from infp_lab.syncnet.crops import crop_images
+from infp_lab.syncnet.model import SyncNet
 from infp_lab.train.common import (
     EMA, ScalarLogger, StepBatchSampler, autocast, cleanup_distributed, cosine_lr, distribute, distributed_device,
     run_checkpoint, unwrap,
@@ -51,6 +54,9 @@ class Stage1TrainConfig:
     param_weight: float = 0.0  # > 0: a linear param head reads the motion parameters from the latent (SynConv)
     region_weight: float = 0.0  # > 0: extra L1 on the target's eye and mouth regions (mean over their pixels)
     mouth_weight: float = 0.0  # > 0: extra L1 on mouth crops (the mouth discriminator's), which hold all of lip sync
+    sync_weight: float = 0.0  # > 0: rendered windows must match their audio for a lip-sync expert (`sync_expert`)
+    sync_expert: str | None = None  # SyncNet-SynConv weights the sync loss reads (train another than the judge's)
+    sync_windows: int = 4  # windows of the expert's length rendered per step for the sync loss
     freeze_motion: bool = False  # train the renderer only: the motion encoder and landmark head keep their weights
     mouth_residual_only: bool = False  # train the decoder's mouth residual alone: the rest renders as given
     colour_jitter: bool = True
@@ -64,10 +70,14 @@ class Stage1TrainConfig:
     def __post_init__(self) -> None:
         weights = {name: getattr(self, name) for name in ("ssim_weight", "landmark_weight", "gan_weight",
                                                           "mouth_gan_weight", "invariance_weight", "param_weight",
-                                                          "region_weight", "mouth_weight")}
+                                                          "region_weight", "mouth_weight", "sync_weight")}
         negative = {name: value for name, value in weights.items() if value < 0}
         if negative:
             raise ValueError(f"loss weights must be >= 0, got {negative}")
+        if self.sync_weight > 0 and not self.sync_expert:
+            raise ValueError("the sync loss (sync_weight > 0) needs a lip-sync expert's weights (sync_expert)")
+        if self.sync_windows < 1:
+            raise ValueError(f"sync_windows must be >= 1, got {self.sync_windows}")
 
 
 def init_from(model: HeadImitator, weights: str | Path | HeadImitator) -> None:
@@ -187,8 +197,26 @@ def invariance_loss(model: HeadImitator, latents: torch.Tensor, batch: dict, per
     return ((latents[cross].float() - own.float()) ** 2 / spread).mean()
 
 
+def sync_expert_loss(model, expert: SyncNet, batch: dict) -> torch.Tensor:
+    """Wav2Lip's expert loss with in-clip negatives: each window of frames (a batch of
+    `SyncWindowDataset` items) is rendered from its source frame, cut into the expert's
+    mouth crops, and must be told its own audio among its shifted audio windows (cross
+    entropy over the expert's scaled cosine similarities; the expert stays frozen)."""
+    b, window = batch["driving"].shape[:2]
+    out = model(batch["source"].repeat_interleave(window, 0), batch["source_landmarks"].repeat_interleave(window, 0),
+                batch["driving"].flatten(0, 1), batch["driving_landmarks"].flatten(0, 1))
+    crops = crop_images(out.image.float(), batch["crop_matrices"].flatten(0, 1), expert.config.crop_size)
+    visual = expert.embed_visual(crops.view(b, window, *expert.config.crop_size))  # (B, E)
+    with torch.no_grad():
+        audio = expert.embed_audio(torch.cat([batch["audio"], batch["shifted"].flatten(0, 1)]))
+    aligned, shifted = audio[:b], audio[b:].view(b, batch["shifted"].shape[1], -1)  # (B, E), (B, K, E)
+    similarity = torch.cat([(visual * aligned).sum(-1, keepdim=True), torch.einsum("be,bke->bk", visual, shifted)], 1)
+    scale = expert.logit_scale.clamp(max=math.log(100.0)).exp()
+    return F.cross_entropy(similarity * scale, torch.zeros(b, dtype=torch.long, device=similarity.device))
+
+
 def _losses(model, batch, cfg: Stage1TrainConfig, generator: torch.Generator, discriminator=None,
-            mouth_discriminator=None) -> dict:
+            mouth_discriminator=None, expert: SyncNet | None = None, sync_batch: dict | None = None) -> dict:
     driving_input = colour_jitter(batch["driving"], generator) if cfg.colour_jitter else None
     out = model(batch["source"], batch["source_landmarks"], batch["driving"], batch["driving_landmarks"], driving_input)
     target = batch["target"]
@@ -210,6 +238,9 @@ def _losses(model, batch, cfg: Stage1TrainConfig, generator: torch.Generator, di
         landmarks = batch["target_frame_landmarks"]
         losses["mouth"] = F.l1_loss(mouth_crops(image, landmarks), mouth_crops(target, landmarks))
         total = total + cfg.mouth_weight * losses["mouth"]
+    if expert is not None:  # lip sync as an expert reads it, which no pixel loss weighs
+        losses["sync"] = sync_expert_loss(model, expert, sync_batch)
+        total = total + cfg.sync_weight * losses["sync"]
     if cfg.invariance_weight > 0 and bool(batch["cross"].any()):
         losses["invariance"] = invariance_loss(unwrap(model), out.driving_latent, batch)
         total = total + cfg.invariance_weight * losses["invariance"]
@@ -301,6 +332,11 @@ def train_stage1(data: str | Path, out: str | Path, preset_name: str = "tiny", t
                          "give --mouth-residual and the weights with --init")
     train_clips, val_clips = train_val_clips(data)  # bad data fails here, before anything is written
     given = HeadImitator.from_pretrained(init) if init is not None else None
+    expert = None
+    if train_cfg.sync_weight > 0:
+        if info.world_size > 1:
+            raise ValueError("the sync loss is not supported under torchrun yet: train it in one process")
+        expert = SyncNet.from_pretrained(train_cfg.sync_expert, torch_device).eval().requires_grad_(False)
     if train_cfg.param_weight > 0:
         param_names, param_mean, param_std = param_statistics(train_clips)
         config = replace(config, param_names=tuple(param_names))
@@ -361,6 +397,13 @@ def train_stage1(data: str | Path, out: str | Path, preset_name: str = "tiny", t
     loader = torch.utils.data.DataLoader(
         dataset, batch_sampler=StepBatchSampler(start, train_cfg.steps, train_cfg.batch_size, info.rank, info.world_size),
         num_workers=train_cfg.workers, persistent_workers=False)
+    sync_batches = [None] * (train_cfg.steps - start)
+    if expert is not None:
+        sync_set = SyncWindowDataset(train_clips, config.image_size, expert.config.window, expert.config.crop_size,
+                                     seed=20_000 + train_cfg.seed)
+        sync_batches = torch.utils.data.DataLoader(
+            sync_set, batch_sampler=StepBatchSampler(start, train_cfg.steps, train_cfg.sync_windows),
+            num_workers=train_cfg.workers, persistent_workers=False)
     val_set = FramePairDataset(val_clips, size=config.image_size, seed=10_000 + train_cfg.seed)
     val_batches = [torch.utils.data.default_collate([val_set[i + j] for j in range(min(8, train_cfg.val_pairs - i))])
                    for i in range(0, train_cfg.val_pairs, 8)] if info.is_main else []
@@ -395,13 +438,15 @@ def train_stage1(data: str | Path, out: str | Path, preset_name: str = "tiny", t
 
     bar = tqdm(total=train_cfg.steps, initial=start, desc="stage1", disable=not (progress and info.is_main))
     step, started, metrics = start, time.perf_counter(), {}
-    for batch in loader:
+    for batch, sync_batch in zip(loader, sync_batches):
         model.train()
         batch = {k: v.to(torch_device) if torch.is_tensor(v) else v for k, v in batch.items()}
+        if sync_batch is not None:
+            sync_batch = {k: v.to(torch_device) for k, v in sync_batch.items()}
         for group in optimizer.param_groups:
             group["lr"] = group.get("lr_scale", 1.0) * _lr(step, train_cfg)  # older checkpoints: no scale
         with autocast(torch_device):
-            losses = _losses(model, batch, train_cfg, generator, discriminator, mouth_discriminator)
+            losses = _losses(model, batch, train_cfg, generator, discriminator, mouth_discriminator, expert, sync_batch)
         optimizer.zero_grad(set_to_none=True)
         losses["total"].backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

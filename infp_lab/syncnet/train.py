@@ -102,16 +102,25 @@ def sample_batch(clips: list[CachedClip], step: int, cfg: SyncNetTrainConfig, wi
             window_crops = gaussian_filter(window_crops.astype(np.float32), (0, sigma, sigma), mode="nearest")
         crops.append(window_crops)
         audio.append(clip.audio[start:start + window])
-        negatives = []
-        for _ in range(cfg.shifted_negatives):
-            shift = int(rng.integers(cfg.min_shift, cfg.max_shift + 1)) * (1 if rng.random() < 0.5 else -1)
-            if not 0 <= start + shift < count:
-                shift = -shift
-            other = int(np.clip(start + shift, 0, count - 1))
-            negatives.append(clip.audio[other:other + window])
-        shifted.append(np.stack(negatives))
+        shifted.append(shifted_audio(clip.audio, start, window, rng, cfg))
     return {"crops": torch.from_numpy(np.stack(crops).astype(np.float32) / 255.0),
             "audio": torch.from_numpy(np.stack(audio)), "shifted": torch.from_numpy(np.stack(shifted))}
+
+
+def shifted_audio(audio: np.ndarray, start: int, window: int, rng: np.random.Generator,
+                  cfg: SyncNetTrainConfig) -> np.ndarray:
+    """`cfg.shifted_negatives` windows (K, window, F) of a clip's audio features (T, F),
+    each shifted from `start` by `cfg.min_shift`..`cfg.max_shift` frames either way (kept
+    inside the clip): the in-clip negatives of a mouth window."""
+    count = len(audio) - window + 1
+    negatives = []
+    for _ in range(cfg.shifted_negatives):
+        shift = int(rng.integers(cfg.min_shift, cfg.max_shift + 1)) * (1 if rng.random() < 0.5 else -1)
+        if not 0 <= start + shift < count:
+            shift = -shift
+        other = int(np.clip(start + shift, 0, count - 1))
+        negatives.append(audio[other:other + window])
+    return np.stack(negatives)
 
 
 def sync_loss(model: SyncNet, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
