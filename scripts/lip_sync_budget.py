@@ -22,7 +22,9 @@ Rows (mean over the clips):
   render with the truth's inside of the mouth pasted in only where the true lip gap is under
   PX pixels (half open or closed), and only where it is PX or more (wide open); and the
   render with the truth's inside of the mouth blurred as the blurred-truth row (--blur)
-  pasted in (does the judge need the inside's fine detail, or what it shows?).
+  pasted in (does the judge need the inside's fine detail, or what it shows?);
+- with --also-judge, every row is scored by more lip-sync experts too (a renderer trained
+  through one expert is judged by others: has it learnt lip sync, or that expert?).
 
     .venv/bin/python scripts/lip_sync_budget.py --stage1 weights/stage1_tiny.safetensors \
         --data data/s1test --split test --clips 4
@@ -81,6 +83,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stage1", type=Path, nargs="+", required=True, help="stage-1 weights to compare")
     parser.add_argument("--syncnet", type=Path, default=Path("weights/syncnet_synconv.safetensors"))
+    parser.add_argument("--also-judge", type=Path, nargs="+", default=[],
+                        help="more lip-sync experts that score every row too (key 'lse_c FILE')")
     parser.add_argument("--data", type=Path, default=Path("data/s1test"))
     parser.add_argument("--split", default="test")
     parser.add_argument("--clips", type=int, default=4)
@@ -96,7 +100,11 @@ def main() -> None:
     if args.swap_gap is not None and not args.swap_regions:
         parser.error("--swap-gap splits the --swap-regions rows: give --swap-regions too")
 
-    syncnet = SyncNet.from_pretrained(args.syncnet).eval()
+    judges = {"lse_c": SyncNet.from_pretrained(args.syncnet).eval()}
+    judges.update({f"lse_c {path}": SyncNet.from_pretrained(path).eval() for path in args.also_judge})
+
+    def lse_c(video: np.ndarray, landmarks: np.ndarray, audio: np.ndarray) -> dict[str, float]:
+        return {key: sync_scores(judge, video, landmarks, audio) for key, judge in judges.items()}
     models = {str(path): HeadImitator.from_pretrained(path).eval() for path in args.stage1}
     size = next(iter(models.values())).config.image_size
     rows: dict[str, dict[str, list[float]]] = {}
@@ -112,15 +120,15 @@ def main() -> None:
         audio = clip.self_audio[: int(round(frames * clip.sample_rate / clip.fps))]
         truth_frames, true_landmarks = clip_frames(clip, size, np.arange(frames)), clip_landmarks(clip, np.arange(frames))
         truth, true_lm = uint8_video(truth_frames), true_landmarks.numpy() * size
-        add("truth", lse_c=sync_scores(syncnet, truth, true_lm, audio).lse_c)
+        add("truth", **lse_c(truth, true_lm, audio))
         blurred = np.stack([np.clip(gaussian_filter(f.astype(np.float32), (args.blur, args.blur, 0)), 0, 255)
                             for f in truth]).astype(np.uint8)
-        add("truth, blurred", lse_c=sync_scores(syncnet, blurred, true_lm, audio).lse_c)
+        add("truth, blurred", **lse_c(blurred, true_lm, audio))
         appearance = Appearance.from_dict(json.loads((path / "render.json").read_text())["appearance"])
         held = params[:frames].astype(np.float64)
         held[:, PARAM_NAMES.index("jaw_open")] = held[:, PARAM_NAMES.index("jaw_open")].mean()
-        add("truth, jaw held", lse_c=sync_scores(syncnet, render_frames(held, appearance, size),
-                                                 project_landmarks(held, appearance, size), audio).lse_c)
+        add("truth, jaw held", **lse_c(render_frames(held, appearance, size), project_landmarks(held, appearance, size),
+                                       audio))
         true_dark = dark_area(mouth_crops(truth, true_lm))
         if args.swap_regions:
             inner, lips = polygon_mask(true_lm, INNER_LIP, size), polygon_mask(true_lm, MOUTH, size)
@@ -131,24 +139,23 @@ def main() -> None:
             rendered = uint8_video(video)
             rendered_dark = dark_area(mouth_crops(rendered, true_lm))
             corr = np.corrcoef(true_dark, rendered_dark)[0, 1] if rendered_dark.std() > 0 else 0.0
-            add(name, lse_c=sync_scores(syncnet, rendered, landmarks, audio).lse_c, mouth_dark_corr=corr,
+            add(name, **lse_c(rendered, landmarks, audio), mouth_dark_corr=corr,
                 lip_gap_corr=np.corrcoef(lip_gap(true_lm), lip_gap(landmarks))[0, 1])
             if args.true_landmarks:
                 video = uint8_video(reenact(model, truth_frames[0], true_landmarks[0], latents, targets=true_landmarks))
-                add(f"{name}, true landmarks", lse_c=sync_scores(syncnet, video, true_lm, audio).lse_c)
+                add(f"{name}, true landmarks", **lse_c(video, true_lm, audio))
             if args.swap_regions:
                 for label, video in ((f"{name}, cropped at the true landmarks", rendered),
                                      (f"{name} + the truth's inner mouth", paste(rendered, truth, inner)),
                                      (f"{name} + the truth's inner mouth, blurred", paste(rendered, blurred, inner)),
                                      (f"{name} + the truth's whole mouth", paste(rendered, truth, lips)),
                                      (f"truth + {name}'s inner mouth", paste(truth, rendered, inner))):
-                    add(label, lse_c=sync_scores(syncnet, video, true_lm, audio).lse_c)
+                    add(label, **lse_c(video, true_lm, audio))
                 if args.swap_gap is not None:
                     wide = (lip_gap(true_lm) >= args.swap_gap)[:, None, None, None]
                     for label, where in ((f"gap < {args.swap_gap:g} px", ~wide), (f"gap >= {args.swap_gap:g} px", wide)):
                         video = paste(rendered, truth, inner * where)
-                        add(f"{name} + the truth's inner mouth where the {label}",
-                            lse_c=sync_scores(syncnet, video, true_lm, audio).lse_c)
+                        add(f"{name} + the truth's inner mouth where the {label}", **lse_c(video, true_lm, audio))
         print(f"{clip.name}: " + ", ".join(f"{k} {v['lse_c'][-1]:.3f}" for k, v in rows.items()), flush=True)
 
     report = {"data": str(args.data), "split": args.split, "clips": args.clips,
