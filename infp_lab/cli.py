@@ -96,6 +96,8 @@ def _add_train_commands(sub: argparse._SubParsersAction) -> None:
     stage1.add_argument("--sync-expert", type=Path, default=None,
                         help="SyncNet-SynConv weights for --sync-weight; train one other than the judge's")
     stage1.add_argument("--sync-windows", type=int, default=4, help="windows rendered per step for the sync loss")
+    stage1.add_argument("--sync-region", choices=("mouth", "crop"), default="mouth",
+                        help="pixels the sync loss may move: the lips and a margin, or the whole crop the expert sees")
     stage1.add_argument("--mouth-map", choices=("lips", "gap"), default="lips",
                         help="what the decoder's driven maps draw of the mouth: over the inner lips, or the gap between them alone")
     stage1.add_argument("--mouth-prior-sigma", type=float, default=0.0,
@@ -183,7 +185,7 @@ def _train_stage1(args: argparse.Namespace) -> None:
                             mouth_gan_weight=args.mouth_gan_weight,
                             cross_identity=args.cross_identity, invariance_weight=args.invariance_weight,
                             region_weight=args.region_weight, mouth_weight=args.mouth_weight, param_weight=args.param_weight,
-                            sync_weight=args.sync_weight, sync_windows=args.sync_windows,
+                            sync_weight=args.sync_weight, sync_windows=args.sync_windows, sync_region=args.sync_region,
                             sync_expert=str(args.sync_expert) if args.sync_expert else None,
                             freeze_motion=args.freeze_motion, mouth_residual_only=args.mouth_residual_only,
                             stop_at=args.stop_at,

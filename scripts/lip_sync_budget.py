@@ -9,8 +9,10 @@ Rows (mean over the clips):
 - one row per stage-1 weights file: the clip's first frame driven by the latents of all its
   frames (what stage 2 can reach at best), cropped at the driven landmarks, with the
   correlation between the true and the rendered mouth's dark area per frame (how far the
-  rendered mouth opens with the true one), and the correlation between the true and the
-  driven landmarks' lip gap (how well the latents and the landmark head carry the opening);
+  rendered mouth opens with the true one), the correlation between the true and the
+  driven landmarks' lip gap (how well the latents and the landmark head carry the opening),
+  and the mean absolute difference between the true and the rendered mouth crops, both cut
+  at the true landmarks (a judge-free measure of how close the rendered mouth is);
 - with --true-landmarks, one more row per file: the same render told the clip's true
   landmarks instead of the driven ones (is it the landmarks the renderer is given, or how
   it draws them?);
@@ -104,7 +106,7 @@ def main() -> None:
     judges.update({f"lse_c {path}": SyncNet.from_pretrained(path).eval() for path in args.also_judge})
 
     def lse_c(video: np.ndarray, landmarks: np.ndarray, audio: np.ndarray) -> dict[str, float]:
-        return {key: sync_scores(judge, video, landmarks, audio) for key, judge in judges.items()}
+        return {key: sync_scores(judge, video, landmarks, audio).lse_c for key, judge in judges.items()}
     models = {str(path): HeadImitator.from_pretrained(path).eval() for path in args.stage1}
     size = next(iter(models.values())).config.image_size
     rows: dict[str, dict[str, list[float]]] = {}
@@ -129,7 +131,8 @@ def main() -> None:
         held[:, PARAM_NAMES.index("jaw_open")] = held[:, PARAM_NAMES.index("jaw_open")].mean()
         add("truth, jaw held", **lse_c(render_frames(held, appearance, size), project_landmarks(held, appearance, size),
                                        audio))
-        true_dark = dark_area(mouth_crops(truth, true_lm))
+        true_crops = mouth_crops(truth, true_lm)
+        true_dark = dark_area(true_crops)
         if args.swap_regions:
             inner, lips = polygon_mask(true_lm, INNER_LIP, size), polygon_mask(true_lm, MOUTH, size)
         for name, model in models.items():
@@ -137,9 +140,11 @@ def main() -> None:
                 latents = encode_clip(model, clip, np.arange(frames))
                 video, landmarks = render_first_frame(model, clip, latents)
             rendered = uint8_video(video)
-            rendered_dark = dark_area(mouth_crops(rendered, true_lm))
+            rendered_crops = mouth_crops(rendered, true_lm)
+            rendered_dark = dark_area(rendered_crops)
             corr = np.corrcoef(true_dark, rendered_dark)[0, 1] if rendered_dark.std() > 0 else 0.0
             add(name, **lse_c(rendered, landmarks, audio), mouth_dark_corr=corr,
+                mouth_l1=np.abs(rendered_crops - true_crops).mean(),
                 lip_gap_corr=np.corrcoef(lip_gap(true_lm), lip_gap(landmarks))[0, 1])
             if args.true_landmarks:
                 video = uint8_video(reenact(model, truth_frames[0], true_landmarks[0], latents, targets=true_landmarks))

@@ -91,3 +91,21 @@ $PY scripts/lip_sync_budget.py --stage1 runs/stage1_gapdecoder/stage1.safetensor
 $PY scripts/syncnet_saliency.py --data data/s1train --split val --clips 8 --out runs/syncnet_saliency.png
 $PY scripts/lip_sync_budget.py --stage1 weights/stage1_tiny.safetensors --data data/s1train --split val \
     --clips 8 --swap-regions --out runs/swap_regions/budget_val8_blurred.json   # adds the blurred inner-mouth row
+
+# Training the renderer through a lip-sync expert (weights/README.md, "Training through a lip-sync
+# expert"; not shipped): an expert other than the judge (seed 1), then two fine-tunes with its loss,
+# on the whole crop it sees and on the mouth alone, each scored by three experts.
+$IL train syncnet --data data/s1train --out runs/syncnet_expert --steps 2000 --batch-size 64 --seed 1
+$IL train stage1 --data data/s1train --out runs/stage1_sync --init weights/stage1_tiny.safetensors \
+    --freeze-motion --mouth-residual --mouth-gan-weight 0.05 --region-weight 1 --sync-weight 0.1 \
+    --sync-expert runs/syncnet_expert/syncnet.safetensors --sync-windows 4 --sync-region crop \
+    --steps 300 --batch-size 16 --lr 1e-4 --checkpoint-every 50 --seed 5
+$IL train stage1 --data data/s1train --out runs/stage1_syncmouth --init weights/stage1_tiny.safetensors \
+    --freeze-motion --mouth-residual --mouth-gan-weight 0.05 --region-weight 1 --sync-weight 0.1 \
+    --sync-expert runs/syncnet_expert/syncnet.safetensors --sync-windows 4 --sync-region mouth \
+    --steps 300 --batch-size 16 --lr 1e-4 --checkpoint-every 50 --seed 5
+for RUN in stage1_sync stage1_syncmouth; do
+    $PY scripts/lip_sync_budget.py --stage1 weights/stage1_tiny.safetensors runs/$RUN/stage1.safetensors \
+        --also-judge runs/syncnet_blur/syncnet.safetensors runs/syncnet_expert/syncnet.safetensors \
+        --data data/s1train --split val --clips 8 --out runs/$RUN/budget300_val8.json
+done

@@ -532,7 +532,8 @@ def test_sync_windows_are_where_the_avatar_speaks():
 
 def test_sync_expert_loss_prefers_frames_in_time_with_their_audio():
     """Rendering the true frames (a stand-in renderer) scores lower than rendering frames of
-    another time under the same audio, and the loss's gradient reaches the rendered pixels."""
+    another time under the same audio, and the loss's gradient reaches the rendered pixels:
+    those of the whole crop, or with region "mouth" those of the lips and a margin alone."""
     from types import SimpleNamespace
 
     from infp_lab.stage1.train import Stage1TrainConfig, sync_expert_loss
@@ -545,12 +546,21 @@ def test_sync_expert_loss_prefers_frames_in_time_with_their_audio():
     aligned = sync_expert_loss(truthful, expert, batch)
     late = sync_expert_loss(truthful, expert, {**batch, "driving": batch["driving"].roll(1, dims=0)})
     assert aligned < late - 0.2, (aligned, late)
-    batch["driving"].requires_grad_(True)
-    sync_expert_loss(truthful, expert, batch).backward()
-    assert batch["driving"].grad.abs().sum() > 0
+    from infp_lab.stage1.hybrid import mouth_region
+
+    outside = mouth_region(batch["driving_landmarks"].flatten(0, 1), 128).view(12, -1, 1, 128, 128) == 0
+    for region in ("crop", "mouth"):
+        batch["driving"].requires_grad_(True)
+        sync_expert_loss(truthful, expert, batch, region).backward()
+        grad = batch["driving"].grad.abs()
+        assert grad.sum() > 0
+        assert (grad * outside).sum() > 0.1 * grad.sum() if region == "crop" else (grad * outside).sum() == 0
+        batch["driving"] = batch["driving"].detach()
     assert all(p.grad is None for p in expert.parameters()), "the expert stays frozen"
     with pytest.raises(ValueError, match="needs a lip-sync expert"):
         Stage1TrainConfig(sync_weight=1.0)
+    with pytest.raises(ValueError, match="sync_region"):
+        Stage1TrainConfig(sync_weight=1.0, sync_expert=str(JUDGE), sync_region="face")
     with pytest.raises(ValueError, match="sync_windows"):
         Stage1TrainConfig(sync_weight=1.0, sync_expert=str(JUDGE), sync_windows=0)
 

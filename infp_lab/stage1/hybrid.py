@@ -35,11 +35,15 @@ def _ellipse(points: torch.Tensor, size: int, scale_x: float, scale_y: float, mi
     return torch.clamp((1.0 - dist) / (2 * edge) + 0.5, 0.0, 1.0)
 
 
+def mouth_region(landmarks: torch.Tensor, size: int) -> torch.Tensor:
+    """Soft elliptic mask (B, H, W) over the lips and a margin around them."""
+    return _ellipse(landmarks[:, list(MOUTH)], size, 0.75, 0.85, 0.45)
+
+
 def region_mask(landmarks: torch.Tensor, size: int) -> torch.Tensor:
     """Mask (B, 1, H, W) that keeps the two eyes (with brows' lower edge) and the mouth."""
     eyes = [_ellipse(landmarks[:, list(group)], size, 0.85, 1.6, 0.45) for group in EYES]
-    mouth = _ellipse(landmarks[:, list(MOUTH)], size, 0.75, 0.85, 0.45)
-    return torch.maximum(torch.maximum(eyes[0], eyes[1]), mouth).unsqueeze(1)
+    return torch.maximum(torch.maximum(eyes[0], eyes[1]), mouth_region(landmarks, size)).unsqueeze(1)
 
 
 def draw_points(landmarks: torch.Tensor, size: int, sigma_px: float = 1.0) -> torch.Tensor:

@@ -26,7 +26,7 @@ from infp_lab.stage1.config import Stage1Config, preset
 from infp_lab.stage1.data import FramePairDataset, SyncWindowDataset, param_statistics
 from infp_lab.stage1.discriminator import MouthDiscriminator, PatchDiscriminator, mouth_crops
 from infp_lab.stage1.decoder import STEM_WEIGHT
-from infp_lab.stage1.hybrid import DRIVEN_MAPS, colour_jitter, region_mask
+from infp_lab.stage1.hybrid import DRIVEN_MAPS, colour_jitter, mouth_region, region_mask
 from infp_lab.stage1.model import HeadImitator
 from infp_lab.syncnet.crops import crop_images
 from infp_lab.syncnet.model import SyncNet
@@ -34,6 +34,11 @@ from infp_lab.train.common import (
     EMA, ScalarLogger, StepBatchSampler, autocast, cleanup_distributed, cosine_lr, distribute, distributed_device,
     run_checkpoint, unwrap,
 )
+
+
+# What the sync loss may move. Left the whole crop, a renderer found stains beside the mouth
+# that every expert read as sync (weights/README.md, "Training through a lip-sync expert").
+SYNC_REGIONS = ("mouth", "crop")
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,7 @@ class Stage1TrainConfig:
     sync_weight: float = 0.0  # > 0: rendered windows must match their audio for a lip-sync expert (`sync_expert`)
     sync_expert: str | None = None  # SyncNet-SynConv weights the sync loss reads (train another than the judge's)
     sync_windows: int = 4  # windows of the expert's length rendered per step for the sync loss
+    sync_region: str = "mouth"  # pixels the sync loss may move: "mouth" (lips and a margin) or "crop" (all it sees)
     freeze_motion: bool = False  # train the renderer only: the motion encoder and landmark head keep their weights
     mouth_residual_only: bool = False  # train the decoder's mouth residual alone: the rest renders as given
     colour_jitter: bool = True
@@ -76,6 +82,8 @@ class Stage1TrainConfig:
             raise ValueError(f"loss weights must be >= 0, got {negative}")
         if self.sync_weight > 0 and not self.sync_expert:
             raise ValueError("the sync loss (sync_weight > 0) needs a lip-sync expert's weights (sync_expert)")
+        if self.sync_region not in SYNC_REGIONS:
+            raise ValueError(f"sync_region must be one of {SYNC_REGIONS}, got {self.sync_region!r}")
         if self.sync_windows < 1:
             raise ValueError(f"sync_windows must be >= 1, got {self.sync_windows}")
 
@@ -197,15 +205,22 @@ def invariance_loss(model: HeadImitator, latents: torch.Tensor, batch: dict, per
     return ((latents[cross].float() - own.float()) ** 2 / spread).mean()
 
 
-def sync_expert_loss(model, expert: SyncNet, batch: dict) -> torch.Tensor:
+def sync_expert_loss(model, expert: SyncNet, batch: dict, region: str = "mouth") -> torch.Tensor:
     """Wav2Lip's expert loss with in-clip negatives: each window of frames (a batch of
     `SyncWindowDataset` items) is rendered from its source frame, cut into the expert's
     mouth crops, and must be told its own audio among its shifted audio windows (cross
-    entropy over the expert's scaled cosine similarities; the expert stays frozen)."""
+    entropy over the expert's scaled cosine similarities; the expert stays frozen). With
+    `region` "mouth" its gradient reaches only the pixels of the lips and a margin
+    (`mouth_region` at the true landmarks); with "crop", all that the expert sees."""
     b, window = batch["driving"].shape[:2]
+    driving_landmarks = batch["driving_landmarks"].flatten(0, 1)
     out = model(batch["source"].repeat_interleave(window, 0), batch["source_landmarks"].repeat_interleave(window, 0),
-                batch["driving"].flatten(0, 1), batch["driving_landmarks"].flatten(0, 1))
-    crops = crop_images(out.image.float(), batch["crop_matrices"].flatten(0, 1), expert.config.crop_size)
+                batch["driving"].flatten(0, 1), driving_landmarks)
+    image = out.image.float()
+    if region == "mouth":
+        mask = mouth_region(driving_landmarks, image.shape[-1]).unsqueeze(1)  # (B * window, 1, H, W)
+        image = image * mask + image.detach() * (1 - mask)
+    crops = crop_images(image, batch["crop_matrices"].flatten(0, 1), expert.config.crop_size)
     visual = expert.embed_visual(crops.view(b, window, *expert.config.crop_size))  # (B, E)
     with torch.no_grad():
         audio = expert.embed_audio(torch.cat([batch["audio"], batch["shifted"].flatten(0, 1)]))
@@ -239,7 +254,7 @@ def _losses(model, batch, cfg: Stage1TrainConfig, generator: torch.Generator, di
         losses["mouth"] = F.l1_loss(mouth_crops(image, landmarks), mouth_crops(target, landmarks))
         total = total + cfg.mouth_weight * losses["mouth"]
     if expert is not None:  # lip sync as an expert reads it, which no pixel loss weighs
-        losses["sync"] = sync_expert_loss(model, expert, sync_batch)
+        losses["sync"] = sync_expert_loss(model, expert, sync_batch, cfg.sync_region)
         total = total + cfg.sync_weight * losses["sync"]
     if cfg.invariance_weight > 0 and bool(batch["cross"].any()):
         losses["invariance"] = invariance_loss(unwrap(model), out.driving_latent, batch)
