@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -28,6 +29,9 @@ from torch.utils.data import Dataset
 
 from infp_lab.data.clip import Clip, ClipFormatError, list_clips, load_clip
 from infp_lab.render import Appearance, project_landmarks, render_frame
+
+if TYPE_CHECKING:
+    from infp_lab.syncnet.train import SyncNetTrainConfig
 
 CANONICAL_FACE = Appearance()
 PLACEMENT = ("base_yaw", "base_pitch", "centre_x", "centre_y", "head_scale")  # where a head sits in the frame
@@ -199,7 +203,7 @@ class SyncWindowDataset(Dataset):
     """
 
     def __init__(self, clips: Sequence[str | Path], size: int, window: int, crop_size: tuple[int, int],
-                 sync_cfg=None, seed: int = 0):
+                 sync_cfg: SyncNetTrainConfig | None = None, seed: int = 0):
         from infp_lab.syncnet.train import SyncNetTrainConfig
 
         self.clip_paths = [Path(c) for c in clips]
@@ -246,7 +250,7 @@ class SyncWindowDataset(Dataset):
                 break
             cached = self.clip(int(rng.integers(len(self.clip_paths))))
         else:
-            raise ClipFormatError("no clip has a window where the avatar speaks")
+            raise ClipFormatError(f"none of {len(self.clip_paths)} clips drawn has a window where the avatar speaks")
         clip, window = cached["clip"], self.window
         start = int(rng.choice(cached["starts"]))
         source_t = int(rng.integers(clip.num_frames))

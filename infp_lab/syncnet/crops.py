@@ -88,7 +88,7 @@ GRAY = (0.299, 0.587, 0.114)  # cv2.COLOR_RGB2GRAY's weights
 def crop_images(images: torch.Tensor, matrices: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """Differentiable grayscale mouth crops (B, h, w) of images (B, 3, H, W) in [0, 1] at the
     maps (B, 2, 3) of `crop_matrices`: `mouth_crops` without its rounding to uint8, for boxes
-    at most twice the crop's size (it area-downsamples larger ones first, this does not)."""
+    under twice the crop's size (it area-downsamples larger ones first, this does not)."""
     height, width = size
     gray = torch.einsum("bchw,c->bhw", images, images.new_tensor(GRAY)).unsqueeze(1)  # (B, 1, H, W)
     ys, xs = torch.meshgrid(torch.arange(height, dtype=images.dtype, device=images.device),
