@@ -109,3 +109,16 @@ for RUN in stage1_sync stage1_syncmouth; do
         --also-judge runs/syncnet_blur/syncnet.safetensors runs/syncnet_expert/syncnet.safetensors \
         --data data/s1train --split val --clips 8 --out runs/$RUN/budget300_val8.json
 done
+# Can the renderer draw one clip's mouths if it sees nothing else? Fine-tuned on one training clip
+# (conv0000_b; another clip as validation), then scored on it.
+mkdir -p data/oneclip
+ln -sfn ../s1train/conv0000_b data/oneclip/conv0000_b
+ln -sfn ../s1train/conv0001_a data/oneclip/conv0001_a
+$PY -c "import json; d = json.load(open('data/s1train/dataset.json')); \
+d['splits'] = {'train': ['conv0000_b'], 'val': ['conv0001_a'], 'test': []}; \
+json.dump(d, open('data/oneclip/dataset.json', 'w')); json.dump(d['splits'], open('data/oneclip/splits.json', 'w'))"
+$IL train stage1 --data data/oneclip --out runs/stage1_oneclip --init weights/stage1_tiny.safetensors \
+    --freeze-motion --mouth-residual --mouth-gan-weight 0.05 --region-weight 1 --steps 300 --batch-size 16 \
+    --lr 3e-4 --checkpoint-every 100 --seed 5 --cross-identity 0
+$PY scripts/lip_sync_budget.py --stage1 weights/stage1_tiny.safetensors runs/stage1_oneclip/stage1.safetensors \
+    --data data/oneclip --split train --clips 1 --out runs/stage1_oneclip/budget_train1.json
