@@ -122,3 +122,8 @@ $IL train stage1 --data data/oneclip --out runs/stage1_oneclip --init weights/st
     --lr 3e-4 --checkpoint-every 100 --seed 5 --cross-identity 0
 $PY scripts/lip_sync_budget.py --stage1 weights/stage1_tiny.safetensors runs/stage1_oneclip/stage1.safetensors \
     --data data/oneclip --split train --clips 1 --out runs/stage1_oneclip/budget_train1.json
+$IL train stage1 --data data/oneclip --out runs/stage1_oneclip_lr1 --init weights/stage1_tiny.safetensors \
+    --freeze-motion --mouth-residual --mouth-gan-weight 0.05 --region-weight 1 --steps 300 --batch-size 16 \
+    --lr 1e-4 --checkpoint-every 100 --seed 5 --cross-identity 0
+$PY scripts/lip_sync_budget.py --stage1 runs/stage1_oneclip_lr1/stage1.safetensors \
+    --data data/oneclip --split train --clips 1 --out runs/stage1_oneclip_lr1/budget_train1.json
