@@ -233,10 +233,10 @@ class SyncWindowDataset(Dataset):
             if "state" in clip.motion:  # the avatar speaks in most of the window
                 speaking = np.lib.stride_tricks.sliding_window_view(is_speaking(clip.motion["state"]), self.window)
                 starts = np.flatnonzero(speaking.mean(axis=1) > 0.5)
+            landmarks = (clip.landmarks() / float(clip.base_size)).astype(np.float32)  # (T, L, 2) in [0, 1]
             self._cache[index] = {
-                "clip": clip, "starts": starts,
-                "landmarks": (clip.landmarks() / float(clip.base_size)).astype(np.float32),
-                "crop_matrices": crop_matrices(clip.landmarks(self.size), self.crop_size).astype(np.float32),
+                "clip": clip, "starts": starts, "landmarks": landmarks,
+                "crop_matrices": crop_matrices(landmarks * self.size, self.crop_size).astype(np.float32),
                 "audio": audio_features(clip.self_audio, clip.num_frames)}
         return self._cache[index]
 
