@@ -100,6 +100,9 @@ def _add_train_commands(sub: argparse._SubParsersAction) -> None:
                         help="pixels the sync loss may move: the lips and a margin, or the whole crop the expert sees")
     stage1.add_argument("--mouth-map", choices=("lips", "gap"), default="lips",
                         help="what the decoder's driven maps draw of the mouth: over the inner lips, or the gap between them alone")
+    stage1.add_argument("--mouth-interior", action="store_true",
+                        help="the decoder also sees masks of the driven mouth's opening, teeth and tongue, "
+                             "drawn from the landmarks (needs the preset's driven maps)")
     stage1.add_argument("--mouth-prior-sigma", type=float, default=0.0,
                         help="> 0: the warp of the source image takes a sharper landmark prior around the mouth "
                              "(this Gaussian sigma, in image widths; the prior's is 0.05), so that the lips can part")
@@ -193,7 +196,8 @@ def _train_stage1(args: argparse.Namespace) -> None:
     result = train_stage1(args.data, args.out, args.preset, cfg, resume=args.resume, device=args.device,
                           motion_input=args.motion_input, init=args.init, mouth_from_decoder=args.mouth_from_decoder,
                           hybrid_points=args.hybrid_points, mouth_residual=args.mouth_residual,
-                          mouth_map=args.mouth_map, mouth_prior_sigma=args.mouth_prior_sigma)
+                          mouth_map=args.mouth_map, mouth_prior_sigma=args.mouth_prior_sigma,
+                          mouth_interior=args.mouth_interior)
     if result:
         _print_result("stage 1", result)
 

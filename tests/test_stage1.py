@@ -138,6 +138,72 @@ def test_the_mouth_map_is_part_of_the_saved_config(tmp_path):
 
 
 
+def test_the_mouth_interior_masks_lie_on_the_rendered_teeth_and_cavity():
+    """On a SynConv face with the jaw open, the teeth and tongue masks lie on brighter pixels
+    than the rest of the opening (the dark cavity); a closed mouth has (almost) no opening,
+    and the teeth and tongue lie inside the opening."""
+    from infp_lab.render import render_frame
+    from infp_lab.render.face_model import PARAM_NAMES
+    from infp_lab.stage1.data import CANONICAL_FACE
+    from infp_lab.stage1.hybrid import mouth_interior
+
+    params = np.zeros((2, 15), np.float32)
+    params[:, PARAM_NAMES.index("scale")] = 1
+    params[1, PARAM_NAMES.index("jaw_open")] = 0.8
+    landmarks = torch.from_numpy(canonical_landmarks(params).astype(np.float32))
+    maps = mouth_interior(landmarks, 256)
+    assert maps.shape == (2, 3, 256, 256) and maps.min() >= 0 and maps.max() <= 1
+    opening, teeth, tongue = maps[1]
+    assert maps[0, 0].sum() < 0.1 * opening.sum()
+    assert (teeth <= opening + 1e-6).all() and (tongue <= opening + 1e-6).all()
+    image = torch.from_numpy(render_frame(params[1], CANONICAL_FACE, 256)).float().mean(-1) / 255  # (H, W) grey
+    cavity = image[(opening > 0.9) & (teeth < 0.1) & (tongue < 0.1)].mean()  # dark red
+    assert image[teeth > 0.5].mean() > cavity + 0.15  # white, blended at the band's edges
+    assert image[tongue > 0.5].mean() > cavity + 0.15  # pink
+
+
+def test_a_decoder_that_sees_the_mouth_interior_fine_tunes_from_one_that_did_not(tmp_path):
+    """The interior masks are saved in the config (older files have none); a model without them
+    fine-tunes into one with them that renders the same until the masks' weights move, and
+    then renders another mouth; they cannot be dropped again."""
+    from dataclasses import replace
+
+    from infp_lab.stage1.config import DecoderConfig, Stage1Config
+    from infp_lab.stage1.train import init_from
+
+    config = preset("tiny")
+    without = replace(config, decoder=replace(config.decoder, mouth_residual=True))
+    with_interior = replace(without, decoder=replace(without.decoder, mouth_interior=True))
+    old = without.to_dict()
+    del old["decoder"]["mouth_interior"]
+    assert Stage1Config.from_dict(old) == without
+    with pytest.raises(ValueError, match="needs driven_maps"):
+        DecoderConfig(driven_maps=False, mouth_interior=True)
+    torch.manual_seed(2)
+    before = HeadImitator(without).eval()
+    before.save_pretrained(tmp_path / "before.safetensors")
+    after = HeadImitator(with_interior).eval()
+    after.save_pretrained(tmp_path / "after.safetensors")
+    assert HeadImitator.from_pretrained(tmp_path / "after.safetensors").config == with_interior
+    init_from(after, tmp_path / "before.safetensors")
+    frames, _ = _batch(128, b=1)
+    closed, opened = _closed_and_open_landmarks()
+    with torch.no_grad():
+        latent = after.encode_motion(frames, closed)
+        appearance = after.encode_appearance(frames)
+        render = lambda model, target: model.render(frames, closed, appearance, latent, latent, target=target)[0]
+        assert torch.allclose(render(after, opened), render(before, opened), atol=1e-6)
+        decoder = after.decoder
+        for weight, at in ((decoder.stem.conv.weight, -3), (decoder.refine[0].conv.weight, -3),
+                           (decoder.mouth_residual[0].conv.weight, -6)):  # the mouth residual's last 3: the source
+            weight[:, at:at + 3].normal_(std=0.1)  # only the interior masks' inputs
+        decoder.mouth_residual[-1].weight.normal_(std=0.1)
+        assert not torch.allclose(render(after, opened), render(before, opened), atol=1e-3)
+        assert torch.equal(decoder.maps(opened, 32)[:, :3], before.decoder.maps(opened, 32))
+    with pytest.raises(ValueError, match="another model config"):
+        init_from(before, tmp_path / "after.safetensors")
+
+
 def _closed_and_open_landmarks():
     from infp_lab.render.face_model import PARAM_NAMES
 

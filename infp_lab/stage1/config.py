@@ -59,10 +59,13 @@ class DecoderConfig:
     refine_flow: bool = True  # a full-resolution correction of the flow that warps the source image (sharp outlines)
     mouth_residual: bool = False  # an RGB residual added inside the driven mouth opening (teeth; needs driven_maps)
     mouth_map: str = "lips"  # the driven maps' mouth: "lips" (over the inner lips) or "gap" (the opening alone)
+    mouth_interior: bool = False  # also masks of the opening, teeth and tongue (stage1/hybrid.py: mouth_interior)
 
     def __post_init__(self) -> None:
         if self.mouth_map not in MOUTH_MAPS:
             raise ValueError(f"decoder.mouth_map must be one of {MOUTH_MAPS}, got {self.mouth_map!r}")
+        if self.mouth_interior and not self.driven_maps:
+            raise ValueError("decoder.mouth_interior adds to the driven maps: it needs driven_maps")
 
 
 @dataclass(frozen=True)

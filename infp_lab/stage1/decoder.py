@@ -21,6 +21,11 @@ outline of the hair against the background, the collar. Most of the self-reenact
 was there. With `refine_flow` the decoder predicts a full-resolution correction of that
 flow from its last features and the coarsely warped source (it sees where the edges landed
 and where its features say they belong), and warps the source again with it.
+
+Inside the opening the truth shows a band of teeth under the upper lip, a dark cavity, the
+tongue and the lower teeth, each a pixel or two tall at 128 pixels when the mouth is half
+open; the lip dots do not say where. With `mouth_interior` the maps also hold masks of the
+opening, the teeth and the tongue, drawn from the driven landmarks (`mouth_interior`).
 """
 
 from __future__ import annotations
@@ -32,10 +37,12 @@ from torch import nn
 
 from infp_lab.nn.blocks import ConvBlock, ResBlock, Upsample
 from infp_lab.stage1.config import Stage1Config
-from infp_lab.stage1.hybrid import DRIVEN_MAPS, driven_maps
+from infp_lab.stage1.hybrid import DRIVEN_MAPS, INTERIOR_MAPS, driven_maps, mouth_interior
 from infp_lab.stage1.warping import warp
 
-STEM_WEIGHT = "decoder.stem.conv.weight"  # its last DRIVEN_MAPS input channels take the maps
+# The convolutions that read the maps, with how many of their input channels follow the maps
+# (init_from widens them when a fine-tune adds maps).
+MAP_READERS = {"decoder.stem.conv.weight": 0, "decoder.refine.0.conv.weight": 0, "decoder.mouth_residual.0.conv.weight": 3}
 MAX_FLOW_CORRECTION = 0.1  # in [-1, 1] grid units: 6 pixels at 128x128
 
 
@@ -51,7 +58,8 @@ class Decoder(nn.Module):
         self.driven_maps = cfg.driven_maps
         self.mouth_from_decoder = cfg.mouth_from_decoder
         self.mouth_map = cfg.mouth_map
-        maps = DRIVEN_MAPS if cfg.driven_maps else 0
+        self.mouth_interior = cfg.mouth_interior
+        maps = (DRIVEN_MAPS + INTERIOR_MAPS * cfg.mouth_interior) if cfg.driven_maps else 0
         self.stem = ConvBlock(feature_channels * depth + maps, width)
         self.blocks = nn.ModuleList(ResBlock(width, cond_dim=config.latent_dim) for _ in range(cfg.blocks))
         ups, cin = [], width
@@ -77,6 +85,13 @@ class Decoder(nn.Module):
             nn.init.zeros_(self.mouth_residual[-1].weight)
             nn.init.zeros_(self.mouth_residual[-1].bias)
 
+    def maps(self, landmarks: torch.Tensor, size: int) -> torch.Tensor:
+        """The driven maps (B, M, size, size) the decoder reads, from landmarks (B, L, 2) in [0, 1]."""
+        maps = driven_maps(landmarks, size, self.mouth_map)
+        if self.mouth_interior:
+            maps = torch.cat([maps, mouth_interior(landmarks, size)], dim=1)
+        return maps
+
     def forward(self, warped: torch.Tensor, driving_latent: torch.Tensor, source: torch.Tensor, flow: torch.Tensor,
                 driven_landmarks: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Features (B, C, h, w) or (B, C, D, h, w), latent (B, Dm), the source image
@@ -88,13 +103,13 @@ class Decoder(nn.Module):
         if self.driven_maps:
             if driven_landmarks is None:
                 raise ValueError("this decoder draws at the driven landmarks; pass driven_landmarks")
-            warped = torch.cat([warped, driven_maps(driven_landmarks, warped.shape[-1], self.mouth_map).to(warped.dtype)], dim=1)
+            warped = torch.cat([warped, self.maps(driven_landmarks, warped.shape[-1]).to(warped.dtype)], dim=1)
         x = self.stem(warped)
         for block in self.blocks:
             x = block(x, driving_latent)
         x = self.ups(x)
         if self.refine is not None:
-            maps = driven_maps(driven_landmarks, x.shape[-1], self.mouth_map).to(x.dtype)
+            maps = self.maps(driven_landmarks, x.shape[-1]).to(x.dtype)
             x = x + self.refine(torch.cat([x, maps], dim=1))
         warped_source = warp(source, flow)
         if self.flow_correction is not None:

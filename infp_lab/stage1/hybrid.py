@@ -92,6 +92,63 @@ def mouth_gap(landmarks: torch.Tensor, size: int) -> torch.Tensor:
     return inside.clamp(0.0, 1.0)
 
 
+UPPER_INNER_LIP = (60, 61, 62, 63, 64)  # corner to corner over the top of the opening
+LOWER_INNER_LIP = (60, 67, 66, 65, 64)  # and under it
+UPPER_TEETH_EDGE, LOWER_TEETH_EDGE = (78, 79, 80), (81, 82, 83)
+TONGUE = (84, 85)  # its top (back) and its tip
+INTERIOR_MAPS = 3  # channels of `mouth_interior`
+
+
+def _polyline_y(points: torch.Tensor, x: torch.Tensor, extend: bool) -> torch.Tensor:
+    """Height (B, W) of the polyline through points (B, K, 2) at the columns x (W,), both in
+    pixels. Points are taken in order of x; beyond the end points the line stays level
+    (`extend`) or is NaN."""
+    order = points[..., 0].argsort(dim=1)
+    points = torch.gather(points, 1, order[..., None].expand_as(points))
+    px, py = points[..., 0], points[..., 1]  # (B, K)
+    segment = torch.searchsorted(px.contiguous(), x.expand(len(px), -1).contiguous()).clamp(1, px.shape[1] - 1) - 1
+    x0, x1 = px.gather(1, segment), px.gather(1, segment + 1)  # (B, W)
+    y0, y1 = py.gather(1, segment), py.gather(1, segment + 1)
+    t = (x - x0) / (x1 - x0).clamp(min=1e-6)
+    y = y0 + t.clamp(0, 1) * (y1 - y0)
+    if not extend:
+        y = torch.where((x < px[:, :1]) | (x > px[:, -1:]), torch.full_like(y, float("nan")), y)
+    return y
+
+
+def mouth_interior(landmarks: torch.Tensor, size: int) -> torch.Tensor:
+    """What shows between the driven inner lips, for the decoder to draw it there: (B, 3, H, W)
+    masks of the opening (the polygon of the inner lips), of the teeth in it (above the
+    upper-teeth edge, landmarks 78-80, and below the lower one, 81-83) and of the tongue in it
+    (an ellipse from its top, 84, to below its tip, 85, 0.6 of the opening wide); each pixel
+    covered as far as it lies inside, so that a band a pixel tall shows; landmarks (B, L, 2)
+    in [0, 1].
+
+    At 128 pixels the upper teeth show as a band 0-2 pixels tall under the upper lip, which the
+    lip dots do not place. On real faces (face_mesh.py) the teeth and tongue points are set
+    between the inner lips, so there these masks only follow the opening."""
+    points = landmarks * size  # in pixels
+    x = torch.arange(size, device=landmarks.device, dtype=points.dtype) + 0.5  # (W,) pixel centres
+    y = x.view(1, size, 1)  # (1, H, 1)
+    top = _polyline_y(points[:, list(UPPER_INNER_LIP)], x, extend=False)[:, None]  # (B, 1, W)
+    bottom = _polyline_y(points[:, list(LOWER_INNER_LIP)], x, extend=False)[:, None]
+    opening = torch.minimum(y - top, bottom - y).add(0.5).clamp(0, 1).nan_to_num(0.0)  # (B, H, W)
+    upper = _polyline_y(points[:, list(UPPER_TEETH_EDGE)], x, extend=True)[:, None]
+    lower = _polyline_y(points[:, list(LOWER_TEETH_EDGE)], x, extend=True)[:, None]
+    teeth = torch.maximum(upper - y, y - lower).add(0.5).clamp(0, 1) * opening
+    back, tip = points[:, TONGUE[0]], points[:, TONGUE[1]]  # (B, 2)
+    face = interocular(points)  # (B,) pixels
+    corners = points[:, [UPPER_INNER_LIP[0], UPPER_INNER_LIP[-1]]]
+    rx = (0.31 * (corners[:, 1] - corners[:, 0]).norm(dim=-1)).clamp(min=0.5)
+    ry = 0.1 * face + (tip[:, 1] - back[:, 1]).abs()
+    centre = (back + tip) / 2 + torch.stack([torch.zeros_like(face), 0.035 * face], dim=-1)
+    dx = (x.view(1, 1, size) - centre[:, 0, None, None]) / rx[:, None, None]
+    dy = (y - centre[:, 1, None, None]) / ry[:, None, None]
+    inside = (1 - (dx ** 2 + dy ** 2).sqrt()) * torch.minimum(rx, ry)[:, None, None]  # about pixels inside the edge
+    tongue = inside.add(0.5).clamp(0, 1) * opening * (1 - teeth)
+    return torch.stack([opening, teeth, tongue], dim=1)
+
+
 def driven_maps(landmarks: torch.Tensor, size: int, mouth: str = "lips") -> torch.Tensor:
     """Where the driven face opens its mouth and eyes, for the decoder to draw them there:
     (B, 3, H, W) soft masks of the mouth (`mouth`: "lips", the opening between the inner

@@ -25,8 +25,8 @@ from infp_lab.data.clip import train_val_clips
 from infp_lab.stage1.config import Stage1Config, preset
 from infp_lab.stage1.data import FramePairDataset, SyncWindowDataset, param_statistics
 from infp_lab.stage1.discriminator import MouthDiscriminator, PatchDiscriminator, mouth_crops
-from infp_lab.stage1.decoder import STEM_WEIGHT
-from infp_lab.stage1.hybrid import DRIVEN_MAPS, colour_jitter, mouth_region, region_mask
+from infp_lab.stage1.decoder import MAP_READERS
+from infp_lab.stage1.hybrid import colour_jitter, mouth_region, region_mask
 from infp_lab.stage1.model import HeadImitator
 from infp_lab.syncnet.crops import crop_images
 from infp_lab.syncnet.model import SyncNet
@@ -100,7 +100,8 @@ def init_from(model: HeadImitator, weights: str | Path | HeadImitator) -> None:
     they have the same parameters, and weights whose decoder drew another mouth map
     (`DecoderConfig.mouth_map`): the maps change, not the parameters that read them, and
     weights whose image warp took another landmark prior around the mouth
-    (`FlowConfig.mouth_prior_sigma`).
+    (`FlowConfig.mouth_prior_sigma`), and weights whose decoder did not see the mouth's
+    interior (`DecoderConfig.mouth_interior`): the input channels of the added maps start at zero.
     Weights without a param head are accepted by a model with
     one: its head keeps its own start. So are hybrid weights that read the contour points only
     by a model that reads the region points too (`MotionEncoderConfig.points`): its region
@@ -115,18 +116,20 @@ def init_from(model: HeadImitator, weights: str | Path | HeadImitator) -> None:
                          decoder=replace(given_decoder, driven_maps=decoder.driven_maps,
                                          mouth_from_decoder=decoder.mouth_from_decoder,
                                          refine_flow=decoder.refine_flow, mouth_residual=decoder.mouth_residual,
-                                         mouth_map=decoder.mouth_map))
+                                         mouth_map=decoder.mouth_map, mouth_interior=decoder.mouth_interior))
     dropped = any(getattr(given_decoder, name) and not getattr(decoder, name)
-                  for name in ("driven_maps", "refine_flow", "mouth_residual"))
+                  for name in ("driven_maps", "refine_flow", "mouth_residual", "mouth_interior"))
     if comparable != model.config or dropped:
         raise ValueError(f"{weights} has another model config than the one trained here (preset, motion input); "
                          f"fine-tune from weights of the same config")
     state = model.state_dict()
     for key, value in given.state_dict().items():
-        if key == STEM_WEIGHT and value.shape != state[key].shape:
-            state[key] = torch.cat([value, value.new_zeros(value.shape[0], DRIVEN_MAPS, *value.shape[2:])], dim=1)
-        else:
-            state[key] = value
+        added = state[key].shape[1] - value.shape[1] if key in MAP_READERS else 0
+        if added:  # zero weights for the maps the given decoder did not read, before the inputs that follow them
+            at = value.shape[1] - MAP_READERS[key]
+            zeros = value.new_zeros(value.shape[0], added, *value.shape[2:])
+            value = torch.cat([value[:, :at], zeros, value[:, at:]], dim=1)
+        state[key] = value
     model.load_state_dict(state)
 
 
@@ -317,7 +320,7 @@ def train_stage1(data: str | Path, out: str | Path, preset_name: str = "tiny", t
                  resume: bool = False, device: str = "auto", motion_input: str = "hybrid",
                  progress: bool = True, init: str | Path | None = None, mouth_from_decoder: bool = False,
                  hybrid_points: str = "contour", mouth_residual: bool = False, mouth_map: str = "lips",
-                 mouth_prior_sigma: float = 0.0) -> dict:
+                 mouth_prior_sigma: float = 0.0, mouth_interior: bool = False) -> dict:
     """Train (or resume) a stage-1 model; writes checkpoint.pt, samples/, metrics.csv and
     stage1.safetensors (EMA weights) into `out`. Returns the final validation metrics.
 
@@ -329,7 +332,8 @@ def train_stage1(data: str | Path, out: str | Path, preset_name: str = "tiny", t
     the driven mouth opening (`DecoderConfig.mouth_residual`). `mouth_map`: what the
     decoder's driven maps draw of the mouth (`DecoderConfig.mouth_map`). `mouth_prior_sigma`:
     > 0 gives the image warp a sharper landmark prior around the mouth
-    (`FlowConfig.mouth_prior_sigma`)."""
+    (`FlowConfig.mouth_prior_sigma`). `mouth_interior`: the decoder also sees masks of the
+    driven opening, teeth and tongue (`DecoderConfig.mouth_interior`)."""
     data, out = Path(data), Path(out)
     torch_device, info = distributed_device(device)
     config: Stage1Config = preset(preset_name).with_motion_input(motion_input)
@@ -338,7 +342,7 @@ def train_stage1(data: str | Path, out: str | Path, preset_name: str = "tiny", t
         config = replace(config, decoder=replace(config.decoder, mouth_from_decoder=True))
     if mouth_residual:
         config = replace(config, decoder=replace(config.decoder, mouth_residual=True))
-    config = replace(config, decoder=replace(config.decoder, mouth_map=mouth_map),
+    config = replace(config, decoder=replace(config.decoder, mouth_map=mouth_map, mouth_interior=mouth_interior),
                      flow=replace(config.flow, mouth_prior_sigma=mouth_prior_sigma))
     if train_cfg.freeze_motion and init is None and not resume:
         raise ValueError("--freeze-motion fine-tunes the renderer of trained weights: give them with --init")
