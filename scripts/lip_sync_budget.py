@@ -47,7 +47,7 @@ from infp_lab.data.clip import list_clips, load_clip
 from infp_lab.render.appearance import Appearance
 from infp_lab.render.face_model import PARAM_NAMES, project_landmarks
 from infp_lab.render.face_renderer import render_frames
-from infp_lab.stage1.hybrid import INNER_LIP, MOUTH
+from infp_lab.stage1.hybrid import INNER_LIP, MOUTH, lip_gap
 from infp_lab.stage1.inference import clip_frames, clip_landmarks, encode_clip, reenact
 from infp_lab.stage1.model import HeadImitator
 from infp_lab.stage2.evaluate import render_first_frame, uint8_video
@@ -59,10 +59,6 @@ DARK = 0.25  # grey level below which a mouth-crop pixel counts as the open mout
 
 def dark_area(crops: np.ndarray) -> np.ndarray:
     return (crops < DARK).mean(axis=(1, 2))
-
-
-def lip_gap(landmarks: np.ndarray) -> np.ndarray:
-    return np.linalg.norm(landmarks[:, INNER_LIP[6]] - landmarks[:, INNER_LIP[2]], axis=-1)
 
 
 def polygon_mask(landmarks: np.ndarray, points: tuple[int, ...], size: int, supersample: int = 4) -> np.ndarray:

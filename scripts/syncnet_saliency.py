@@ -22,9 +22,10 @@ import torch
 
 from infp_lab.data.audio import audio_features
 from infp_lab.data.clip import list_clips, load_clip
-from infp_lab.stage1.hybrid import INNER_LIP
+from infp_lab.stage1.hybrid import INNER_LIP, lip_gap
 from infp_lab.syncnet import SyncNet
 from infp_lab.syncnet.crops import mouth_crops
+from infp_lab.syncnet.score import windows
 
 GROUPS = {"closed (gap < 1 px)": (0.0, 1.0), "half open (1-5 px)": (1.0, 5.0), "wide open (>= 5 px)": (5.0, np.inf)}
 
@@ -57,13 +58,12 @@ def main() -> None:
         crops = mouth_crops(frames, landmarks, crop_size)
         inner = inner_mouth_in_crop(frames.shape[1:], landmarks, crop_size)
         features = audio_features(clip.self_audio, len(frames))
-        starts = np.arange(0, len(frames) - window + 1)
-        x = torch.from_numpy(np.stack([crops[s:s + window] for s in starts])).requires_grad_(True)
-        audio = torch.from_numpy(np.stack([features[s:s + window] for s in starts]))
+        x = torch.from_numpy(np.ascontiguousarray(windows(crops, window))).requires_grad_(True)  # (N, window, h, w)
+        audio = torch.from_numpy(np.ascontiguousarray(windows(features, window)))
         (model.embed_visual(x) * model.embed_audio(audio)).sum().backward()
         saliency = x.grad.abs().mean(dim=1).numpy()  # (N, h, w)
-        middle = starts + window // 2
-        gap = np.linalg.norm(landmarks[middle, INNER_LIP[6]] - landmarks[middle, INNER_LIP[2]], axis=-1)
+        middle = np.arange(len(x)) + window // 2
+        gap = lip_gap(landmarks[middle])
         for name, (low, high) in GROUPS.items():
             chosen = (gap >= low) & (gap < high)
             group = sums[name]

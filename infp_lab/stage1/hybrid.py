@@ -6,6 +6,7 @@ paper's ablation: the intact image and a landmark map.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from infp_lab.render import LANDMARK_GROUPS
@@ -195,6 +196,12 @@ def colour_jitter(frames: torch.Tensor, generator: torch.Generator | None = None
     bright = (0.2 * torch.rand(b, 1, 1, 1, generator=generator) - 0.1).to(device)
     mean = out.mean(dim=(1, 2, 3), keepdim=True)
     return ((out - mean) * contrast + mean + bright).clamp(0, 1)
+
+
+def lip_gap(landmarks: np.ndarray) -> np.ndarray:
+    """How far the mouth is open: the distance (...,) between the middles of the inner lips
+    of landmarks (..., L, 2), in their units."""
+    return np.linalg.norm(landmarks[..., INNER_LIP[6], :] - landmarks[..., INNER_LIP[2], :], axis=-1)
 
 
 def interocular(landmarks: torch.Tensor) -> torch.Tensor:

@@ -34,7 +34,7 @@ class SyncScores(NamedTuple):
         return float(self.distances[offset + (len(self.distances) - 1) // 2])
 
 
-def _windows(x: np.ndarray, window: int) -> np.ndarray:
+def windows(x: np.ndarray, window: int) -> np.ndarray:
     """All windows of `window` consecutive frames: (T, ...) -> (T - window + 1, window, ...)."""
     return np.moveaxis(sliding_window_view(x, window, axis=0), -1, 1)
 
@@ -51,7 +51,7 @@ def embed_clip(model, crops: np.ndarray, features: np.ndarray, batch_size: int =
     """Embeddings of every window of a clip: crops (T, h, w), features (T, F) ->
     visual (N, E), audio (N, E) with N = T - window + 1."""
     window, device = model.config.window, _device(model)
-    crop_windows, audio_windows = _windows(crops, window), _windows(features, window)  # (N, window, ...)
+    crop_windows, audio_windows = windows(crops, window), windows(features, window)  # (N, window, ...)
     visual, audio = [], []
     was_training = model.training
     model.eval()
