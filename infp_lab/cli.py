@@ -182,6 +182,9 @@ def _print_result(name: str, result: dict) -> None:
 
 
 def _train_stage1(args: argparse.Namespace) -> None:
+    from dataclasses import replace
+
+    from infp_lab.stage1.config import preset
     from infp_lab.stage1.train import Stage1TrainConfig, train_stage1
 
     cfg = Stage1TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, gan_weight=args.gan_weight,
@@ -193,11 +196,13 @@ def _train_stage1(args: argparse.Namespace) -> None:
                             freeze_motion=args.freeze_motion, mouth_residual_only=args.mouth_residual_only,
                             stop_at=args.stop_at,
                             checkpoint_every=args.checkpoint_every, seed=args.seed, workers=args.workers)
-    result = train_stage1(args.data, args.out, args.preset, cfg, resume=args.resume, device=args.device,
-                          motion_input=args.motion_input, init=args.init, mouth_from_decoder=args.mouth_from_decoder,
-                          hybrid_points=args.hybrid_points, mouth_residual=args.mouth_residual,
-                          mouth_map=args.mouth_map, mouth_prior_sigma=args.mouth_prior_sigma,
-                          mouth_interior=args.mouth_interior)
+    config = preset(args.preset).with_motion_input(args.motion_input)
+    config = replace(config, motion=replace(config.motion, points=args.hybrid_points),
+                     flow=replace(config.flow, mouth_prior_sigma=args.mouth_prior_sigma),
+                     decoder=replace(config.decoder, mouth_from_decoder=args.mouth_from_decoder,
+                                     mouth_residual=args.mouth_residual, mouth_map=args.mouth_map,
+                                     mouth_interior=args.mouth_interior))
+    result = train_stage1(args.data, args.out, config, cfg, resume=args.resume, device=args.device, init=args.init)
     if result:
         _print_result("stage 1", result)
 

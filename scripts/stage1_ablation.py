@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from infp_lab.stage1.evaluate import evaluate_stage1
+from infp_lab.stage1.config import preset
 from infp_lab.stage1.train import Stage1TrainConfig, train_stage1
 
 VARIANTS = ("hybrid", "image", "landmark_map")
@@ -61,7 +62,7 @@ def main() -> None:
         cfg = Stage1TrainConfig(steps=args.steps, batch_size=args.batch_size, checkpoint_every=args.steps,
                                 cross_identity=0.0, seed=args.seed)
         start = time.perf_counter()
-        train_stage1(args.data, run, "tiny", cfg, resume=(run / "checkpoint.pt").exists(), motion_input=variant)
+        train_stage1(args.data, run, preset("tiny").with_motion_input(variant), cfg, resume=(run / "checkpoint.pt").exists())
         seconds = time.perf_counter() - start
         report = evaluate_stage1(run / "stage1.safetensors", args.test, "test", probe_data=args.data)
         (run / "report.json").write_text(json.dumps(report, indent=1))

@@ -316,37 +316,21 @@ def sample_grid(batch: dict, images: torch.Tensor, count: int = 8) -> np.ndarray
     return image_grid(tiles, columns=6, labels=labels)
 
 
-def train_stage1(data: str | Path, out: str | Path, preset_name: str = "tiny", train_cfg: Stage1TrainConfig = Stage1TrainConfig(),
-                 resume: bool = False, device: str = "auto", motion_input: str = "hybrid",
-                 progress: bool = True, init: str | Path | None = None, mouth_from_decoder: bool = False,
-                 hybrid_points: str = "contour", mouth_residual: bool = False, mouth_map: str = "lips",
-                 mouth_prior_sigma: float = 0.0, mouth_interior: bool = False) -> dict:
+def train_stage1(data: str | Path, out: str | Path, config: Stage1Config | str = "tiny",
+                 train_cfg: Stage1TrainConfig = Stage1TrainConfig(), resume: bool = False, device: str = "auto",
+                 progress: bool = True, init: str | Path | None = None) -> dict:
     """Train (or resume) a stage-1 model; writes checkpoint.pt, samples/, metrics.csv and
     stage1.safetensors (EMA weights) into `out`. Returns the final validation metrics.
 
-    `init`: stage-1 weights (.safetensors) of the same config to start from (fine-tuning);
-    a resumed checkpoint takes precedence over it. `mouth_from_decoder`: the decoder draws
-    the inside of the driven mouth opening itself (`DecoderConfig.mouth_from_decoder`).
-    `hybrid_points`: the landmarks the hybrid motion input's point MLP reads
-    (`MotionEncoderConfig.points`). `mouth_residual`: the decoder adds an RGB residual inside
-    the driven mouth opening (`DecoderConfig.mouth_residual`). `mouth_map`: what the
-    decoder's driven maps draw of the mouth (`DecoderConfig.mouth_map`). `mouth_prior_sigma`:
-    > 0 gives the image warp a sharper landmark prior around the mouth
-    (`FlowConfig.mouth_prior_sigma`). `mouth_interior`: the decoder also sees masks of the
-    driven opening, teeth and tongue (`DecoderConfig.mouth_interior`)."""
+    `config`: the model's config, or the name of a preset. `init`: stage-1 weights
+    (.safetensors) of a comparable config to start from (fine-tuning, `init_from`); a
+    resumed checkpoint takes precedence over it."""
     data, out = Path(data), Path(out)
     torch_device, info = distributed_device(device)
-    config: Stage1Config = preset(preset_name).with_motion_input(motion_input)
-    config = replace(config, motion=replace(config.motion, points=hybrid_points))
-    if mouth_from_decoder:
-        config = replace(config, decoder=replace(config.decoder, mouth_from_decoder=True))
-    if mouth_residual:
-        config = replace(config, decoder=replace(config.decoder, mouth_residual=True))
-    config = replace(config, decoder=replace(config.decoder, mouth_map=mouth_map, mouth_interior=mouth_interior),
-                     flow=replace(config.flow, mouth_prior_sigma=mouth_prior_sigma))
+    config = preset(config) if isinstance(config, str) else config
     if train_cfg.freeze_motion and init is None and not resume:
         raise ValueError("--freeze-motion fine-tunes the renderer of trained weights: give them with --init")
-    if train_cfg.mouth_residual_only and (not mouth_residual or (init is None and not resume)):
+    if train_cfg.mouth_residual_only and (not config.decoder.mouth_residual or (init is None and not resume)):
         raise ValueError("--mouth-residual-only trains a mouth residual on trained weights: "
                          "give --mouth-residual and the weights with --init")
     train_clips, val_clips = train_val_clips(data)  # bad data fails here, before anything is written
@@ -452,7 +436,7 @@ def train_stage1(data: str | Path, out: str | Path, preset_name: str = "tiny", t
                              mouth_disc_optimizer=mouth_disc_optimizer.state_dict())
             save_training_checkpoint(checkpoint_path, state)
             eval_model.save_pretrained(out / "stage1.safetensors", extra={"step": step, "val": metrics,
-                                                                            "motion_input": motion_input})
+                                                                            "motion_input": config.motion.input})
         return metrics
 
     bar = tqdm(total=train_cfg.steps, initial=start, desc="stage1", disable=not (progress and info.is_main))
