@@ -5,12 +5,14 @@ Rows (mean over the clips):
 - truth: the clip's own frames, cropped at its true landmarks;
 - truth, blurred: the same frames under a Gaussian blur of --blur pixels (is it sharpness?);
 - truth, jaw held: the clip re-rendered by SynConv with jaw_open held at its clip mean
-  (how much of the score the jaw carries);
+  (how much of the score the jaw carries); with --hold, one such row per motion parameter
+  named (or group of them joined by "+", held together) instead;
 - one row per stage-1 weights file: the clip's first frame driven by the latents of all its
   frames (what stage 2 can reach at best), cropped at the driven landmarks, with the
   correlation between the true and the rendered mouth's dark area per frame (how far the
   rendered mouth opens with the true one), the correlation between the true and the
-  driven landmarks' lip gap (how well the latents and the landmark head carry the opening),
+  driven landmarks' lip gap (how well the latents and the landmark head carry the opening)
+  and that of their width between the mouth's corners (the rounding of the lips),
   and the mean absolute difference between the true and the rendered mouth crops, both cut
   at the true landmarks (a judge-free measure of how close the rendered mouth is);
 - with --true-landmarks, one more row per file: the same render told the clip's true
@@ -27,6 +29,8 @@ Rows (mean over the clips):
   pasted in (does the judge need the inside's fine detail, or what it shows?);
 - with --also-judge, every row is scored by more lip-sync experts too (a renderer trained
   through one expert is judged by others: has it learnt lip sync, or that expert?).
+The JSON report (--out) holds the rows' means over the clips and, per clip, its species and
+each row's LSE-C.
 
     .venv/bin/python scripts/lip_sync_budget.py --stage1 weights/stage1_tiny.safetensors \
         --data data/s1test --split test --clips 4
@@ -47,7 +51,7 @@ from infp_lab.data.clip import list_clips, load_clip
 from infp_lab.render.appearance import Appearance
 from infp_lab.render.face_model import PARAM_NAMES, project_landmarks
 from infp_lab.render.face_renderer import render_frames
-from infp_lab.stage1.hybrid import INNER_LIP, MOUTH, lip_gap
+from infp_lab.stage1.hybrid import INNER_LIP, MOUTH, MOUTH_CORNERS, lip_gap
 from infp_lab.stage1.inference import clip_frames, clip_landmarks, encode_clip, reenact
 from infp_lab.stage1.model import HeadImitator
 from infp_lab.stage2.evaluate import render_first_frame, uint8_video
@@ -59,6 +63,11 @@ DARK = 0.25  # grey level below which a mouth-crop pixel counts as the open mout
 
 def dark_area(crops: np.ndarray) -> np.ndarray:
     return (crops < DARK).mean(axis=(1, 2))
+
+
+def lip_width(landmarks: np.ndarray) -> np.ndarray:
+    """The distance between the mouth's corners (T,) of landmarks (T, L, 2)."""
+    return np.linalg.norm(landmarks[:, MOUTH_CORNERS[1]] - landmarks[:, MOUTH_CORNERS[0]], axis=-1)
 
 
 def polygon_mask(landmarks: np.ndarray, points: tuple[int, ...], size: int, supersample: int = 4) -> np.ndarray:
@@ -93,8 +102,14 @@ def main() -> None:
                         help="also score the render and the truth with parts of the mouth traded between them")
     parser.add_argument("--swap-gap", type=float, default=None,
                         help="with --swap-regions: also paste the truth's inner mouth only below / above this lip gap (px)")
+    parser.add_argument("--hold", nargs="+", default=["jaw_open"], metavar="PARAM[+PARAM...]",
+                        help="a 'truth, ... held' row per entry: the truth re-rendered with these motion "
+                             "parameters held at their clip means (default: jaw_open, the 'truth, jaw held' row)")
     parser.add_argument("--out", type=Path, default=None, help="optional JSON report")
     args = parser.parse_args()
+    unknown = sorted({name for entry in args.hold for name in entry.split("+")} - set(PARAM_NAMES))
+    if unknown:
+        parser.error(f"--hold: unknown motion parameters {', '.join(unknown)}; choose from {', '.join(PARAM_NAMES)}")
     if args.swap_gap is not None and not args.swap_regions:
         parser.error("--swap-gap splits the --swap-regions rows: give --swap-regions too")
 
@@ -106,6 +121,7 @@ def main() -> None:
     models = {str(path): HeadImitator.from_pretrained(path).eval() for path in args.stage1}
     size = next(iter(models.values())).config.image_size
     rows: dict[str, dict[str, list[float]]] = {}
+    per_clip: list[dict] = []  # each clip's species and LSE-C (the --syncnet judge), row by row
 
     def add(name: str, **values: float) -> None:
         for key, value in values.items():
@@ -123,10 +139,12 @@ def main() -> None:
                             for f in truth]).astype(np.uint8)
         add("truth, blurred", **lse_c(blurred, true_lm, audio))
         appearance = Appearance.from_dict(json.loads((path / "render.json").read_text())["appearance"])
-        held = params[:frames].astype(np.float64)
-        held[:, PARAM_NAMES.index("jaw_open")] = held[:, PARAM_NAMES.index("jaw_open")].mean()
-        add("truth, jaw held", **lse_c(render_frames(held, appearance, size), project_landmarks(held, appearance, size),
-                                       audio))
+        for entry in args.hold:
+            held = params[:frames].astype(np.float64)
+            for name in entry.split("+"):
+                held[:, PARAM_NAMES.index(name)] = held[:, PARAM_NAMES.index(name)].mean()
+            label = "truth, jaw held" if entry == "jaw_open" else f"truth, {entry} held"
+            add(label, **lse_c(render_frames(held, appearance, size), project_landmarks(held, appearance, size), audio))
         true_crops = mouth_crops(truth, true_lm)
         true_dark = dark_area(true_crops)
         if args.swap_regions:
@@ -141,7 +159,8 @@ def main() -> None:
             corr = np.corrcoef(true_dark, rendered_dark)[0, 1] if rendered_dark.std() > 0 else 0.0
             add(name, **lse_c(rendered, landmarks, audio), mouth_dark_corr=corr,
                 mouth_l1=np.abs(rendered_crops - true_crops).mean(),
-                lip_gap_corr=np.corrcoef(lip_gap(true_lm), lip_gap(landmarks))[0, 1])
+                lip_gap_corr=np.corrcoef(lip_gap(true_lm), lip_gap(landmarks))[0, 1],
+                lip_width_corr=np.corrcoef(lip_width(true_lm), lip_width(landmarks))[0, 1])
             if args.true_landmarks:
                 video = uint8_video(reenact(model, truth_frames[0], true_landmarks[0], latents, targets=true_landmarks))
                 add(f"{name}, true landmarks", **lse_c(video, true_lm, audio))
@@ -157,9 +176,12 @@ def main() -> None:
                     for label, where in ((f"gap < {args.swap_gap:g} px", ~wide), (f"gap >= {args.swap_gap:g} px", wide)):
                         video = paste(rendered, truth, inner * where)
                         add(f"{name} + the truth's inner mouth where the {label}", **lse_c(video, true_lm, audio))
-        print(f"{clip.name}: " + ", ".join(f"{k} {v['lse_c'][-1]:.3f}" for k, v in rows.items()), flush=True)
+        per_clip.append({"clip": clip.name, "species": appearance.species,
+                         **{name: values["lse_c"][-1] for name, values in rows.items()}})
+        print(f"{clip.name} ({appearance.species}): " + ", ".join(f"{k} {v['lse_c'][-1]:.3f}" for k, v in rows.items()),
+              flush=True)
 
-    report = {"data": str(args.data), "split": args.split, "clips": args.clips,
+    report = {"data": str(args.data), "split": args.split, "clips": args.clips, "per_clip": per_clip,
               "rows": {name: {k: float(np.mean(v)) for k, v in values.items()} for name, values in rows.items()}}
     for name, values in report["rows"].items():
         print(f"{name:40s} " + "  ".join(f"{k} {v:.3f}" for k, v in values.items()))

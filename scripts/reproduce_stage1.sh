@@ -127,3 +127,32 @@ $IL train stage1 --data data/oneclip --out runs/stage1_oneclip_lr1 --init weight
     --lr 1e-4 --checkpoint-every 100 --seed 5 --cross-identity 0
 $PY scripts/lip_sync_budget.py --stage1 runs/stage1_oneclip_lr1/stage1.safetensors \
     --data data/oneclip --split train --clips 1 --out runs/stage1_oneclip_lr1/budget_train1.json
+# The mouth's interior drawn from the landmarks (weights/README.md, "The mouth's interior drawn from
+# the landmarks"; not shipped): the one-clip fine-tune with the decoder told where the teeth and the
+# tongue are (--mouth-interior), first the whole renderer as above, then the mouth residual alone at
+# a larger lr, with and without the interior masks, and with an L1 on mouth crops in place of the GAN.
+$IL train stage1 --data data/oneclip --out runs/stage1_oneclip_interior --init weights/stage1_tiny.safetensors \
+    --freeze-motion --mouth-residual --mouth-interior --mouth-gan-weight 0.05 --region-weight 1 --steps 300 \
+    --batch-size 16 --lr 1e-4 --checkpoint-every 100 --seed 5 --cross-identity 0
+for V in interior plain; do
+    EXTRA=""; [ $V = interior ] && EXTRA="--mouth-interior"
+    $IL train stage1 --data data/oneclip --out runs/stage1_oneclip_res_$V --init weights/stage1_tiny.safetensors \
+        --freeze-motion --mouth-residual --mouth-residual-only $EXTRA --mouth-gan-weight 0.05 --region-weight 1 \
+        --steps 300 --batch-size 16 --lr 1e-3 --checkpoint-every 100 --seed 5 --cross-identity 0
+done
+$IL train stage1 --data data/oneclip --out runs/stage1_oneclip_res_l1 --init weights/stage1_tiny.safetensors \
+    --freeze-motion --mouth-residual --mouth-residual-only --mouth-interior --region-weight 1 --mouth-weight 4 \
+    --steps 300 --batch-size 16 --lr 1e-3 --checkpoint-every 100 --seed 5 --cross-identity 0
+$PY scripts/lip_sync_budget.py --stage1 weights/stage1_tiny.safetensors runs/stage1_oneclip_lr1/stage1.safetensors \
+    runs/stage1_oneclip_interior/stage1.safetensors --data data/oneclip --split train --clips 1 \
+    --out runs/stage1_oneclip_interior/budget_train1.json
+$PY scripts/lip_sync_budget.py --stage1 weights/stage1_tiny.safetensors runs/stage1_oneclip_res_interior/stage1.safetensors \
+    runs/stage1_oneclip_res_plain/stage1.safetensors --data data/oneclip --split train --clips 1 \
+    --out runs/stage1_oneclip_res_interior/budget_train1.json
+$PY scripts/lip_sync_budget.py --stage1 runs/stage1_oneclip_res_l1/stage1.safetensors \
+    --data data/oneclip --split train --clips 1 --out runs/stage1_oneclip_res_l1/budget_train1.json
+# What the truth's lip sync owes to the shape of the lips, and how the render follows it, per clip and
+# species: 16 validation clips, the truth re-rendered with mouth-shape parameters held still.
+$PY scripts/lip_sync_budget.py --stage1 weights/stage1_tiny.safetensors runs/stage1_eighth/eighth.safetensors \
+    --data data/s1train --split val --clips 16 \
+    --hold jaw_open lip_round smile lip_press lip_round+smile+lip_press --out runs/mouth_shape_val16.json
