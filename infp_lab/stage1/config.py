@@ -59,7 +59,7 @@ class DecoderConfig:
     refine_flow: bool = True  # a full-resolution correction of the flow that warps the source image (sharp outlines)
     mouth_residual: bool = False  # an RGB residual added inside the driven mouth opening (teeth; needs driven_maps)
     mouth_map: str = "lips"  # the driven maps' mouth: "lips" (over the inner lips) or "gap" (the opening alone)
-    mouth_interior: bool = False  # also masks of the opening, teeth and tongue (stage1/hybrid.py: mouth_interior)
+    mouth_interior: bool = False  # also masks of the opening, teeth and tongue (stage1/hybrid.py; tried, weights/README.md)
 
     def __post_init__(self) -> None:
         if self.mouth_map not in MOUTH_MAPS:

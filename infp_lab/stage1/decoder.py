@@ -24,8 +24,9 @@ and where its features say they belong), and warps the source again with it.
 
 Inside the opening the truth shows a band of teeth under the upper lip, a dark cavity, the
 tongue and the lower teeth, each a pixel or two tall at 128 pixels when the mouth is half
-open; the lip dots do not say where. With `mouth_interior` the maps also hold masks of the
-opening, the teeth and the tongue, drawn from the driven landmarks (`mouth_interior`).
+open; the lip dots do not say where. With `mouth_interior` (an option, off by default) the
+maps also hold masks of the opening, the teeth and the tongue, drawn from the driven
+landmarks (`mouth_interior`); fine-tunes with them drew the mouth no better (weights/README.md).
 """
 
 from __future__ import annotations
