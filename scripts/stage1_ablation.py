@@ -16,8 +16,8 @@ import json
 import time
 from pathlib import Path
 
-from infp_lab.stage1.evaluate import evaluate_stage1
 from infp_lab.stage1.config import preset
+from infp_lab.stage1.evaluate import evaluate_stage1
 from infp_lab.stage1.train import Stage1TrainConfig, train_stage1
 
 VARIANTS = ("hybrid", "image", "landmark_map")
