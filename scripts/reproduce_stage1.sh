@@ -156,3 +156,7 @@ $PY scripts/lip_sync_budget.py --stage1 runs/stage1_oneclip_res_l1/stage1.safete
 $PY scripts/lip_sync_budget.py --stage1 weights/stage1_tiny.safetensors runs/stage1_eighth/eighth.safetensors \
     --data data/s1train --split val --clips 16 \
     --hold jaw_open lip_round smile lip_press lip_round+smile+lip_press --out runs/mouth_shape_val16.json
+# What the motion latents hold of the lips' shape (linear probe and a small MLP; the landmark head's width).
+$PY scripts/latent_mouth_probe.py --stage1 weights/stage1_tiny.safetensors runs/stage1_eighth/eighth.safetensors \
+    --data data/s1train --fit-clips 40 --test-clips 16 --stride 5 --out runs/latent_mouth_probe.json
+cp runs/latent_mouth_probe.json weights/stage1_latent_mouth_probe.json
