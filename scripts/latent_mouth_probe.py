@@ -3,8 +3,8 @@
 For frames of SynConv clips, the motion latents of each stage-1 file are probed for the
 mouth's motion parameters (jaw_open, lip_round, smile, lip_press), fitted on frames of
 training clips and scored (R^2) on frames of held-out clips: by a linear probe (ridge, as
-`infp-lab eval stage1`) and by a small MLP (scikit-learn), so that what the latent holds
-but not linearly shows too. Beside them, the width of the lips between the mouth's corners
+`infp-lab eval stage1`) and by a small MLP (scikit-learn; the mean over --seeds fits, with
+their range), so that what the latent holds but not linearly shows too. Beside them, the width of the lips between the mouth's corners
 (in inter-ocular units) of the landmark head's target (the canonical face with the frame's
 motion, so that who the face is drops out: `stage1.data.head_targets`), as the file's own
 landmark head decodes it (Pearson r) and as the MLP reads it from the latent (R^2).
@@ -26,17 +26,16 @@ from infp_lab.data.clip import list_clips, load_clip
 from infp_lab.render.face_model import PARAM_NAMES
 from infp_lab.stage1.data import head_targets
 from infp_lab.stage1.evaluate import probe_params
-from infp_lab.stage1.hybrid import MOUTH_CORNERS
+from infp_lab.stage1.hybrid import interocular, lip_width
 from infp_lab.stage1.inference import encode_clip
 from infp_lab.stage1.model import HeadImitator
 
 MOUTH_PARAMS = ("jaw_open", "lip_round", "smile", "lip_press")
 
 
-def lip_width(landmarks: np.ndarray) -> np.ndarray:
+def normalised_width(landmarks: np.ndarray) -> np.ndarray:
     """Width between the mouth's corners over the outer eye corners' distance, (N,)."""
-    width = np.linalg.norm(landmarks[:, MOUTH_CORNERS[1]] - landmarks[:, MOUTH_CORNERS[0]], axis=-1)
-    return width / np.linalg.norm(landmarks[:, 45] - landmarks[:, 36], axis=-1)
+    return lip_width(landmarks) / interocular(torch.from_numpy(landmarks)).numpy()
 
 
 def frames_of(model: HeadImitator, paths: list[Path], stride: int) -> dict[str, np.ndarray]:
@@ -51,8 +50,8 @@ def frames_of(model: HeadImitator, paths: list[Path], stride: int) -> dict[str, 
             head = model.landmark_head(z).cpu().numpy()
         latents.append(z.cpu().numpy())
         params.append(clip.motion["params"][frames][:, [PARAM_NAMES.index(n) for n in MOUTH_PARAMS]])
-        width.append(lip_width(head_targets(clip)[frames]))
-        head_width.append(lip_width(head))
+        width.append(normalised_width(head_targets(clip)[frames]))
+        head_width.append(normalised_width(head))
     return {"latents": np.concatenate(latents), "params": np.concatenate(params).astype(np.float64),
             "width": np.concatenate(width), "head_width": np.concatenate(head_width)}
 
@@ -82,7 +81,7 @@ def main() -> None:
     parser.add_argument("--fit-clips", type=int, default=60, help="training clips the probes are fitted on")
     parser.add_argument("--test-clips", type=int, default=16, help="validation clips they are scored on")
     parser.add_argument("--stride", type=int, default=4, help="every how many frames of a clip")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", type=int, default=3, help="MLPs fitted (their R^2 varies with the seed by up to 0.1)")
     parser.add_argument("--out", type=Path, default=None, help="optional JSON report")
     args = parser.parse_args()
 
@@ -94,14 +93,19 @@ def main() -> None:
         model = HeadImitator.from_pretrained(path).eval()
         fit, test = frames_of(model, fit_paths, args.stride), frames_of(model, test_paths, args.stride)
         linear = probe_params(fit["latents"], fit["params"], test["latents"], test["params"], list(MOUTH_PARAMS))
-        mlp = mlp_probe(fit["latents"], mouth_targets(fit), test["latents"], mouth_targets(test), args.seed)
+        mlp = np.stack([mlp_probe(fit["latents"], mouth_targets(fit), test["latents"], mouth_targets(test), seed)
+                        for seed in range(args.seeds)])  # (seeds, 5)
+        names = (*MOUTH_PARAMS, "lip_width")
         row = {"frames": {"fit": len(fit["latents"]), "test": len(test["latents"])},
                "linear_r2": linear["r2_per_param"],
-               "mlp_r2": {name: round(float(v), 4) for name, v in zip((*MOUTH_PARAMS, "lip_width"), mlp)},
+               "mlp_r2": {name: round(float(v), 4) for name, v in zip(names, mlp.mean(0))},
+               "mlp_r2_min": {name: round(float(v), 4) for name, v in zip(names, mlp.min(0))},
+               "mlp_r2_max": {name: round(float(v), 4) for name, v in zip(names, mlp.max(0))},
                "head_lip_width_r": float(np.corrcoef(test["width"], test["head_width"])[0, 1])}
         report["models"][str(path)] = row
         print(f"{path}: linear R^2 " + ", ".join(f"{k} {v:.3f}" for k, v in row["linear_r2"].items()))
-        print(f"{' ' * len(str(path))}  MLP R^2    " + ", ".join(f"{k} {v:.3f}" for k, v in row["mlp_r2"].items()))
+        print(f"{' ' * len(str(path))}  MLP R^2    " + ", ".join(
+            f"{k} {v:.3f} ({row['mlp_r2_min'][k]:.3f}-{row['mlp_r2_max'][k]:.3f})" for k, v in row["mlp_r2"].items()))
         print(f"{' ' * len(str(path))}  landmark head's lip width against its target's: r = {row['head_lip_width_r']:.3f}",
               flush=True)
     if args.out:

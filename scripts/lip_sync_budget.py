@@ -51,7 +51,7 @@ from infp_lab.data.clip import list_clips, load_clip
 from infp_lab.render.appearance import Appearance
 from infp_lab.render.face_model import PARAM_NAMES, project_landmarks
 from infp_lab.render.face_renderer import render_frames
-from infp_lab.stage1.hybrid import INNER_LIP, MOUTH, MOUTH_CORNERS, lip_gap
+from infp_lab.stage1.hybrid import INNER_LIP, MOUTH, lip_gap, lip_width
 from infp_lab.stage1.inference import clip_frames, clip_landmarks, encode_clip, reenact
 from infp_lab.stage1.model import HeadImitator
 from infp_lab.stage2.evaluate import render_first_frame, uint8_video
@@ -63,11 +63,6 @@ DARK = 0.25  # grey level below which a mouth-crop pixel counts as the open mout
 
 def dark_area(crops: np.ndarray) -> np.ndarray:
     return (crops < DARK).mean(axis=(1, 2))
-
-
-def lip_width(landmarks: np.ndarray) -> np.ndarray:
-    """The distance between the mouth's corners (T,) of landmarks (T, L, 2)."""
-    return np.linalg.norm(landmarks[:, MOUTH_CORNERS[1]] - landmarks[:, MOUTH_CORNERS[0]], axis=-1)
 
 
 def polygon_mask(landmarks: np.ndarray, points: tuple[int, ...], size: int, supersample: int = 4) -> np.ndarray:

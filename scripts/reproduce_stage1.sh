@@ -158,5 +158,5 @@ $PY scripts/lip_sync_budget.py --stage1 weights/stage1_tiny.safetensors runs/sta
     --hold jaw_open lip_round smile lip_press lip_round+smile+lip_press --out runs/mouth_shape_val16.json
 # What the motion latents hold of the lips' shape (linear probe and a small MLP; the landmark head's width).
 $PY scripts/latent_mouth_probe.py --stage1 weights/stage1_tiny.safetensors runs/stage1_eighth/eighth.safetensors \
-    --data data/s1train --fit-clips 40 --test-clips 16 --stride 5 --out runs/latent_mouth_probe.json
+    --data data/s1train --fit-clips 40 --test-clips 16 --stride 5 --seeds 3 --out runs/latent_mouth_probe.json
 cp runs/latent_mouth_probe.json weights/stage1_latent_mouth_probe.json

@@ -162,6 +162,23 @@ def test_the_mouth_interior_masks_lie_on_the_rendered_teeth_and_cavity():
     assert image[tongue > 0.5].mean() > cavity + 0.15  # pink
 
 
+def test_lip_gap_and_width_follow_the_jaw_and_the_rounding():
+    """The lip gap grows as the jaw opens; the width between the mouth's corners shrinks as
+    the lips round; both in the landmarks' units, for any leading shape."""
+    from infp_lab.render.face_model import PARAM_NAMES
+    from infp_lab.stage1.hybrid import lip_gap, lip_width
+
+    params = np.zeros((3, 15), np.float32)
+    params[:, PARAM_NAMES.index("scale")] = 1
+    params[1, PARAM_NAMES.index("jaw_open")] = 0.8
+    params[2, PARAM_NAMES.index("lip_round")] = 1.0
+    landmarks = canonical_landmarks(params) * 128  # (3, L, 2) pixels
+    gap, width = lip_gap(landmarks), lip_width(landmarks)
+    assert gap.shape == width.shape == (3,)
+    assert gap[1] > gap[0] + 3 and width[2] < 0.85 * width[0]
+    assert np.allclose(lip_gap(landmarks[None]), gap[None])
+
+
 def test_a_decoder_that_sees_the_mouth_interior_fine_tunes_from_one_that_did_not(tmp_path):
     """The interior masks are saved in the config (older files have none); a model without them
     fine-tunes into one with them that renders the same until the masks' weights move, and

@@ -204,6 +204,12 @@ def lip_gap(landmarks: np.ndarray) -> np.ndarray:
     return np.linalg.norm(landmarks[..., INNER_LIP[6], :] - landmarks[..., INNER_LIP[2], :], axis=-1)
 
 
+def lip_width(landmarks: np.ndarray) -> np.ndarray:
+    """How wide the mouth is: the distance (...,) between its corners in landmarks (..., L, 2),
+    in their units."""
+    return np.linalg.norm(landmarks[..., MOUTH_CORNERS[1], :] - landmarks[..., MOUTH_CORNERS[0], :], axis=-1)
+
+
 def interocular(landmarks: torch.Tensor) -> torch.Tensor:
     """Distance between the outer eye corners (B,) of landmarks (B, L, 2)."""
     right, left = LANDMARK_GROUPS["right_eye"][0], LANDMARK_GROUPS["left_eye"][3]
