@@ -7,7 +7,9 @@ training clips and scored (R^2) on frames of held-out clips: by a linear probe (
 their range), so that what the latent holds but not linearly shows too. Beside them, the width of the lips between the mouth's corners
 (in inter-ocular units) of the landmark head's target (the canonical face with the frame's
 motion, so that who the face is drops out: `stage1.data.head_targets`), as the file's own
-landmark head decodes it (Pearson r) and as the MLP reads it from the latent (R^2).
+landmark head decodes it (Pearson r), as the same linear head re-fitted to the targets of
+the fitting frames by least squares decodes it (r: could a head trained on the frozen latents
+do better?), and as the MLP reads it from the latent (R^2).
 
     .venv/bin/python scripts/latent_mouth_probe.py --stage1 weights/stage1_tiny.safetensors \
         --data data/s1train --fit-clips 60 --test-clips 16 --out runs/latent_mouth_probe.json
@@ -41,7 +43,7 @@ def normalised_width(landmarks: np.ndarray) -> np.ndarray:
 def frames_of(model: HeadImitator, paths: list[Path], stride: int) -> dict[str, np.ndarray]:
     """Latents, the mouth's parameters, the lip width of the head's target and of its output,
     for every `stride`-th frame of the clips."""
-    latents, params, width, head_width = [], [], [], []
+    latents, params, width, head_width, targets = [], [], [], [], []
     for path in paths:
         clip = load_clip(path, load_audio_tracks=False)
         frames = np.arange(0, min(clip.num_frames, len(clip.motion["params"])), stride)
@@ -50,10 +52,20 @@ def frames_of(model: HeadImitator, paths: list[Path], stride: int) -> dict[str, 
             head = model.landmark_head(z).cpu().numpy()
         latents.append(z.cpu().numpy())
         params.append(clip.motion["params"][frames][:, [PARAM_NAMES.index(n) for n in MOUTH_PARAMS]])
-        width.append(normalised_width(head_targets(clip)[frames]))
+        targets.append(head_targets(clip)[frames])
+        width.append(normalised_width(targets[-1]))
         head_width.append(normalised_width(head))
     return {"latents": np.concatenate(latents), "params": np.concatenate(params).astype(np.float64),
-            "width": np.concatenate(width), "head_width": np.concatenate(head_width)}
+            "width": np.concatenate(width), "head_width": np.concatenate(head_width), "targets": np.concatenate(targets)}
+
+
+def refitted_head_width(fit: dict[str, np.ndarray], test: dict[str, np.ndarray]) -> np.ndarray:
+    """The lip width (N,) of the test frames as a linear landmark head fitted by least squares
+    to the fitting frames' head targets decodes it from their latents."""
+    from sklearn.linear_model import Ridge
+
+    head = Ridge(alpha=1e-3).fit(fit["latents"], fit["targets"].reshape(len(fit["targets"]), -1))
+    return normalised_width(head.predict(test["latents"]).reshape(test["targets"].shape).astype(np.float32))
 
 
 def mouth_targets(frames: dict[str, np.ndarray]) -> np.ndarray:
@@ -101,12 +113,14 @@ def main() -> None:
                "mlp_r2": {name: round(float(v), 4) for name, v in zip(names, mlp.mean(0))},
                "mlp_r2_min": {name: round(float(v), 4) for name, v in zip(names, mlp.min(0))},
                "mlp_r2_max": {name: round(float(v), 4) for name, v in zip(names, mlp.max(0))},
-               "head_lip_width_r": float(np.corrcoef(test["width"], test["head_width"])[0, 1])}
+               "head_lip_width_r": float(np.corrcoef(test["width"], test["head_width"])[0, 1]),
+               "refitted_head_lip_width_r": float(np.corrcoef(test["width"], refitted_head_width(fit, test))[0, 1])}
         report["models"][str(path)] = row
         print(f"{path}: linear R^2 " + ", ".join(f"{k} {v:.3f}" for k, v in row["linear_r2"].items()))
         print(f"{' ' * len(str(path))}  MLP R^2    " + ", ".join(
             f"{k} {v:.3f} ({row['mlp_r2_min'][k]:.3f}-{row['mlp_r2_max'][k]:.3f})" for k, v in row["mlp_r2"].items()))
-        print(f"{' ' * len(str(path))}  landmark head's lip width against its target's: r = {row['head_lip_width_r']:.3f}",
+        print(f"{' ' * len(str(path))}  landmark head's lip width against its target's: r = {row['head_lip_width_r']:.3f}"
+              f" (re-fitted: {row['refitted_head_lip_width_r']:.3f})",
               flush=True)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
