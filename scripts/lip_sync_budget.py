@@ -133,7 +133,7 @@ def main() -> None:
         blurred = np.stack([np.clip(gaussian_filter(f.astype(np.float32), (args.blur, args.blur, 0)), 0, 255)
                             for f in truth]).astype(np.uint8)
         add("truth, blurred", **lse_c(blurred, true_lm, audio))
-        appearance = Appearance.from_dict(json.loads((path / "render.json").read_text())["appearance"])
+        appearance = Appearance.from_dict(clip.render_spec["appearance"])
         for entry in args.hold:
             held = params[:frames].astype(np.float64)
             for name in entry.split("+"):

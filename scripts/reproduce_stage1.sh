@@ -151,6 +151,11 @@ $PY scripts/lip_sync_budget.py --stage1 weights/stage1_tiny.safetensors runs/sta
     --out runs/stage1_oneclip_res_interior/budget_train1.json
 $PY scripts/lip_sync_budget.py --stage1 runs/stage1_oneclip_res_l1/stage1.safetensors \
     --data data/oneclip --split train --clips 1 --out runs/stage1_oneclip_res_l1/budget_train1.json
+$PY -c "import json; runs = {}; \
+[runs.update(json.load(open(f'runs/{r}/budget_train1.json'))['rows']) for r in \
+('stage1_oneclip_interior', 'stage1_oneclip_res_interior', 'stage1_oneclip_res_l1')]; \
+json.dump({'data': 'data/oneclip', 'split': 'train', 'clip': 'conv0000_b', 'runs': runs}, \
+open('weights/stage1_mouth_interior_oneclip.json', 'w'), indent=1)"
 # What the truth's lip sync owes to the shape of the lips, and how the render follows it, per clip and
 # species: 16 validation clips, the truth re-rendered with mouth-shape parameters held still.
 $PY scripts/lip_sync_budget.py --stage1 weights/stage1_tiny.safetensors runs/stage1_eighth/eighth.safetensors \

@@ -138,18 +138,28 @@ def test_the_mouth_map_is_part_of_the_saved_config(tmp_path):
 
 
 
+def _mouth_params(*frames: dict[str, float]) -> np.ndarray:
+    """Motion parameters (len(frames), 15) of an unscaled, unposed head, one row per dict of the
+    parameters it sets (jaw_open, lip_round, ...); the rest stay at rest."""
+    from infp_lab.render.face_model import PARAM_NAMES
+
+    params = np.zeros((len(frames), len(PARAM_NAMES)), np.float32)
+    params[:, PARAM_NAMES.index("scale")] = 1
+    for row, values in zip(params, frames):
+        for name, value in values.items():
+            row[PARAM_NAMES.index(name)] = value
+    return params
+
+
 def test_the_mouth_interior_masks_lie_on_the_rendered_teeth_and_cavity():
     """On a SynConv face with the jaw open, the teeth and tongue masks lie on brighter pixels
     than the rest of the opening (the dark cavity); a closed mouth has (almost) no opening,
     and the teeth and tongue lie inside the opening."""
     from infp_lab.render import render_frame
-    from infp_lab.render.face_model import PARAM_NAMES
     from infp_lab.stage1.data import CANONICAL_FACE
     from infp_lab.stage1.hybrid import mouth_interior
 
-    params = np.zeros((2, 15), np.float32)
-    params[:, PARAM_NAMES.index("scale")] = 1
-    params[1, PARAM_NAMES.index("jaw_open")] = 0.8
+    params = _mouth_params({}, {"jaw_open": 0.8})
     landmarks = torch.from_numpy(canonical_landmarks(params).astype(np.float32))
     maps = mouth_interior(landmarks, 256)
     assert maps.shape == (2, 3, 256, 256) and maps.min() >= 0 and maps.max() <= 1
@@ -165,14 +175,9 @@ def test_the_mouth_interior_masks_lie_on_the_rendered_teeth_and_cavity():
 def test_lip_gap_and_width_follow_the_jaw_and_the_rounding():
     """The lip gap grows as the jaw opens; the width between the mouth's corners shrinks as
     the lips round; both in the landmarks' units, for any leading shape."""
-    from infp_lab.render.face_model import PARAM_NAMES
     from infp_lab.stage1.hybrid import lip_gap, lip_width
 
-    params = np.zeros((3, 15), np.float32)
-    params[:, PARAM_NAMES.index("scale")] = 1
-    params[1, PARAM_NAMES.index("jaw_open")] = 0.8
-    params[2, PARAM_NAMES.index("lip_round")] = 1.0
-    landmarks = canonical_landmarks(params) * 128  # (3, L, 2) pixels
+    landmarks = canonical_landmarks(_mouth_params({}, {"jaw_open": 0.8}, {"lip_round": 1.0})) * 128  # (3, L, 2) pixels
     gap, width = lip_gap(landmarks), lip_width(landmarks)
     assert gap.shape == width.shape == (3,)
     assert gap[1] > gap[0] + 3 and width[2] < 0.85 * width[0]
@@ -222,12 +227,7 @@ def test_a_decoder_that_sees_the_mouth_interior_fine_tunes_from_one_that_did_not
 
 
 def _closed_and_open_landmarks():
-    from infp_lab.render.face_model import PARAM_NAMES
-
-    params = np.zeros((2, 15), np.float32)
-    params[:, PARAM_NAMES.index("scale")] = 1
-    params[1, PARAM_NAMES.index("jaw_open")] = 0.8
-    closed, opened = torch.from_numpy(canonical_landmarks(params).astype(np.float32)).split(1)
+    closed, opened = torch.from_numpy(canonical_landmarks(_mouth_params({}, {"jaw_open": 0.8})).astype(np.float32)).split(1)
     return closed, opened
 
 
