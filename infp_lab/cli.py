@@ -117,6 +117,9 @@ def _add_train_commands(sub: argparse._SubParsersAction) -> None:
     stage1.add_argument("--freeze-motion", action="store_true",
                         help="with --init: train the renderer only; the motion encoder and landmark head (so the "
                              "motion latents a stage 2 learnt) stay as they are")
+    stage1.add_argument("--true-landmarks", action="store_true",
+                        help="draw each training frame at its true landmarks instead of the landmark head's "
+                             "(a diagnostic of the renderer; the weights then expect true landmarks)")
     stage1.add_argument("--init", type=Path, default=None,
                         help="stage-1 weights (.safetensors) to start from (fine-tuning); --resume takes precedence")
     stage1.add_argument("--checkpoint-every", type=int, default=250, help="steps between validation + checkpoint")
@@ -194,6 +197,7 @@ def _train_stage1(args: argparse.Namespace) -> None:
                             sync_weight=args.sync_weight, sync_windows=args.sync_windows, sync_region=args.sync_region,
                             sync_expert=str(args.sync_expert) if args.sync_expert else None,
                             freeze_motion=args.freeze_motion, mouth_residual_only=args.mouth_residual_only,
+                            true_landmarks=args.true_landmarks,
                             stop_at=args.stop_at,
                             checkpoint_every=args.checkpoint_every, seed=args.seed, workers=args.workers)
     config = preset(args.preset).with_motion_input(args.motion_input)

@@ -17,7 +17,7 @@ Rows (mean over the clips):
   at the true landmarks (a judge-free measure of how close the rendered mouth is);
 - with --true-landmarks, one more row per file: the same render told the clip's true
   landmarks instead of the driven ones (is it the landmarks the renderer is given, or how
-  it draws them?);
+  it draws them?), with its mouth's dark-area correlation and crop distance;
 - with --swap-regions, rows that trade one region of the mouth between the render and the
   truth, all cropped at the true landmarks (which part of the mouth costs the score?): the
   render as it is; the render with the truth's inside of the mouth (the inner-lip polygon)
@@ -142,6 +142,14 @@ def main() -> None:
             add(label, **lse_c(render_frames(held, appearance, size), project_landmarks(held, appearance, size), audio))
         true_crops = mouth_crops(truth, true_lm)
         true_dark = dark_area(true_crops)
+
+        def mouth_match(rendered: np.ndarray) -> dict[str, float]:
+            """How close a render's mouth is to the truth's, both cut at the true landmarks."""
+            crops = mouth_crops(rendered, true_lm)
+            dark = dark_area(crops)
+            return {"mouth_dark_corr": np.corrcoef(true_dark, dark)[0, 1] if dark.std() > 0 else 0.0,
+                    "mouth_l1": np.abs(crops - true_crops).mean()}
+
         if args.swap_regions:
             inner, lips = polygon_mask(true_lm, INNER_LIP, size), polygon_mask(true_lm, MOUTH, size)
         for name, model in models.items():
@@ -149,16 +157,12 @@ def main() -> None:
                 latents = encode_clip(model, clip, np.arange(frames))
                 video, landmarks = render_first_frame(model, clip, latents)
             rendered = uint8_video(video)
-            rendered_crops = mouth_crops(rendered, true_lm)
-            rendered_dark = dark_area(rendered_crops)
-            corr = np.corrcoef(true_dark, rendered_dark)[0, 1] if rendered_dark.std() > 0 else 0.0
-            add(name, **lse_c(rendered, landmarks, audio), mouth_dark_corr=corr,
-                mouth_l1=np.abs(rendered_crops - true_crops).mean(),
+            add(name, **lse_c(rendered, landmarks, audio), **mouth_match(rendered),
                 lip_gap_corr=np.corrcoef(lip_gap(true_lm), lip_gap(landmarks))[0, 1],
                 lip_width_corr=np.corrcoef(lip_width(true_lm), lip_width(landmarks))[0, 1])
             if args.true_landmarks:
                 video = uint8_video(reenact(model, truth_frames[0], true_landmarks[0], latents, targets=true_landmarks))
-                add(f"{name}, true landmarks", **lse_c(video, true_lm, audio))
+                add(f"{name}, true landmarks", **lse_c(video, true_lm, audio), **mouth_match(video))
             if args.swap_regions:
                 for label, video in ((f"{name}, cropped at the true landmarks", rendered),
                                      (f"{name} + the truth's inner mouth", paste(rendered, truth, inner)),

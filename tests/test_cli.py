@@ -33,3 +33,29 @@ def test_module_entry_point():
     result = subprocess.run([sys.executable, "-m", "infp_lab", "data", "synth", "--help"],
                             capture_output=True, text=True)
     assert result.returncode == 0 and "--conversations" in result.stdout
+
+
+def _choices(parser, *path: str) -> dict:
+    """The choices of each option of the sub-command at `path`, by option string."""
+    for name in path:
+        parser = next(a for a in parser._actions if a.choices and name in a.choices).choices[name]
+    return {a.option_strings[0]: tuple(a.choices) for a in parser._actions if a.option_strings and a.choices}
+
+
+def test_cli_choices_are_the_librarys_names():
+    """The command line spells its choices out (so that `--help` needs no torch); they must
+    stay the names the library accepts."""
+    from infp_lab.cli import build_parser
+    from infp_lab.stage1.config import HYBRID_POINT_SETS, MOTION_INPUTS
+    from infp_lab.stage1.hybrid import MOUTH_MAPS
+    from infp_lab.stage1.train import SYNC_REGIONS
+    from infp_lab.stage2.config import ABLATIONS
+    from infp_lab.stage2.train import HeadMotionLoss
+
+    stage1, stage2 = _choices(build_parser(), "train", "stage1"), _choices(build_parser(), "train", "stage2")
+    assert set(stage1["--motion-input"]) == set(MOTION_INPUTS)
+    assert set(stage1["--hybrid-points"]) == set(HYBRID_POINT_SETS)
+    assert set(stage1["--sync-region"]) == set(SYNC_REGIONS)
+    assert set(stage1["--mouth-map"]) == set(MOUTH_MAPS)
+    assert set(stage2["--head-features"]) == set(HeadMotionLoss.FEATURES)
+    assert set(stage2["--ablation"]) == set(ABLATIONS)

@@ -591,6 +591,25 @@ def _sync_windows(count, seed=0):
     return expert, dataset, torch.utils.data.default_collate([dataset[i] for i in range(count)])
 
 
+def test_training_with_true_landmarks_draws_at_the_target_frames_own():
+    """The diagnostic option: training renders each frame at its true landmarks, not at the
+    landmark head's, and validation renders the same way."""
+    from infp_lab.stage1.train import Stage1TrainConfig, _losses, evaluate_pairs
+
+    dataset = FramePairDataset(SAMPLES, size=128)
+    batch = torch.utils.data.default_collate([dataset[i] for i in range(2)])
+    model = HeadImitator(preset("tiny")).eval()
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        told = _losses(model, batch, Stage1TrainConfig(colour_jitter=False, true_landmarks=True), g)["_image"]
+        plain = _losses(model, batch, Stage1TrainConfig(colour_jitter=False), g)["_image"]
+        at_truth = model(batch["source"], batch["source_landmarks"], batch["driving"], batch["driving_landmarks"],
+                         target=batch["target_frame_landmarks"]).image
+    assert torch.allclose(told, at_truth) and (told - plain).abs().mean() > 1e-4
+    scores = [evaluate_pairs(model, [batch], torch.device("cpu"), true_landmarks=flag) for flag in (False, True)]
+    assert scores[0]["psnr"] != scores[1]["psnr"]
+
+
 def test_sync_windows_are_where_the_avatar_speaks():
     from infp_lab.data.audio import audio_features
     from infp_lab.data.clip import load_clip
@@ -611,6 +630,31 @@ def test_sync_windows_are_where_the_avatar_speaks():
     features = audio_features(clip.self_audio, clip.num_frames)
     assert np.allclose(batch["audio"][3].numpy(), features[start:start + window])
     assert not any(np.allclose(shifted.numpy(), features[start:start + window]) for shifted in batch["shifted"][3])
+
+
+def test_sync_windows_skip_clips_where_the_avatar_never_speaks(tmp_path):
+    import shutil
+
+    from infp_lab.data.clip import ClipFormatError
+    from infp_lab.stage1.data import SyncWindowDataset
+
+    def copy(name: str, silent: bool) -> Path:
+        folder = shutil.copytree(SAMPLES / name, tmp_path / name)
+        if silent:
+            motion = dict(np.load(folder / "motion.npz"))
+            motion["state"] = np.zeros_like(motion["state"])  # silence: the avatar never speaks
+            np.savez(folder / "motion.npz", **motion)
+        return folder
+
+    silent, speaking = copy("conv0000_a", True), copy("conv0000_b", False)
+    dataset = SyncWindowDataset([silent, speaking], 128, 5, (48, 96))
+    assert len(dataset.clip(0)["starts"]) == 0 and len(dataset.clip(1)["starts"]) > 0
+    landmarks = dataset.clip(1)["landmarks"]
+    for index in range(6):  # every item comes from the clip where the avatar speaks
+        item = dataset[index]
+        assert any(np.array_equal(item["driving_landmarks"].numpy(), landmarks[t:t + 5]) for t in dataset.clip(1)["starts"])
+    with pytest.raises(ClipFormatError, match="none of the 1 clips has a window where the avatar speaks"):
+        SyncWindowDataset([silent], 128, 5, (48, 96))[0]
 
 
 def test_sync_expert_loss_prefers_frames_in_time_with_their_audio():

@@ -244,13 +244,13 @@ class SyncWindowDataset(Dataset):
         from infp_lab.syncnet.train import shifted_audio
 
         rng = np.random.default_rng(np.random.SeedSequence([self.seed, index]))
-        cached = self.clip(int(rng.integers(len(self.clip_paths))))
-        for _ in range(len(self.clip_paths)):  # a clip where the avatar never speaks has no windows
+        first = int(rng.integers(len(self.clip_paths)))
+        for step in range(len(self.clip_paths)):  # a clip where the avatar never speaks has no windows: the next one
+            cached = self.clip((first + step) % len(self.clip_paths))
             if len(cached["starts"]):
                 break
-            cached = self.clip(int(rng.integers(len(self.clip_paths))))
         else:
-            raise ClipFormatError(f"none of {len(self.clip_paths)} clips drawn has a window where the avatar speaks")
+            raise ClipFormatError(f"none of the {len(self.clip_paths)} clips has a window where the avatar speaks")
         clip, window = cached["clip"], self.window
         start = int(rng.choice(cached["starts"]))
         source_t = int(rng.integers(clip.num_frames))

@@ -125,16 +125,19 @@ class HeadImitator(nn.Module):
         return image, flow, occlusion, blend
 
     def forward(self, source: torch.Tensor, source_landmarks: torch.Tensor, driving: torch.Tensor,
-                driving_landmarks: torch.Tensor, driving_input: torch.Tensor | None = None) -> Stage1Output:
+                driving_landmarks: torch.Tensor, driving_input: torch.Tensor | None = None,
+                target: torch.Tensor | None = None) -> Stage1Output:
         """Re-enact `source` with the motion of `driving` (both (B, 3, H, W), landmarks (B, L, 2)).
 
         `driving_input` optionally replaces the driving frame given to the motion encoder
-        (training passes a colour-jittered copy).
+        (training passes a colour-jittered copy); `target` optionally replaces the landmarks
+        the renderer draws at (see `render`).
         """
         source_latent = self.encode_motion(source, source_landmarks)
         driving_latent = self.encode_motion(driving if driving_input is None else driving_input, driving_landmarks)
         appearance = self.encode_appearance(source)
-        image, flow, occlusion, blend = self.render(source, source_landmarks, appearance, source_latent, driving_latent)
+        image, flow, occlusion, blend = self.render(source, source_landmarks, appearance, source_latent, driving_latent,
+                                                    target)
         return Stage1Output(image, driving_latent, source_latent, self.landmark_head(driving_latent),
                             flow, occlusion, blend)
 

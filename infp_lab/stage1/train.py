@@ -65,6 +65,9 @@ class Stage1TrainConfig:
     sync_region: str = "mouth"  # pixels the sync loss may move: "mouth" (lips and a margin) or "crop" (all it sees)
     freeze_motion: bool = False  # train the renderer only: the motion encoder and landmark head keep their weights
     mouth_residual_only: bool = False  # train the decoder's mouth residual alone: the rest renders as given
+    # Draw at the target frame's true landmarks instead of the landmark head's: a diagnostic of what
+    # the renderer can draw when told exactly where the lips are (its weights then expect true landmarks).
+    true_landmarks: bool = False
     colour_jitter: bool = True
     cross_identity: float = 0.5  # share of SynConv items driven by another identity wearing the same motion
     checkpoint_every: int = 250
@@ -208,17 +211,19 @@ def invariance_loss(model: HeadImitator, latents: torch.Tensor, batch: dict, per
     return ((latents[cross].float() - own.float()) ** 2 / spread).mean()
 
 
-def sync_expert_loss(model, expert: SyncNet, batch: dict, region: str = "mouth") -> torch.Tensor:
+def sync_expert_loss(model, expert: SyncNet, batch: dict, region: str = "mouth",
+                     true_landmarks: bool = False) -> torch.Tensor:
     """Wav2Lip's expert loss with in-clip negatives: each window of frames (a batch of
     `SyncWindowDataset` items) is rendered from its source frame, cut into the expert's
     mouth crops, and must be told its own audio among its shifted audio windows (cross
     entropy over the expert's scaled cosine similarities; the expert stays frozen). With
     `region` "mouth" its gradient reaches only the pixels of the lips and a margin
-    (`mouth_region` at the true landmarks); with "crop", all that the expert sees."""
+    (`mouth_region` at the true landmarks); with "crop", all that the expert sees. With
+    `true_landmarks`, the windows are drawn at their true landmarks (`Stage1TrainConfig`)."""
     b, window = batch["driving"].shape[:2]
     driving_landmarks = batch["driving_landmarks"].flatten(0, 1)
     out = model(batch["source"].repeat_interleave(window, 0), batch["source_landmarks"].repeat_interleave(window, 0),
-                batch["driving"].flatten(0, 1), driving_landmarks)
+                batch["driving"].flatten(0, 1), driving_landmarks, target=driving_landmarks if true_landmarks else None)
     image = out.image.float()
     if region == "mouth":
         mask = mouth_region(driving_landmarks, image.shape[-1]).unsqueeze(1)  # (B * window, 1, H, W)
@@ -236,7 +241,9 @@ def sync_expert_loss(model, expert: SyncNet, batch: dict, region: str = "mouth")
 def _losses(model, batch, cfg: Stage1TrainConfig, generator: torch.Generator, discriminator=None,
             mouth_discriminator=None, expert: SyncNet | None = None, sync_batch: dict | None = None) -> dict:
     driving_input = colour_jitter(batch["driving"], generator) if cfg.colour_jitter else None
-    out = model(batch["source"], batch["source_landmarks"], batch["driving"], batch["driving_landmarks"], driving_input)
+    drawn_at = batch["target_frame_landmarks"] if cfg.true_landmarks else None
+    out = model(batch["source"], batch["source_landmarks"], batch["driving"], batch["driving_landmarks"], driving_input,
+                drawn_at)
     target = batch["target"]
     image = out.image.float()
     losses = {
@@ -257,7 +264,7 @@ def _losses(model, batch, cfg: Stage1TrainConfig, generator: torch.Generator, di
         losses["mouth"] = F.l1_loss(mouth_crops(image, landmarks), mouth_crops(target, landmarks))
         total = total + cfg.mouth_weight * losses["mouth"]
     if expert is not None:  # lip sync as an expert reads it, which no pixel loss weighs
-        losses["sync"] = sync_expert_loss(model, expert, sync_batch, cfg.sync_region)
+        losses["sync"] = sync_expert_loss(model, expert, sync_batch, cfg.sync_region, cfg.true_landmarks)
         total = total + cfg.sync_weight * losses["sync"]
     if cfg.invariance_weight > 0 and bool(batch["cross"].any()):
         losses["invariance"] = invariance_loss(unwrap(model), out.driving_latent, batch)
@@ -284,14 +291,17 @@ def _discriminator_step(score, optimizer: torch.optim.Optimizer, real: torch.Ten
 
 
 @torch.no_grad()
-def evaluate_pairs(model: HeadImitator, batches: list[dict], device: torch.device) -> dict:
-    """Mean PSNR/SSIM (torchmetrics) and landmark error of a model on fixed pairs."""
+def evaluate_pairs(model: HeadImitator, batches: list[dict], device: torch.device, true_landmarks: bool = False
+                   ) -> dict:
+    """Mean PSNR/SSIM (torchmetrics) and landmark error of a model on fixed pairs, drawn at the
+    landmark head's landmarks or, with `true_landmarks`, at the target frames' own."""
     model.eval()
     psnr, ssim, lm, images = [], [], [], []
     for batch in batches:
         batch = {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
         with autocast(device):
-            out = model(batch["source"], batch["source_landmarks"], batch["driving"], batch["driving_landmarks"])
+            out = model(batch["source"], batch["source_landmarks"], batch["driving"], batch["driving_landmarks"],
+                        target=batch["target_frame_landmarks"] if true_landmarks else None)
         image = out.image.float().clamp(0, 1)
         psnr.append(peak_signal_noise_ratio(image, batch["target"], data_range=1.0, reduction="none",
                                             dim=(1, 2, 3)))
@@ -420,7 +430,7 @@ def train_stage1(data: str | Path, out: str | Path, config: Stage1Config | str =
         metrics = {}
         if info.is_main:
             ema.copy_to(eval_model)
-            result = evaluate_pairs(eval_model, val_batches, torch_device)
+            result = evaluate_pairs(eval_model, val_batches, torch_device, train_cfg.true_landmarks)
             metrics = {k: v for k, v in result.items() if k != "images"}
             logger.log(step, **{f"val/{k}": v for k, v in metrics.items()})
             import imageio.v3 as iio
