@@ -68,6 +68,13 @@ class DecoderConfig:
             raise ValueError("decoder.mouth_interior adds to the driven maps: it needs driven_maps")
 
 
+# Decoder options a fine-tune may change (stage1.train.init_from); of them, those that add parts
+# (parameters or input maps), which a fine-tune may add and never drop.
+FINE_TUNABLE_DECODER_OPTIONS = ("driven_maps", "mouth_from_decoder", "refine_flow", "mouth_residual", "mouth_map",
+                                "mouth_interior")
+DECODER_PARTS = ("driven_maps", "refine_flow", "mouth_residual", "mouth_interior")
+
+
 @dataclass(frozen=True)
 class Stage1Config:
     """The whole head-imitation model."""

@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from infp_lab.checkpoint import load_training_checkpoint, save_training_checkpoint
 from infp_lab.data.clip import train_val_clips
-from infp_lab.stage1.config import Stage1Config, preset
+from infp_lab.stage1.config import DECODER_PARTS, FINE_TUNABLE_DECODER_OPTIONS, Stage1Config, preset
 from infp_lab.stage1.data import FramePairDataset, SyncWindowDataset, param_statistics
 from infp_lab.stage1.discriminator import MouthDiscriminator, PatchDiscriminator, mouth_crops
 from infp_lab.stage1.decoder import MAP_READERS
@@ -116,12 +116,9 @@ def init_from(model: HeadImitator, weights: str | Path | HeadImitator) -> None:
     comparable = replace(given.config, param_names=given.config.param_names or model.config.param_names,
                          flow=replace(given.config.flow, mouth_prior_sigma=model.config.flow.mouth_prior_sigma),
                          motion=model.config.motion if widened else given.config.motion,
-                         decoder=replace(given_decoder, driven_maps=decoder.driven_maps,
-                                         mouth_from_decoder=decoder.mouth_from_decoder,
-                                         refine_flow=decoder.refine_flow, mouth_residual=decoder.mouth_residual,
-                                         mouth_map=decoder.mouth_map, mouth_interior=decoder.mouth_interior))
-    dropped = any(getattr(given_decoder, name) and not getattr(decoder, name)
-                  for name in ("driven_maps", "refine_flow", "mouth_residual", "mouth_interior"))
+                         decoder=replace(given_decoder, **{name: getattr(decoder, name)
+                                                           for name in FINE_TUNABLE_DECODER_OPTIONS}))
+    dropped = any(getattr(given_decoder, name) and not getattr(decoder, name) for name in DECODER_PARTS)
     if comparable != model.config or dropped:
         raise ValueError(f"{weights} has another model config than the one trained here (preset, motion input); "
                          f"fine-tune from weights of the same config")
