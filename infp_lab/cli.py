@@ -119,7 +119,7 @@ def _add_train_commands(sub: argparse._SubParsersAction) -> None:
                              "motion latents a stage 2 learnt) stay as they are")
     stage1.add_argument("--true-landmarks", action="store_true",
                         help="draw each training frame at its true landmarks instead of the landmark head's "
-                             "(a diagnostic of the renderer; the weights then expect true landmarks)")
+                             "(what the renderer draws when told exactly where the lips are; weights/README.md)")
     stage1.add_argument("--init", type=Path, default=None,
                         help="stage-1 weights (.safetensors) to start from (fine-tuning); --resume takes precedence")
     stage1.add_argument("--checkpoint-every", type=int, default=250, help="steps between validation + checkpoint")

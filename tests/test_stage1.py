@@ -666,13 +666,18 @@ def test_sync_expert_loss_prefers_frames_in_time_with_their_audio():
     from infp_lab.stage1.train import Stage1TrainConfig, sync_expert_loss
 
     expert, _, batch = _sync_windows(12)
+    drawn_at = []
 
-    def truthful(source, source_landmarks, driving, driving_landmarks):
+    def truthful(source, source_landmarks, driving, driving_landmarks, target=None):
+        drawn_at.append(target)
         return SimpleNamespace(image=driving)
 
     aligned = sync_expert_loss(truthful, expert, batch)
     late = sync_expert_loss(truthful, expert, {**batch, "driving": batch["driving"].roll(1, dims=0)})
     assert aligned < late - 0.2, (aligned, late)
+    assert drawn_at[0] is None  # at the landmark head's landmarks unless told the true ones
+    assert torch.allclose(sync_expert_loss(truthful, expert, batch, true_landmarks=True), aligned)
+    assert torch.equal(drawn_at[-1], batch["driving_landmarks"].flatten(0, 1))
     from infp_lab.stage1.hybrid import mouth_region
 
     outside = mouth_region(batch["driving_landmarks"].flatten(0, 1), 128).view(12, -1, 1, 128, 128) == 0

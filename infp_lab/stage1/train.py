@@ -65,8 +65,8 @@ class Stage1TrainConfig:
     sync_region: str = "mouth"  # pixels the sync loss may move: "mouth" (lips and a margin) or "crop" (all it sees)
     freeze_motion: bool = False  # train the renderer only: the motion encoder and landmark head keep their weights
     mouth_residual_only: bool = False  # train the decoder's mouth residual alone: the rest renders as given
-    # Draw at the target frame's true landmarks instead of the landmark head's: a diagnostic of what
-    # the renderer can draw when told exactly where the lips are (its weights then expect true landmarks).
+    # Draw at the target frame's true landmarks instead of the landmark head's: what the renderer
+    # can draw when told exactly where the lips are (weights/README.md, "Told the true landmarks").
     true_landmarks: bool = False
     colour_jitter: bool = True
     cross_identity: float = 0.5  # share of SynConv items driven by another identity wearing the same motion
