@@ -201,3 +201,19 @@ $IL eval stage1 --ckpt runs/stage1_truelm/stage1.safetensors --data data/s1test 
 $IL eval stage2 --ckpt weights/stage2_tiny.safetensors --stage1 runs/stage1_truelm/stage1.safetensors \
     --syncnet weights/syncnet_synconv.safetensors --data data/s1test --train-data data/s1train \
     --out runs/stage1_truelm/stage2_report.json
+# The validation pairs' PSNR / SSIM of the shipped renderer and of the one trained at the true
+# landmarks, each drawn at the landmark head's landmarks and at the true ones.
+$PY - <<'PYTHON'
+import torch
+from infp_lab.data.clip import train_val_clips
+from infp_lab.stage1.data import FramePairDataset
+from infp_lab.stage1.model import HeadImitator
+from infp_lab.stage1.train import evaluate_pairs
+val_set = FramePairDataset(train_val_clips("data/s1train")[1], size=128, seed=10_000 + 5)  # the seed-5 run's pairs
+batches = [torch.utils.data.default_collate([val_set[i + j] for j in range(8)]) for i in range(0, 32, 8)]
+for path in ("weights/stage1_tiny.safetensors", "runs/stage1_truelm/stage1.safetensors"):
+    model = HeadImitator.from_pretrained(path).eval()
+    for true_landmarks in (False, True):
+        result = evaluate_pairs(model, batches, torch.device("cpu"), true_landmarks)
+        print(path, "true landmarks" if true_landmarks else "head", f"{result['psnr']:.2f} {result['ssim']:.4f}")
+PYTHON
