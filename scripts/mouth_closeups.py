@@ -3,7 +3,7 @@ parameter: does the render draw the mouth the truth shows (open, rounded, smilin
 
 One column per chosen frame (spread over the parameter's range, lowest left), one row for
 the truth and one per stage-1 weights file: the clip's first frame driven by the latents
-of the clip's frames (as `lip_sync_budget.py` renders them), and with --true-landmarks one
+of the chosen frames (as `lip_sync_budget.py` renders them), and with --true-landmarks one
 more row per file, the same render drawn at the true landmarks. Every tile is the same box
 around the true mouth, enlarged without smoothing, so the rows line up pixel for pixel.
 
@@ -25,7 +25,7 @@ from infp_lab.render.face_model import PARAM_NAMES
 from infp_lab.stage1.hybrid import MOUTH
 from infp_lab.stage1.inference import clip_frames, clip_landmarks, encode_clip, reenact
 from infp_lab.stage1.model import HeadImitator
-from infp_lab.stage2.evaluate import render_first_frame, uint8_video
+from infp_lab.stage2.evaluate import uint8_video
 from infp_lab.viz import image_grid
 
 
@@ -50,30 +50,28 @@ def main() -> None:
     values = params[:count, PARAM_NAMES.index(args.order)]
     ranked = np.argsort(values, kind="stable")
     chosen = ranked[np.linspace(0, count - 1, args.frames).round().astype(int)]
-    true_frames, true_landmarks = clip_frames(clip, size, np.arange(count)), clip_landmarks(clip, np.arange(count))
-    centres = (true_landmarks[:, list(MOUTH)].mean(1).numpy() * size).round().astype(int)  # (T, 2) x, y
+    source, source_landmarks = clip_frames(clip, size, np.array([0]))[0], clip_landmarks(clip, np.array([0]))[0]
+    true_frames, true_landmarks = clip_frames(clip, size, chosen), clip_landmarks(clip, chosen)  # the chosen frames only
+    centres = (true_landmarks[:, list(MOUTH)].mean(1).numpy() * size).round().astype(int)  # (N, 2) x, y
 
-    def tiles(video: np.ndarray) -> list[np.ndarray]:
+    def tiles(video: torch.Tensor) -> list[np.ndarray]:
         half = args.box // 2
-        padded = np.pad(video, ((0, 0), (half, half), (half, half), (0, 0)), mode="edge")
+        padded = np.pad(uint8_video(video), ((0, 0), (half, half), (half, half), (0, 0)), mode="edge")
         out = []
-        for index in chosen:
-            x, y = centres[index] + half
-            box = padded[index, y - half:y + half, x - half:x + half]
+        for frame, (x, y) in zip(padded, centres + half):
+            box = frame[y - half:y + half, x - half:x + half]
             out.append(np.kron(box, np.ones((args.zoom, args.zoom, 1), np.uint8)))
         return out
 
-    cells = tiles(uint8_video(true_frames))
+    cells = tiles(true_frames)
     labels = [f"truth {args.order}={values[i]:.2f}" for i in chosen]
     for name, model in models.items():
         with torch.no_grad():
-            latents = encode_clip(model, clip, np.arange(count))
-            video, _ = render_first_frame(model, clip, latents)
-            cells += tiles(uint8_video(video))
+            latents = encode_clip(model, clip, chosen)
+            cells += tiles(reenact(model, source, source_landmarks, latents))  # as stage 2's evaluation renders
             labels += [name] * len(chosen)
             if args.true_landmarks:
-                drawn = reenact(model, true_frames[0], true_landmarks[0], latents, targets=true_landmarks)
-                cells += tiles(uint8_video(drawn))
+                cells += tiles(reenact(model, source, source_landmarks, latents, targets=true_landmarks))
                 labels += [f"{name}, true lm"] * len(chosen)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(image_grid(cells, columns=len(chosen), labels=labels)).save(args.out)
