@@ -112,6 +112,9 @@ def _add_train_commands(sub: argparse._SubParsersAction) -> None:
                         help="the decoder adds an RGB residual inside the driven mouth opening (teeth)")
     stage1.add_argument("--mouth-residual-only", action="store_true",
                         help="with --mouth-residual and --init: train the mouth residual alone, the rest as given")
+    stage1.add_argument("--mouth-detail", type=int, choices=(0, 2, 4), default=0,
+                        help="> 0: the decoder redraws a square around the driven mouth at this many times the "
+                             "image's resolution and averages it down (fine detail: the teeth's edges)")
     stage1.add_argument("--mouth-gan-weight", type=float, default=0.0,
                         help="> 0 adds a patch GAN on mouth crops that also sees where the mouth opens")
     stage1.add_argument("--freeze-motion", action="store_true",
@@ -205,7 +208,7 @@ def _train_stage1(args: argparse.Namespace) -> None:
                      flow=replace(config.flow, mouth_prior_sigma=args.mouth_prior_sigma),
                      decoder=replace(config.decoder, mouth_from_decoder=args.mouth_from_decoder,
                                      mouth_residual=args.mouth_residual, mouth_map=args.mouth_map,
-                                     mouth_interior=args.mouth_interior))
+                                     mouth_interior=args.mouth_interior, mouth_detail=args.mouth_detail))
     result = train_stage1(args.data, args.out, config, cfg, resume=args.resume, device=args.device, init=args.init)
     if result:
         _print_result("stage 1", result)

@@ -46,7 +46,7 @@ def test_cli_choices_are_the_librarys_names():
     """The command line spells its choices out (so that `--help` needs no torch); they must
     stay the names the library accepts."""
     from infp_lab.cli import build_parser
-    from infp_lab.stage1.config import HYBRID_POINT_SETS, MOTION_INPUTS
+    from infp_lab.stage1.config import HYBRID_POINT_SETS, MOTION_INPUTS, MOUTH_DETAIL_SCALES
     from infp_lab.stage1.hybrid import MOUTH_MAPS
     from infp_lab.stage1.train import SYNC_REGIONS
     from infp_lab.stage2.config import ABLATIONS
@@ -57,5 +57,6 @@ def test_cli_choices_are_the_librarys_names():
     assert set(stage1["--hybrid-points"]) == set(HYBRID_POINT_SETS)
     assert set(stage1["--sync-region"]) == set(SYNC_REGIONS)
     assert set(stage1["--mouth-map"]) == set(MOUTH_MAPS)
+    assert set(stage1["--mouth-detail"]) == set(MOUTH_DETAIL_SCALES)
     assert set(stage2["--head-features"]) == set(HeadMotionLoss.FEATURES)
     assert set(stage2["--ablation"]) == set(ABLATIONS)

@@ -383,6 +383,53 @@ def test_the_mouth_residual_draws_inside_the_driven_mouth_opening_only():
     assert before[0, :, inside].mean() > 0.3 and image[0, :, inside].max() < 0.01  # dark, and clamped to [0, 1]
 
 
+def test_the_mouth_detail_redraws_the_driven_mouth_only_and_follows_it():
+    """The high-resolution mouth branch changes the image around the driven lips, nowhere
+    else, darkens them when told to, and its square moves with the mouth."""
+    from dataclasses import replace
+
+    from infp_lab.render.face_model import PARAM_NAMES
+    from infp_lab.stage1.config import DecoderConfig
+    from infp_lab.stage1.hybrid import mouth_region
+
+    config = preset("tiny")
+    torch.manual_seed(0)
+    detailed = HeadImitator(replace(config, decoder=replace(config.decoder, mouth_detail=2))).decoder.eval()
+    plain = HeadImitator(config).decoder.eval()
+    plain.load_state_dict(detailed.state_dict(), strict=False)
+    with torch.no_grad():
+        detailed.mouth_detail.to_rgb.bias.fill_(-3.0)
+    params = np.zeros((1, 15), np.float32)
+    params[0, PARAM_NAMES.index("scale")], params[0, PARAM_NAMES.index("jaw_open")] = 1, 0.8
+    landmarks = torch.from_numpy(canonical_landmarks(params).astype(np.float32))
+    features, latent, source = torch.rand(1, 96, 32, 32), torch.randn(1, 64), torch.rand(1, 3, 128, 128)
+    still = torch.zeros(1, 2, 32, 32)
+    changed = []
+    for shift in (0.0, 0.05):  # the mouth, then the same mouth 6.4 pixels to the right
+        moved = landmarks + torch.tensor([shift, 0.0])
+        with torch.no_grad():
+            image, _ = detailed(features, latent, source, still, moved)
+            before, _ = plain(features, latent, source, still, moved)
+        region = mouth_region(moved, 128)[0]
+        assert torch.equal(image[0, :, region == 0], before[0, :, region == 0])
+        inside = region > 0.99
+        assert inside.sum() > 50 and before[0, :, inside].mean() > 0.3 and image[0, :, inside].max() < 0.05
+        changed.append((image != before).any(dim=1)[0].nonzero()[:, 1].float().mean())
+    assert 5 < changed[1] - changed[0] < 8
+    with pytest.raises(ValueError, match="needs driven_maps"):
+        DecoderConfig(driven_maps=False, mouth_detail=2)
+    with pytest.raises(ValueError, match="mouth_detail must be one of"):
+        DecoderConfig(mouth_detail=3)
+
+    from infp_lab.stage1.train import MOUTH_DETAIL_LR_SCALE, parameter_groups
+
+    model = HeadImitator(replace(config, decoder=replace(config.decoder, mouth_detail=2)))
+    groups = parameter_groups(model)
+    assert [g["lr_scale"] for g in groups] == [1.0, MOUTH_DETAIL_LR_SCALE]
+    assert {id(p) for p in groups[1]["params"]} == {id(p) for p in model.decoder.mouth_detail.parameters()}
+    assert sum(len(g["params"]) for g in groups) == len(list(model.parameters()))
+
+
 def test_mouth_crops_centre_on_the_mouth_and_scale_with_the_eyes():
     from infp_lab.stage1.discriminator import MOUTH_CROP, MOUTH_CROP_EXTENT, MouthDiscriminator, mouth_crops
     from infp_lab.stage1.hybrid import EYES, MOUTH
@@ -808,17 +855,18 @@ def test_sync_loss_fine_tune_moves_the_renderer_only(tmp_path):
     assert state["train_config"]["sync_expert"] == str(JUDGE) and state["train_config"]["sync_weight"] == 1
 
 
-@pytest.mark.parametrize("added", ["driven_maps", "refine_flow", "mouth_residual"])
-def test_fine_tuning_adds_a_decoder_option_without_changing_the_start(tmp_path, added):
+@pytest.mark.parametrize("added, value", [("driven_maps", True), ("refine_flow", True), ("mouth_residual", True),
+                                          ("mouth_detail", 2)])
+def test_fine_tuning_adds_a_decoder_option_without_changing_the_start(tmp_path, added, value):
     from dataclasses import replace
 
     from infp_lab.stage1.train import init_from
 
     config = preset("tiny")
     torch.manual_seed(1)
-    before = HeadImitator(replace(config, decoder=replace(config.decoder, **{added: False}))).eval()
+    before = HeadImitator(replace(config, decoder=replace(config.decoder, **{added: type(value)()}))).eval()
     before.save_pretrained(tmp_path / "before.safetensors")
-    after = HeadImitator(replace(config, decoder=replace(config.decoder, **{added: True}))).eval()
+    after = HeadImitator(replace(config, decoder=replace(config.decoder, **{added: value}))).eval()
     init_from(after, tmp_path / "before.safetensors")
     frames, landmarks = _batch(128)
     driving = frames.flip(0)

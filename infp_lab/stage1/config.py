@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field, replace
 from infp_lab.render import NUM_LANDMARKS
 from infp_lab.stage1.hybrid import MOUTH_MAPS
 
+MOUTH_DETAIL_SCALES = (0, 2, 4)  # DecoderConfig.mouth_detail: off, or the mouth drawn at 2 or 4 times the resolution
 MOTION_INPUTS = ("hybrid", "image", "landmark_map")  # the paper's ablation: hybrid vs intact image vs landmark map
 HYBRID_POINT_SETS = ("contour", "regions")  # the landmarks the hybrid input reads (see stage1/motion_encoder.py)
 
@@ -60,19 +61,24 @@ class DecoderConfig:
     mouth_residual: bool = False  # an RGB residual added inside the driven mouth opening (teeth; needs driven_maps)
     mouth_map: str = "lips"  # the driven maps' mouth: "lips" (over the inner lips) or "gap" (the opening alone)
     mouth_interior: bool = False  # also masks of the opening, teeth and tongue (stage1/hybrid.py; tried, weights/README.md)
+    mouth_detail: int = 0  # > 0: the mouth redrawn at this many times the image's resolution (decoder.MouthDetail)
 
     def __post_init__(self) -> None:
         if self.mouth_map not in MOUTH_MAPS:
             raise ValueError(f"decoder.mouth_map must be one of {MOUTH_MAPS}, got {self.mouth_map!r}")
         if self.mouth_interior and not self.driven_maps:
             raise ValueError("decoder.mouth_interior adds to the driven maps: it needs driven_maps")
+        if self.mouth_detail and not self.driven_maps:
+            raise ValueError("decoder.mouth_detail draws at the driven landmarks, as the driven maps do: it needs driven_maps")
+        if self.mouth_detail not in MOUTH_DETAIL_SCALES:
+            raise ValueError(f"decoder.mouth_detail must be one of {MOUTH_DETAIL_SCALES} (0: off), got {self.mouth_detail}")
 
 
 # Decoder options a fine-tune may change (stage1.train.init_from); of them, those that add parts
 # (parameters or input maps), which a fine-tune may add and never drop.
 FINE_TUNABLE_DECODER_OPTIONS = ("driven_maps", "mouth_from_decoder", "refine_flow", "mouth_residual", "mouth_map",
-                                "mouth_interior")
-DECODER_PARTS = ("driven_maps", "refine_flow", "mouth_residual", "mouth_interior")
+                                "mouth_interior", "mouth_detail")
+DECODER_PARTS = ("driven_maps", "refine_flow", "mouth_residual", "mouth_interior", "mouth_detail")
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,12 @@ tongue and the lower teeth, each a pixel or two tall at 128 pixels when the mout
 open; the lip dots do not say where. With `mouth_interior` (an option, off by default) the
 maps also hold masks of the opening, the teeth and the tongue, drawn from the driven
 landmarks (`mouth_interior`); fine-tunes with them drew the mouth no better (weights/README.md).
+
+What the lip-sync judge reads inside the mouth is fine detail (the edges of the teeth and of the
+dark inside), a pixel or two at 128 pixels, which a decoder drawing at 128 pixels blurs. With
+`mouth_detail` (an option, off by default) a `MouthDetail` branch redraws a square around the
+driven mouth at `mouth_detail` times the image's resolution, from the decoder's features and
+the driven maps drawn at that resolution, and averages its residual down into the image.
 """
 
 from __future__ import annotations
@@ -38,13 +44,64 @@ from torch import nn
 
 from infp_lab.nn.blocks import ConvBlock, ResBlock, Upsample
 from infp_lab.stage1.config import Stage1Config
-from infp_lab.stage1.hybrid import DRIVEN_MAPS, INTERIOR_MAPS, driven_maps, mouth_interior
+from infp_lab.stage1.hybrid import DRIVEN_MAPS, INTERIOR_MAPS, MOUTH, driven_maps, mouth_interior, mouth_region
 from infp_lab.stage1.warping import warp
 
 # The convolutions that read the maps, with how many of their input channels follow the maps
 # (init_from widens them when a fine-tune adds maps).
 MAP_READERS = {"decoder.stem.conv.weight": 0, "decoder.refine.0.conv.weight": 0, "decoder.mouth_residual.0.conv.weight": 3}
 MAX_FLOW_CORRECTION = 0.1  # in [-1, 1] grid units: 6 pixels at 128x128
+MOUTH_CROP = 0.25  # side of `MouthDetail`'s square, as a share of the image's: 32 pixels at 128 (SynConv's widest mouth: 22)
+
+
+class MouthDetail(nn.Module):
+    """An RGB residual over the driven mouth, drawn at `scale` times the image's resolution.
+
+    A square of MOUTH_CROP of the image, on whole pixels around the driven outer lips, is cut
+    from the image and the decoder's last features and upsampled; the driven maps and the
+    interior masks (opening, teeth, tongue) are drawn at that resolution from the landmarks;
+    FiLM residual blocks conditioned on the motion latent predict a residual inside the mouth
+    region (lips and a margin), which is averaged back down to the image's pixels and added.
+    Its last layer starts at zero, so it starts as a no-op."""
+
+    def __init__(self, feature_channels: int, latent_dim: int, scale: int, mouth_map: str, width: int = 48,
+                 blocks: int = 2):
+        super().__init__()
+        self.scale, self.mouth_map = scale, mouth_map
+        self.stem = ConvBlock(feature_channels + 3 + DRIVEN_MAPS + INTERIOR_MAPS, width)
+        self.blocks = nn.ModuleList(ResBlock(width, cond_dim=latent_dim) for _ in range(blocks))
+        self.to_rgb = nn.Conv2d(width, 3, 3, padding=1)
+        nn.init.zeros_(self.to_rgb.weight)
+        nn.init.zeros_(self.to_rgb.bias)
+
+    @staticmethod
+    def corners(landmarks: torch.Tensor, size: int) -> torch.Tensor:
+        """Top-left pixel (B, 2) of the square around the outer lips of landmarks (B, L, 2) in [0, 1]."""
+        side = round(MOUTH_CROP * size)
+        centre = landmarks[:, list(MOUTH)].mean(dim=1) * size
+        return (centre - side / 2).round().clamp(0, size - side).long()
+
+    def forward(self, image: torch.Tensor, features: torch.Tensor, latent: torch.Tensor,
+                landmarks: torch.Tensor) -> torch.Tensor:
+        """Image (B, 3, H, W), the decoder's features at its resolution (B, C, H, W), the
+        driving latent (B, D), driven landmarks (B, L, 2) in [0, 1] -> the image with the mouth redrawn."""
+        size = image.shape[-1]
+        side = round(MOUTH_CROP * size)
+        corners = self.corners(landmarks, size)
+        inputs = torch.cat([image, features], dim=1)
+        crops = torch.stack([inputs[b, :, y:y + side, x:x + side] for b, (x, y) in enumerate(corners.tolist())])
+        crops = F.interpolate(crops, scale_factor=self.scale, mode="bilinear", align_corners=False)
+        local = (landmarks * size - corners[:, None].to(landmarks.dtype)) / side  # in the square's [0, 1]
+        fine = side * self.scale
+        maps = torch.cat([driven_maps(local, fine, self.mouth_map), mouth_interior(local, fine)], dim=1)
+        h = self.stem(torch.cat([crops, maps.to(crops.dtype)], dim=1))
+        for block in self.blocks:
+            h = block(h, latent)
+        residual = torch.tanh(self.to_rgb(h)) * mouth_region(local, fine).unsqueeze(1).to(h.dtype)
+        residual = F.avg_pool2d(residual, self.scale)  # (B, 3, side, side)
+        canvas = torch.stack([F.pad(residual[b], (x, size - side - x, y, size - side - y))
+                              for b, (x, y) in enumerate(corners.tolist())])
+        return (image + canvas).clamp(0, 1)
 
 
 class Decoder(nn.Module):
@@ -85,6 +142,9 @@ class Decoder(nn.Module):
                                                 nn.Conv2d(cin, 3, 3, padding=1))
             nn.init.zeros_(self.mouth_residual[-1].weight)
             nn.init.zeros_(self.mouth_residual[-1].bias)
+        self.mouth_detail = None
+        if cfg.mouth_detail:
+            self.mouth_detail = MouthDetail(cin, config.latent_dim, cfg.mouth_detail, cfg.mouth_map)
 
     def maps(self, landmarks: torch.Tensor, size: int) -> torch.Tensor:
         """The driven maps (B, M, size, size) the decoder reads, from landmarks (B, L, 2) in [0, 1]."""
@@ -127,4 +187,6 @@ class Decoder(nn.Module):
             # this residual gets all of it, inside the opening only (teeth, the dark inside).
             residual = torch.tanh(self.mouth_residual(torch.cat([x, maps, warped_source], dim=1)))
             image = (image + maps[:, :1] * residual).clamp(0, 1)
+        if self.mouth_detail is not None:
+            image = self.mouth_detail(image, x, driving_latent, driven_landmarks)
         return image, blend

@@ -167,21 +167,27 @@ def fit_param_head(model: HeadImitator, clips: list[Path], frames_per_clip: int 
     return float((1 - residual).mean())
 
 
-# The region-points branch joins trained parts with its output at zero, and the movements it
-# must add are small: at the common rate it grew too slowly to matter in 300 steps of an
-# encoder fine-tune (scripts/stage1_encoder_probe.py), at 10x it lifted the probe's R^2.
+# Branches that join trained parts with their output at zero learn at a multiple of the rate.
+# The region-points branch must add small movements: at the common rate it grew too slowly to
+# matter in 300 steps of an encoder fine-tune (scripts/stage1_encoder_probe.py), at 10x it lifted
+# the probe's R^2. The mouth detail (decoder.MouthDetail) joins a renderer fine-tuned at 1e-4
+# beside a mouth GAN; it takes 3x, the rate at which the mouth residual was trained alone.
 REGION_BRANCH_LR_SCALE = 10.0
+MOUTH_DETAIL_LR_SCALE = 3.0
 
 
 def parameter_groups(model: HeadImitator) -> list[dict]:
     """The trainable parameters as optimizer groups, each with its `lr_scale`."""
-    branch = model.motion_encoder.region_points
-    in_branch = {id(p) for p in branch.parameters()} if branch is not None else set()
+    branches = [(model.motion_encoder.region_points, REGION_BRANCH_LR_SCALE),
+                (model.decoder.mouth_detail, MOUTH_DETAIL_LR_SCALE)]
     trainable = [p for p in model.parameters() if p.requires_grad]
-    groups = [{"params": [p for p in trainable if id(p) not in in_branch], "lr_scale": 1.0}]
-    if any(id(p) in in_branch for p in trainable):
-        groups.append({"params": [p for p in trainable if id(p) in in_branch], "lr_scale": REGION_BRANCH_LR_SCALE})
-    return groups
+    groups, placed = [], set()
+    for branch, scale in branches:
+        params = [p for p in branch.parameters() if p.requires_grad] if branch is not None else []
+        if params:
+            groups.append({"params": params, "lr_scale": scale})
+            placed.update(id(p) for p in params)
+    return [{"params": [p for p in trainable if id(p) not in placed], "lr_scale": 1.0}, *groups]
 
 
 def _lr(step: int, cfg: Stage1TrainConfig) -> float:
