@@ -111,7 +111,8 @@ def _add_train_commands(sub: argparse._SubParsersAction) -> None:
     stage1.add_argument("--mouth-residual", action="store_true",
                         help="the decoder adds an RGB residual inside the driven mouth opening (teeth)")
     stage1.add_argument("--mouth-residual-only", action="store_true",
-                        help="with --mouth-residual and --init: train the mouth residual alone, the rest as given")
+                        help="with --mouth-residual and --init: train the mouth residual (and the --mouth-detail branch) "
+                             "alone, the rest as given")
     stage1.add_argument("--mouth-detail", type=int, choices=(0, 2, 4), default=0,
                         help="> 0: the decoder redraws a square around the driven mouth at this many times the "
                              "image's resolution and averages it down (fine detail: the teeth's edges)")

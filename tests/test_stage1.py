@@ -810,7 +810,7 @@ def test_fine_tuning_starts_from_given_weights(tmp_path):
     assert motion and all(torch.equal(tuned[k], given[k]) for k in motion), "the motion latents must not move"
     assert any(not torch.equal(tuned[k], given[k]) for k in given if k.startswith("decoder."))
 
-    teeth = ["--steps", "3", "--checkpoint-every", "1", "--mouth-residual", "--mouth-residual-only",
+    teeth = ["--steps", "3", "--checkpoint-every", "1", "--mouth-residual", "--mouth-detail", "2", "--mouth-residual-only",
              "--mouth-gan-weight", "0.1", "--gan-weight", "0.1", "--init", str(tmp_path / "start.safetensors"),
              "--out", str(tmp_path / "teeth")]
     first = _train([*teeth, "--stop-at", "2"])
@@ -821,8 +821,9 @@ def test_fine_tuning_starts_from_given_weights(tmp_path):
     assert resumed.wait(timeout=300) == 0, resumed.stdout.read()
     teeth_model = HeadImitator.from_pretrained(tmp_path / "teeth" / "stage1.safetensors")
     assert teeth_model.config.decoder.mouth_residual and teeth_model.decoder.mouth_residual[-1].weight.abs().sum() > 0
+    assert teeth_model.decoder.mouth_detail.to_rgb.weight.abs().sum() > 0
     tuned = load_file(str(tmp_path / "teeth" / "stage1.safetensors"))
-    assert all(torch.equal(tuned[k], given[k]) for k in given), "only the mouth residual trains"
+    assert all(torch.equal(tuned[k], given[k]) for k in given), "only the mouth residual and detail train"
     later = torch.load(tmp_path / "teeth" / "checkpoint.pt", weights_only=True)
     for name in ("mouth_discriminator", "discriminator"):
         moved = any(not torch.equal(later[name][k], state[name][k]) for k in state[name])

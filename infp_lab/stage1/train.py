@@ -64,7 +64,7 @@ class Stage1TrainConfig:
     sync_windows: int = 4  # windows of the expert's length rendered per step for the sync loss
     sync_region: str = "mouth"  # pixels the sync loss may move: "mouth" (lips and a margin) or "crop" (all it sees)
     freeze_motion: bool = False  # train the renderer only: the motion encoder and landmark head keep their weights
-    mouth_residual_only: bool = False  # train the decoder's mouth residual alone: the rest renders as given
+    mouth_residual_only: bool = False  # train the decoder's mouth residual (and mouth detail) alone: the rest renders as given
     # Draw at the target frame's true landmarks instead of the landmark head's: what the renderer
     # can draw when told exactly where the lips are (weights/README.md, "Told the true landmarks").
     true_landmarks: bool = False
@@ -378,6 +378,8 @@ def train_stage1(data: str | Path, out: str | Path, config: Stage1Config | str =
     if train_cfg.mouth_residual_only:  # outside the driven mouth opening the image stays the given model's
         model.requires_grad_(False)
         model.decoder.mouth_residual.requires_grad_(True)
+        if model.decoder.mouth_detail is not None:
+            model.decoder.mouth_detail.requires_grad_(True)
     ema = EMA(model, train_cfg.ema_decay)
     optimizer = torch.optim.AdamW(parameter_groups(model), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay)
     discriminator = disc_optimizer = None
