@@ -79,6 +79,9 @@ def _add_train_commands(sub: argparse._SubParsersAction) -> None:
     stage1.add_argument("--motion-input", default="hybrid", choices=("hybrid", "image", "landmark_map"),
                         help="motion encoder input (the paper's ablation)")
     stage1.add_argument("--gan-weight", type=float, default=0.0, help="> 0 adds the patch-GAN loss")
+    stage1.add_argument("--open-mouth", type=float, default=0.0,
+                        help="share of training pairs whose driving frame is drawn in proportion to how far its "
+                             "mouth is open, instead of uniformly (a wide-open mouth is a few percent of the frames)")
     stage1.add_argument("--cross-identity", type=float, default=0.5,
                         help="share of SynConv pairs driven by another identity with the same motion (0: paper's self-reenactment only)")
     stage1.add_argument("--invariance-weight", type=float, default=0.0,
@@ -196,7 +199,8 @@ def _train_stage1(args: argparse.Namespace) -> None:
 
     cfg = Stage1TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, gan_weight=args.gan_weight,
                             mouth_gan_weight=args.mouth_gan_weight,
-                            cross_identity=args.cross_identity, invariance_weight=args.invariance_weight,
+                            cross_identity=args.cross_identity, open_mouth=args.open_mouth,
+                            invariance_weight=args.invariance_weight,
                             region_weight=args.region_weight, mouth_weight=args.mouth_weight, param_weight=args.param_weight,
                             sync_weight=args.sync_weight, sync_windows=args.sync_windows, sync_region=args.sync_region,
                             sync_expert=str(args.sync_expert) if args.sync_expert else None,

@@ -516,6 +516,21 @@ def test_pair_dataset_cross_identity_items():
     assert torch.equal(again["driving"], items[3]["driving"])  # items depend only on the index
 
 
+def test_open_mouth_pairs_draw_wider_mouths_and_leave_the_default_as_it_was():
+    from infp_lab.stage1.hybrid import lip_gap
+
+    def gaps(dataset):
+        return np.array([lip_gap(dataset[i]["target_frame_landmarks"].numpy()) for i in range(40)])
+
+    uniform = FramePairDataset(SAMPLES, size=32, cross_identity=0.0)
+    weighted = FramePairDataset(SAMPLES, size=32, cross_identity=0.0, open_mouth=1.0)
+    assert gaps(weighted).mean() > 1.5 * gaps(uniform).mean()
+    off = FramePairDataset(SAMPLES, size=32, cross_identity=0.0, open_mouth=0.0)
+    assert all(off[i]["driving_frame"] == uniform[i]["driving_frame"] for i in range(10))
+    with pytest.raises(ValueError, match="open_mouth"):
+        FramePairDataset(SAMPLES, open_mouth=1.5)
+
+
 def test_cross_identity_drivers_and_head_targets_share_the_placement():
     from infp_lab.render import Appearance, project_landmarks
     from infp_lab.stage1.data import PLACEMENT, placed
@@ -954,6 +969,7 @@ def test_bad_training_inputs(tmp_path):
     assert main(["train", "stage1", "--data", str(SAMPLES), "--out", str(tmp_path / "o"), "--sync-weight", "1"]) == 2
     assert main(["train", "stage1", "--data", str(SAMPLES), "--out", str(tmp_path / "o"), "--sync-weight", "1",
                  "--sync-expert", str(start)]) == 2  # stage-1 weights are no lip-sync expert
+    assert main(["train", "stage1", "--data", str(SAMPLES), "--out", str(tmp_path / "o"), "--open-mouth", "1.5"]) == 2
     assert not (tmp_path / "o").exists()
     if not torch.cuda.is_available():
         assert main(["train", "stage1", "--data", str(SAMPLES), "--out", str(tmp_path / "o"), "--device", "cuda"]) == 2

@@ -29,6 +29,7 @@ from torch.utils.data import Dataset
 
 from infp_lab.data.clip import Clip, ClipFormatError, list_clips, load_clip
 from infp_lab.render import Appearance, project_landmarks, render_frame
+from infp_lab.stage1.hybrid import lip_gap
 
 if TYPE_CHECKING:
     from infp_lab.syncnet.train import SyncNetTrainConfig
@@ -64,13 +65,15 @@ class FramePairDataset(Dataset):
     those frames (for the hybrid representation); `target_landmarks` (L, 2), the landmark
     head's target; `cross` (1 for a cross-identity item); `clip_index`, `source_frame`,
     `driving_frame`. With probability
-    `cross_identity` a SynConv item is a cross-identity one. The dataset is unbounded (any
+    `cross_identity` a SynConv item is a cross-identity one. With probability `open_mouth` the
+    driving frame is drawn in proportion to how far its mouth is open (its lip gap) rather than
+    uniformly: a wide-open mouth is a few percent of the frames. The dataset is unbounded (any
     index is valid); the sampler decides how many are used.
     """
 
     def __init__(self, clips: str | Path | Sequence[str | Path], size: int = 128, split: str | None = None,
                  seed: int = 0, fixed_source: bool = False, cross_identity: float = 0.0,
-                 param_names: Sequence[str] = ()):
+                 param_names: Sequence[str] = (), open_mouth: float = 0.0):
         if isinstance(clips, (str, Path)):
             clips = list_clips(clips, split)
         self.clip_paths = [Path(c) for c in clips]
@@ -78,6 +81,9 @@ class FramePairDataset(Dataset):
             raise ClipFormatError("no clips given")
         self.size, self.seed, self.fixed_source = size, seed, fixed_source
         self.cross_identity = cross_identity
+        if not 0 <= open_mouth <= 1:
+            raise ValueError(f"open_mouth is a probability in [0, 1], got {open_mouth}")
+        self.open_mouth = open_mouth
         self.param_names = list(param_names)
         self._clips: dict[int, Clip] = {}
         self._head_targets: dict[int, np.ndarray] = {}
@@ -105,6 +111,10 @@ class FramePairDataset(Dataset):
         source_t = 0 if self.fixed_source else int(rng.integers(clip.num_frames))
         driving_t = int(rng.integers(clip.num_frames))
         landmarks = clip.landmarks() / float(clip.base_size)  # (T, L, 2) in [0, 1]
+        if self.open_mouth > 0 and rng.random() < self.open_mouth:
+            gap = lip_gap(landmarks)
+            if gap.sum() > 0:
+                driving_t = int(rng.choice(len(gap), p=gap / gap.sum()))
 
         def tensor(image: np.ndarray) -> torch.Tensor:
             return torch.from_numpy(image).permute(2, 0, 1).float().div_(255.0)

@@ -70,6 +70,7 @@ class Stage1TrainConfig:
     true_landmarks: bool = False
     colour_jitter: bool = True
     cross_identity: float = 0.5  # share of SynConv items driven by another identity wearing the same motion
+    open_mouth: float = 0.0  # share of items whose driving frame is drawn in proportion to its lip gap (FramePairDataset)
     checkpoint_every: int = 250
     stop_at: int | None = None  # stop (with a checkpoint) after this step of the `steps` schedule; --resume goes on
     val_pairs: int = 32
@@ -87,6 +88,8 @@ class Stage1TrainConfig:
             raise ValueError("the sync loss (sync_weight > 0) needs a lip-sync expert's weights (sync_expert)")
         if self.sync_region not in SYNC_REGIONS:
             raise ValueError(f"sync_region must be one of {SYNC_REGIONS}, got {self.sync_region!r}")
+        if not 0 <= self.open_mouth <= 1:
+            raise ValueError(f"open_mouth is a probability in [0, 1], got {self.open_mouth}")
         if self.sync_windows < 1:
             raise ValueError(f"sync_windows must be >= 1, got {self.sync_windows}")
 
@@ -410,7 +413,7 @@ def train_stage1(data: str | Path, out: str | Path, config: Stage1Config | str =
     model = distribute(model, torch_device, info)
 
     dataset = FramePairDataset(train_clips, size=config.image_size, seed=train_cfg.seed,
-                               cross_identity=train_cfg.cross_identity,
+                               cross_identity=train_cfg.cross_identity, open_mouth=train_cfg.open_mouth,
                                param_names=config.param_names if train_cfg.param_weight > 0 else ())
     loader = torch.utils.data.DataLoader(
         dataset, batch_sampler=StepBatchSampler(start, train_cfg.steps, train_cfg.batch_size, info.rank, info.world_size),
