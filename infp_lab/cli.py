@@ -81,7 +81,7 @@ def _add_train_commands(sub: argparse._SubParsersAction) -> None:
     stage1.add_argument("--gan-weight", type=float, default=0.0, help="> 0 adds the patch-GAN loss")
     stage1.add_argument("--open-mouth", type=float, default=0.0,
                         help="share of training pairs whose driving frame is drawn in proportion to how far its "
-                             "mouth is open, instead of uniformly (a wide-open mouth is a few percent of the frames)")
+                             "mouth is open, instead of uniformly (few frames show a wide-open mouth)")
     stage1.add_argument("--cross-identity", type=float, default=0.5,
                         help="share of SynConv pairs driven by another identity with the same motion (0: paper's self-reenactment only)")
     stage1.add_argument("--invariance-weight", type=float, default=0.0,

@@ -235,11 +235,6 @@ $IL train stage1 --data data/s1train --out runs/stage1_detail2_only --init weigh
     --steps 400 --batch-size 16 --lr 3e-4 --checkpoint-every 100 --seed 5
 $PY scripts/lip_sync_budget.py --stage1 runs/stage1_detail2_only/stage1.safetensors --data data/s1train --split val \
     --clips 8 --out runs/stage1_detail2_only/budget_val8.json
-$PY -c "import json; a = json.load(open('runs/stage1_detail2/budget_val8.json')); \
-b = json.load(open('runs/stage1_detail2_only/budget_val8.json')); \
-[x.update({k: v for k, v in y.items() if 'detail2_only' in k}) for x, y in zip(a['per_clip'], b['per_clip'])]; \
-a['rows'].update({k: v for k, v in b['rows'].items() if 'detail2_only' in k}); \
-json.dump(a, open('weights/stage1_mouth_detail_val.json', 'w'), indent=1)"
 $PY scripts/mouth_closeups.py --stage1 weights/stage1_tiny.safetensors runs/stage1_control300/stage1.safetensors \
     runs/stage1_detail2/stage1.safetensors runs/stage1_detail2_only/stage1.safetensors \
     --clip data/s1train/conv0004_a --order jaw_open --out runs/closeups_detail.png
@@ -265,4 +260,30 @@ for path in ("runs/stage1_detail2/stage1.safetensors", "runs/stage1_detail2_only
     change = (images[0] - images[1]).abs()[region]
     l1 = [(image - batch["target"]).abs()[region].mean().item() for image in images]
     print(path, f"change {change.mean():.4f} (largest {change.max():.3f}); region L1 {l1[0]:.4f} with, {l1[1]:.4f} without")
+PYTHON
+# How often the training frames' mouths are wide open (lip gap of 5 pixels or more at 128), drawn uniformly
+# and in proportion to the lip gap (--open-mouth 1).
+$PY -c "import numpy as np; from infp_lab.data.clip import load_clip, train_val_clips; \
+from infp_lab.stage1.hybrid import lip_gap; \
+g = np.concatenate([lip_gap(load_clip(p, False).landmarks(128)) for p in train_val_clips('data/s1train')[0]]); \
+print(f'uniform {(g >= 5).mean():.3f}, by lip gap {g[g >= 5].sum() / g.sum():.3f}')"
+# Training that weighs the wide-open mouth: half the pairs' driving frames drawn in proportion to their lip
+# gap (--open-mouth 0.5), otherwise the control above; scored on the same 8 validation clips.
+$IL train stage1 --data data/s1train --out runs/stage1_open300 --init weights/stage1_tiny.safetensors \
+    --freeze-motion --mouth-residual --mouth-gan-weight 0.05 --region-weight 1 --steps 300 --batch-size 16 \
+    --lr 1e-4 --checkpoint-every 100 --seed 5 --open-mouth 0.5
+$PY scripts/lip_sync_budget.py --stage1 runs/stage1_open300/stage1.safetensors --data data/s1train --split val \
+    --clips 8 --out runs/stage1_open300/budget_val8.json
+$PY scripts/mouth_closeups.py --stage1 weights/stage1_tiny.safetensors runs/stage1_control300/stage1.safetensors \
+    runs/stage1_open300/stage1.safetensors --clip data/s1train/conv0008_b --order jaw_open --out runs/closeups_open.png
+# All the fine-tunes of this part in one file.
+$PY - <<'PYTHON'
+import json
+merged = json.load(open("runs/stage1_detail2/budget_val8.json"))
+for extra in ("runs/stage1_detail2_only/budget_val8.json", "runs/stage1_open300/budget_val8.json"):
+    more = json.load(open(extra))
+    for clip, other in zip(merged["per_clip"], more["per_clip"]):
+        clip.update({k: v for k, v in other.items() if k.startswith("runs/")})
+    merged["rows"].update({k: v for k, v in more["rows"].items() if k.startswith("runs/")})
+json.dump(merged, open("weights/stage1_renderer_fine_tunes_val.json", "w"), indent=1)
 PYTHON

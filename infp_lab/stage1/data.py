@@ -67,7 +67,7 @@ class FramePairDataset(Dataset):
     `driving_frame`. With probability
     `cross_identity` a SynConv item is a cross-identity one. With probability `open_mouth` the
     driving frame is drawn in proportion to how far its mouth is open (its lip gap) rather than
-    uniformly: a wide-open mouth is a few percent of the frames. The dataset is unbounded (any
+    uniformly: few frames show a wide-open mouth. The dataset is unbounded (any
     index is valid); the sampler decides how many are used.
     """
 
