@@ -276,11 +276,18 @@ $PY scripts/lip_sync_budget.py --stage1 runs/stage1_open300/stage1.safetensors -
     --clips 8 --out runs/stage1_open300/budget_val8.json
 $PY scripts/mouth_closeups.py --stage1 weights/stage1_tiny.safetensors runs/stage1_control300/stage1.safetensors \
     runs/stage1_open300/stage1.safetensors --clip data/s1train/conv0008_b --order jaw_open --out runs/closeups_open.png
+# The control without the mouth GAN: is it the GAN that costs lip sync over 300 more steps?
+$IL train stage1 --data data/s1train --out runs/stage1_nogan300 --init weights/stage1_tiny.safetensors \
+    --freeze-motion --mouth-residual --region-weight 1 --steps 300 --batch-size 16 --lr 1e-4 \
+    --checkpoint-every 100 --seed 5
+$PY scripts/lip_sync_budget.py --stage1 runs/stage1_nogan300/stage1.safetensors --data data/s1train --split val \
+    --clips 8 --out runs/stage1_nogan300/budget_val8.json
 # All the fine-tunes of this part in one file.
 $PY - <<'PYTHON'
 import json
 merged = json.load(open("runs/stage1_detail2/budget_val8.json"))
-for extra in ("runs/stage1_detail2_only/budget_val8.json", "runs/stage1_open300/budget_val8.json"):
+for extra in ("runs/stage1_detail2_only/budget_val8.json", "runs/stage1_open300/budget_val8.json",
+              "runs/stage1_nogan300/budget_val8.json"):
     more = json.load(open(extra))
     for clip, other in zip(merged["per_clip"], more["per_clip"]):
         clip.update({k: v for k, v in other.items() if k.startswith("runs/")})
