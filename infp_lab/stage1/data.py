@@ -88,6 +88,7 @@ class FramePairDataset(Dataset):
         self._clips: dict[int, Clip] = {}
         self._head_targets: dict[int, np.ndarray] = {}
         self._shown_params: dict[int, np.ndarray | None] = {}
+        self._open_mouth_odds: dict[int, np.ndarray | None] = {}
 
     def __len__(self) -> int:
         return 2**62  # unbounded: indices come from the step sampler
@@ -112,9 +113,9 @@ class FramePairDataset(Dataset):
         driving_t = int(rng.integers(clip.num_frames))
         landmarks = clip.landmarks() / float(clip.base_size)  # (T, L, 2) in [0, 1]
         if self.open_mouth > 0 and rng.random() < self.open_mouth:
-            gap = lip_gap(landmarks)
-            if gap.sum() > 0:
-                driving_t = int(rng.choice(len(gap), p=gap / gap.sum()))
+            by_gap = self.open_mouth_odds(clip_index)
+            if by_gap is not None:
+                driving_t = int(rng.choice(len(by_gap), p=by_gap))
 
         def tensor(image: np.ndarray) -> torch.Tensor:
             return torch.from_numpy(image).permute(2, 0, 1).float().div_(255.0)
@@ -152,6 +153,15 @@ class FramePairDataset(Dataset):
         if clip_index not in self._shown_params:
             self._shown_params[clip_index] = shown_params(self.clip(clip_index))
         return self._shown_params[clip_index]
+
+    def open_mouth_odds(self, clip_index: int) -> np.ndarray | None:
+        """Each frame's odds (T,) of being drawn in proportion to its lip gap, or None when the
+        mouth never opens; computed once per process."""
+        if clip_index not in self._open_mouth_odds:
+            clip = self.clip(clip_index)
+            gap = lip_gap(clip.landmarks())
+            self._open_mouth_odds[clip_index] = gap / gap.sum() if gap.sum() > 0 else None
+        return self._open_mouth_odds[clip_index]
 
     def head_targets(self, clip_index: int) -> np.ndarray:
         """The landmark head's targets of a clip (T, L, 2), computed once per process."""

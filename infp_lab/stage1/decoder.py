@@ -51,13 +51,13 @@ from infp_lab.stage1.warping import warp
 # (init_from widens them when a fine-tune adds maps).
 MAP_READERS = {"decoder.stem.conv.weight": 0, "decoder.refine.0.conv.weight": 0, "decoder.mouth_residual.0.conv.weight": 3}
 MAX_FLOW_CORRECTION = 0.1  # in [-1, 1] grid units: 6 pixels at 128x128
-MOUTH_CROP = 0.25  # side of `MouthDetail`'s square, as a share of the image's: 32 pixels at 128 (SynConv's widest mouth: 22)
+MOUTH_DETAIL_SIDE = 0.25  # side of `MouthDetail`'s square, as a share of the image's: 32 pixels at 128 (SynConv's widest mouth: 22)
 
 
 class MouthDetail(nn.Module):
     """An RGB residual over the driven mouth, drawn at `scale` times the image's resolution.
 
-    A square of MOUTH_CROP of the image, on whole pixels around the driven outer lips, is cut
+    A square of MOUTH_DETAIL_SIDE of the image, on whole pixels around the driven outer lips, is cut
     from the image and the decoder's last features and upsampled; the driven maps and the
     interior masks (opening, teeth, tongue) are drawn at that resolution from the landmarks;
     FiLM residual blocks conditioned on the motion latent predict a residual inside the mouth
@@ -75,19 +75,19 @@ class MouthDetail(nn.Module):
         nn.init.zeros_(self.to_rgb.bias)
 
     @staticmethod
-    def corners(landmarks: torch.Tensor, size: int) -> torch.Tensor:
-        """Top-left pixel (B, 2) of the square around the outer lips of landmarks (B, L, 2) in [0, 1]."""
-        side = round(MOUTH_CROP * size)
+    def square(landmarks: torch.Tensor, size: int) -> tuple[torch.Tensor, int]:
+        """The square around the outer lips of landmarks (B, L, 2) in [0, 1] in a `size` image:
+        its top-left pixels (B, 2) and its side in pixels."""
+        side = round(MOUTH_DETAIL_SIDE * size)
         centre = landmarks[:, list(MOUTH)].mean(dim=1) * size
-        return (centre - side / 2).round().clamp(0, size - side).long()
+        return (centre - side / 2).round().clamp(0, size - side).long(), side
 
     def forward(self, image: torch.Tensor, features: torch.Tensor, latent: torch.Tensor,
                 landmarks: torch.Tensor) -> torch.Tensor:
         """Image (B, 3, H, W), the decoder's features at its resolution (B, C, H, W), the
         driving latent (B, D), driven landmarks (B, L, 2) in [0, 1] -> the image with the mouth redrawn."""
         size = image.shape[-1]
-        side = round(MOUTH_CROP * size)
-        corners = self.corners(landmarks, size)
+        corners, side = self.square(landmarks, size)
         inputs = torch.cat([image, features], dim=1)
         crops = torch.stack([inputs[b, :, y:y + side, x:x + side] for b, (x, y) in enumerate(corners.tolist())])
         crops = F.interpolate(crops, scale_factor=self.scale, mode="bilinear", align_corners=False)
