@@ -32,7 +32,7 @@ from infp_lab.syncnet.crops import crop_images
 from infp_lab.syncnet.model import SyncNet
 from infp_lab.train.common import (
     EMA, ScalarLogger, StepBatchSampler, autocast, cleanup_distributed, cosine_lr, distribute, distributed_device,
-    run_checkpoint, unwrap,
+    memory_scalars, run_checkpoint, unwrap,
 )
 
 
@@ -484,7 +484,8 @@ def train_stage1(data: str | Path, out: str | Path, config: Stage1Config | str =
         bar.update()
         if step % 10 == 0:
             scalars = {f"train/{k}": v.item() for k, v in losses.items() if not k.startswith("_")}
-            logger.log(step, **scalars, lr=_lr(step, train_cfg), steps_per_s=(step - start) / (time.perf_counter() - started))
+            logger.log(step, **scalars, lr=_lr(step, train_cfg), steps_per_s=(step - start) / (time.perf_counter() - started),
+                       **memory_scalars(torch_device))
             bar.set_postfix(loss=f"{losses['total'].item():.3f}")
         stopping = train_cfg.stop_at is not None and step >= train_cfg.stop_at
         if step % train_cfg.checkpoint_every == 0 or step == train_cfg.steps or stopping:

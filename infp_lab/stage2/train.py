@@ -38,7 +38,7 @@ from infp_lab.stage2.model import MotionGenerator
 from infp_lab.stage2.pose import pose_directions
 from infp_lab.train.common import (
     EMA, DistInfo, ScalarLogger, StepBatchSampler, autocast, cleanup_distributed, cosine_lr, distribute,
-    distributed_device, run_checkpoint, unwrap,
+    distributed_device, memory_scalars, run_checkpoint, unwrap,
 )
 
 
@@ -344,7 +344,7 @@ def train_stage2(data: str | Path, stage1_weights: str | Path, out: str | Path, 
             logger.log(step, **{"train/loss": losses["loss"].item(), "train/one_sided": float(step <= switch)},
                        **terms,
                        **attention_peaks(losses, batch["state"]), lr=lr,
-                       steps_per_s=(step - start) / (time.perf_counter() - started))
+                       steps_per_s=(step - start) / (time.perf_counter() - started), **memory_scalars(torch_device))
             bar.set_postfix(loss=f"{losses['loss'].item():.3f}")
         if step % train_cfg.checkpoint_every == 0 or step == train_cfg.steps:
             metrics = validate_and_save(step)

@@ -31,7 +31,7 @@ from infp_lab.metrics.interaction import is_speaking
 from infp_lab.syncnet.crops import mouth_crops
 from infp_lab.syncnet.model import SyncNet, SyncNetConfig, preset
 from infp_lab.syncnet.score import score_crops
-from infp_lab.train.common import ScalarLogger, cosine_lr, resolve_device, run_checkpoint
+from infp_lab.train.common import ScalarLogger, cosine_lr, memory_scalars, resolve_device, run_checkpoint
 
 
 @dataclass(frozen=True)
@@ -214,7 +214,7 @@ def train_syncnet(data: str | Path, out: str | Path, cfg: SyncNetTrainConfig = S
         bar.update()
         if step % 10 == 0:
             logger.log(step, **{f"train/{k}": v.item() for k, v in losses.items()}, lr=_lr(step, cfg),
-                       steps_per_s=(step - start) / (time.perf_counter() - started))
+                       steps_per_s=(step - start) / (time.perf_counter() - started), **memory_scalars(torch_device))
             bar.set_postfix(loss=f"{losses['loss'].item():.3f}", shift_acc=f"{losses['shift_accuracy'].item():.2f}")
         if step % cfg.checkpoint_every == 0 or step == cfg.steps:
             metrics = validate_and_save(step)

@@ -84,6 +84,13 @@ def autocast(device: torch.device):
     return contextlib.nullcontext()
 
 
+def memory_scalars(device: torch.device) -> dict[str, float]:
+    """The peak GPU memory of the run so far, in GiB, for the training logs; nothing on CPU."""
+    if device.type != "cuda":
+        return {}
+    return {"gpu_peak_gib": torch.cuda.max_memory_allocated(device) / 2**30}
+
+
 def run_checkpoint(out: Path, resume: bool) -> Path:
     """`out/checkpoint.pt`, with `out` created; FileExistsError if it exists and `resume` is off."""
     path = out / "checkpoint.pt"
