@@ -282,12 +282,21 @@ $IL train stage1 --data data/s1train --out runs/stage1_nogan300 --init weights/s
     --checkpoint-every 100 --seed 5
 $PY scripts/lip_sync_budget.py --stage1 runs/stage1_nogan300/stage1.safetensors --data data/s1train --split val \
     --clips 8 --out runs/stage1_nogan300/budget_val8.json
+# The control with the mouth GAN four times as strong (--mouth-gan-weight 0.2): does a stronger GAN draw the
+# teeth and the dark inside sharper? (2026-12-06, eighth session; 1559 s, partly beside other work.)
+$IL train stage1 --data data/s1train --out runs/stage1_gan02 --init weights/stage1_tiny.safetensors \
+    --freeze-motion --mouth-residual --mouth-gan-weight 0.2 --region-weight 1 --steps 300 --batch-size 16 \
+    --lr 1e-4 --checkpoint-every 100 --seed 5
+$PY scripts/lip_sync_budget.py --stage1 runs/stage1_gan02/stage1.safetensors --data data/s1train --split val \
+    --clips 8 --out runs/stage1_gan02/budget_val8.json
+$PY scripts/mouth_closeups.py --stage1 weights/stage1_tiny.safetensors runs/stage1_control300/stage1.safetensors \
+    runs/stage1_gan02/stage1.safetensors --clip data/s1train/conv0004_a --order jaw_open --out runs/closeups_gan02.png
 # All the fine-tunes of this part in one file.
 $PY - <<'PYTHON'
 import json
 merged = json.load(open("runs/stage1_detail2/budget_val8.json"))
 for extra in ("runs/stage1_detail2_only/budget_val8.json", "runs/stage1_open300/budget_val8.json",
-              "runs/stage1_nogan300/budget_val8.json"):
+              "runs/stage1_nogan300/budget_val8.json", "runs/stage1_gan02/budget_val8.json"):
     more = json.load(open(extra))
     for clip, other in zip(merged["per_clip"], more["per_clip"]):
         clip.update({k: v for k, v in other.items() if k.startswith("runs/")})
