@@ -60,6 +60,12 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def reset_peak_memory(device: torch.device) -> None:
+    """So that each run's logged `gpu_peak_gib` is its own, not the process's so far."""
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+
+
 def audio_inputs(clip, model: MotionGenerator, frames: int) -> tuple[np.ndarray, np.ndarray]:
     """Both tracks' audio features for `frames` frames of a clip (its audio repeated if shorter)."""
     samples = frames * 640  # 16 kHz at 25 fps
@@ -68,9 +74,17 @@ def audio_inputs(clip, model: MotionGenerator, frames: int) -> tuple[np.ndarray,
 
 
 def cuda_path(stage1_weights: Path, stage2_weights: Path, clip_path: Path, device: torch.device) -> dict:
-    """The shipped weights on `device` against the CPU: largest absolute differences."""
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False
+    """The shipped weights on `device` against the CPU: largest absolute differences (TF32
+    off for the comparison, then as it was)."""
+    tf32 = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    try:
+        return _cuda_path(stage1_weights, stage2_weights, clip_path, device)
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = tf32
+
+
+def _cuda_path(stage1_weights: Path, stage2_weights: Path, clip_path: Path, device: torch.device) -> dict:
     clip = load_clip(clip_path)
     indices = np.arange(min(CHECK_FRAMES, clip.num_frames))
     results = {}
@@ -184,6 +198,7 @@ def main() -> None:
     save()
 
     stage1_run = runs / "stage1"
+    reset_peak_memory(device)
     result = train_stage1(args.data, stage1_run, args.preset,
                           Stage1TrainConfig(steps=args.stage1_steps, batch_size=args.stage1_batch,
                                             checkpoint_every=args.stage1_steps, workers=args.workers),
@@ -194,6 +209,7 @@ def main() -> None:
     save()
 
     stage2_run = runs / "stage2"
+    reset_peak_memory(device)
     result = train_stage2(args.data, stage1_run / "stage1.safetensors", stage2_run, args.preset,
                           Stage2TrainConfig(steps=args.stage2_steps, batch_size=args.stage2_batch,
                                             one_sided_steps=args.stage2_steps // 3,

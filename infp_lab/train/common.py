@@ -85,7 +85,8 @@ def autocast(device: torch.device):
 
 
 def memory_scalars(device: torch.device) -> dict[str, float]:
-    """The peak GPU memory of the run so far, in GiB, for the training logs; nothing on CPU."""
+    """The peak GPU memory allocated on `device` so far (since the process started or the last
+    `torch.cuda.reset_peak_memory_stats`), in GiB, for the training logs; nothing on CPU."""
     if device.type != "cuda":
         return {}
     return {"gpu_peak_gib": torch.cuda.max_memory_allocated(device) / 2**30}
