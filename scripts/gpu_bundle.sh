@@ -3,10 +3,11 @@
 #   .gpu/wheels: the Python packages its image does not have (diffusers, librosa, soundfile, soxr and theirs),
 #                for its Python (3.12; PY_VERSION=3.11 gives them for this machine, to try the call here);
 #   .gpu/data:   a small SynConv set (8 conversations of 10 s: 16 clips with train/val/test splits).
-# About 30 MB. The whole GPU check is then one call of the device tool, with carry [".gpu"] and the command
+# 21 MB (8 MB of wheels, 13 MB of clips). The whole GPU check is then one call of the device tool,
+# with carry [".gpu"] and the command
 #   python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .gpu/wheels/*.whl &&
 #   PYTHONPATH=/tmp/site:. python3 scripts/gpu_check.py --data .gpu/data --out $OUT
-# (about 6 minutes on an H100; see scripts/gpu_check.py for what it measures).
+# (see scripts/gpu_check.py for what it measures; it has not run on a GPU yet, so its time there is unknown).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY_VERSION=${PY_VERSION:-3.12}
