@@ -11,7 +11,16 @@ canonical frame, and runs the report's identity probe on the latents:
 - crops and points of the identity: the report's probe (its shared-placement figure);
 - the identity's crops, the canonical points: what the crops carry;
 - the canonical crops, the identity's points: what the points carry;
-- both canonical: no identity at all, the floor (the probe's chance level).
+- both canonical: no identity at all, the floor (the probe's chance level);
+- the identity's crops, and its points moved onto the canonical face: the canonical face at
+  rest plus how far the identity's points are from its own face at rest (neutral motion, same
+  placement). A reference frame of the same face is what an encoder could be given (the
+  source portrait); this row asks, without training, whether points read that way still
+  carry the identity.
+
+Each row also gets the motion probe (R^2 of the motion parameters from the latents, fitted on
+half the identities and scored on the others), since a row that drops the identity by
+dropping the motion says little.
 
     python scripts/stage1_identity_sources.py --stage1 weights/stage1_tiny.safetensors \
         --test data/s1test --out runs/identity_sources.json
@@ -27,17 +36,18 @@ import numpy as np
 import torch
 
 from infp_lab.data.clip import list_clips, load_clip
-from infp_lab.render import Appearance, project_landmarks, render_frames
+from infp_lab.render import NEUTRAL_PARAMS, Appearance, project_landmarks, render_frames
 from infp_lab.stage1 import HeadImitator
 from infp_lab.stage1.data import CANONICAL_FACE, placed
-from infp_lab.stage1.evaluate import motion_pool, probe_identity
+from infp_lab.stage1.evaluate import motion_pool, probe_identity, probe_params
 from infp_lab.stage1.hybrid import hybrid_representation
 from infp_lab.stage1.motion_encoder import REGION_POINT_GAIN, REGION_POINTS, point_features, region_crops
 
 SOURCES = {"identity crops, identity points": ("identity", "identity"),
            "identity crops, canonical points": ("identity", "canonical"),
            "canonical crops, identity points": ("canonical", "identity"),
-           "canonical crops, canonical points": ("canonical", "canonical")}
+           "canonical crops, canonical points": ("canonical", "canonical"),
+           "identity crops, its points moved onto the canonical face": ("identity", "transferred")}
 
 
 def rendered(pool: np.ndarray, face: Appearance, size: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -79,17 +89,26 @@ def main() -> None:
             raise ValueError(f"{weights}: the encoder reads {model.config.motion.input!r}, not the hybrid input")
         size = model.config.image_size
         canonical = rendered(pool, CANONICAL_FACE, size)
+        canonical_rest = rendered(NEUTRAL_PARAMS[None], CANONICAL_FACE, size)[1]
         latents = {name: [] for name in SOURCES}
         for clip in clips:
-            own = rendered(pool, placed(Appearance.from_dict(clip.render_spec["appearance"]), CANONICAL_FACE), size)
-            inputs = {"identity": own, "canonical": canonical}
+            face = placed(Appearance.from_dict(clip.render_spec["appearance"]), CANONICAL_FACE)
+            own = rendered(pool, face, size)
+            moved = own[1] - rendered(NEUTRAL_PARAMS[None], face, size)[1] + canonical_rest
+            inputs = {"identity": own, "canonical": canonical, "transferred": (None, moved)}
             for name, (crops, points) in SOURCES.items():
                 latents[name].append(mixed_latents(model, inputs[crops], inputs[points]).numpy())
             with torch.no_grad():  # the unmixed inputs must give the encoder's own latents
                 np.testing.assert_allclose(latents["identity crops, identity points"][-1],
                                            model.encode_motion(*own).numpy(), atol=1e-5)
-        results[str(weights)] = {name: probe_identity(np.concatenate(rows), identity, motion_id)["accuracy"]
-                                 for name, rows in latents.items()}
+        half = np.repeat(np.arange(len(clips)) % 2 == 1, len(pool))
+        params = np.tile(pool, (len(clips), 1))
+        results[str(weights)] = {}
+        for name, rows in latents.items():
+            x = np.concatenate(rows)
+            motion = probe_params(x[~half], params[~half], x[half], params[half], clips[0].param_names)
+            results[str(weights)][name] = {"identity_acc": probe_identity(x, identity, motion_id)["accuracy"],
+                                           "params_r2": motion["r2_mean"]}
         print(weights, json.dumps(results[str(weights)], indent=1), flush=True)
     report = {"test": str(args.test), "identities": len(clips), "motions": len(pool),
               "chance": 1.0 / len(clips), "identity_from_motion": results}
