@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from infp_lab.data.audio import FPS, SAMPLE_RATE
 from infp_lab.data.clip import list_clips, load_clip
 from infp_lab.stage1 import HeadImitator
 from infp_lab.stage1.config import preset as stage1_preset
@@ -39,7 +40,7 @@ from infp_lab.stage1.train import Stage1TrainConfig, train_stage1
 from infp_lab.stage2 import MotionGenerator
 from infp_lab.stage2.audio_encoder import encoder_inputs
 from infp_lab.stage2.config import preset as stage2_preset
-from infp_lab.stage2.generate import generate
+from infp_lab.stage2.generate import generate, generate_from_audio
 from infp_lab.stage2.train import Stage2TrainConfig, train_stage2
 from infp_lab.train.common import resolve_device
 
@@ -67,8 +68,9 @@ def reset_peak_memory(device: torch.device) -> None:
 
 
 def audio_inputs(clip, model: MotionGenerator, frames: int) -> tuple[np.ndarray, np.ndarray]:
-    """Both tracks' audio features for `frames` frames of a clip (its audio repeated if shorter)."""
-    samples = frames * 640  # 16 kHz at 25 fps
+    """Both tracks' audio features for `frames` frames of a clip (its audio repeated if
+    shorter), computed before the timed generation."""
+    samples = frames * SAMPLE_RATE // FPS
     return tuple(encoder_inputs(np.resize(audio, samples), frames, model.config)
                  for audio in (clip.self_audio, clip.other_audio))
 
@@ -96,8 +98,9 @@ def _cuda_path(stage1_weights: Path, stage2_weights: Path, clip_path: Path, devi
         source_landmarks = clip_landmarks(clip, indices[:1]).to(where)[0]
         with torch.no_grad():
             renders = reenact(stage1, source, source_landmarks, latents)
-        self_features, other_features = audio_inputs(clip, stage2, len(indices))
-        motion = generate(stage2, self_features, other_features, seed=0, start=latents[:1]).latents
+        samples = len(indices) * SAMPLE_RATE // FPS
+        motion = generate_from_audio(stage2, clip.self_audio[:samples], clip.other_audio[:samples], clip.sample_rate,
+                                     seed=0, start=latents[:1]).latents
         results[where.type] = [t.float().cpu() for t in (latents, renders, motion)]
     cpu, other = results["cpu"], results[device.type]
     return {name: float((a - b).abs().max()) for name, a, b in

@@ -36,12 +36,10 @@ import numpy as np
 import torch
 
 from infp_lab.data.clip import list_clips, load_clip
-from infp_lab.render import NEUTRAL_PARAMS, Appearance, project_landmarks, render_frames
+from infp_lab.render import NEUTRAL_PARAMS, Appearance
 from infp_lab.stage1 import HeadImitator
 from infp_lab.stage1.data import CANONICAL_FACE, placed
-from infp_lab.stage1.evaluate import motion_pool, probe_identity, probe_params
-from infp_lab.stage1.hybrid import hybrid_representation
-from infp_lab.stage1.motion_encoder import REGION_POINT_GAIN, REGION_POINTS, point_features, region_crops
+from infp_lab.stage1.evaluate import motion_pool, probe_identity, probe_params, rendered_face
 
 SOURCES = {"identity crops, identity points": ("identity", "identity"),
            "identity crops, canonical points": ("identity", "canonical"),
@@ -50,24 +48,13 @@ SOURCES = {"identity crops, identity points": ("identity", "identity"),
            "identity crops, its points moved onto the canonical face": ("identity", "transferred")}
 
 
-def rendered(pool: np.ndarray, face: Appearance, size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    frames = torch.from_numpy(render_frames(pool, face, size)).permute(0, 3, 1, 2).float() / 255.0
-    return frames, torch.from_numpy((project_landmarks(pool, face, size) / size).astype(np.float32))
-
-
 @torch.no_grad()
 def mixed_latents(model: HeadImitator, crops_from: tuple, points_from: tuple) -> torch.Tensor:
-    """`MotionEncoder.forward` with its crops cut from one (frames, landmarks) pair and its
-    points read from another."""
+    """The motion latents of the encoder with its crops cut from one (frames, landmarks) pair
+    and its points read from another pair's landmarks."""
     encoder = model.motion_encoder
-    frames, landmarks = crops_from
-    points = points_from[1]
-    parts = [encoder.geometry(point_features(points, encoder.points))]
-    if encoder.region_points is not None:
-        offsets = point_features(points, REGION_POINTS)[:, :-4] - encoder.neutral_points
-        parts[0] = parts[0] + encoder.region_points(REGION_POINT_GAIN * offsets)
-    right, left, mouth = region_crops(hybrid_representation(frames, landmarks), landmarks, encoder.region_size)
-    return encoder.to_latent(torch.cat([encoder.eye(right), encoder.eye(left), encoder.mouth(mouth), *parts], dim=1))
+    parts = encoder.crop_parts(*crops_from) + [encoder.point_part(points_from[1])]
+    return encoder.to_latent(torch.cat(parts, dim=1))
 
 
 def main() -> None:
@@ -88,13 +75,13 @@ def main() -> None:
         if model.config.motion.input != "hybrid":
             raise ValueError(f"{weights}: the encoder reads {model.config.motion.input!r}, not the hybrid input")
         size = model.config.image_size
-        canonical = rendered(pool, CANONICAL_FACE, size)
-        canonical_rest = rendered(NEUTRAL_PARAMS[None], CANONICAL_FACE, size)[1]
+        canonical = rendered_face(pool, CANONICAL_FACE, size)
+        canonical_rest = rendered_face(NEUTRAL_PARAMS[None], CANONICAL_FACE, size)[1]
         latents = {name: [] for name in SOURCES}
         for clip in clips:
             face = placed(Appearance.from_dict(clip.render_spec["appearance"]), CANONICAL_FACE)
-            own = rendered(pool, face, size)
-            moved = own[1] - rendered(NEUTRAL_PARAMS[None], face, size)[1] + canonical_rest
+            own = rendered_face(pool, face, size)
+            moved = own[1] - rendered_face(NEUTRAL_PARAMS[None], face, size)[1] + canonical_rest
             inputs = {"identity": own, "canonical": canonical, "transferred": (None, moved)}
             for name, (crops, points) in SOURCES.items():
                 latents[name].append(mixed_latents(model, inputs[crops], inputs[points]).numpy())

@@ -71,19 +71,26 @@ def probe_identity(features: np.ndarray, identity: np.ndarray, groups: np.ndarra
     return {"accuracy": accuracy, "chance": 1.0 / len(np.unique(identity)), "identities": int(len(np.unique(identity)))}
 
 
+def rendered_face(params: np.ndarray, face, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A SynConv face (an `Appearance`) rendered with motion parameters (N, P): frames
+    (N, 3, size, size) in [0, 1] and their landmarks (N, L, 2) in [0, 1]."""
+    from infp_lab.render import project_landmarks, render_frames
+
+    images = torch.from_numpy(render_frames(params, face, size)).permute(0, 3, 1, 2).float() / 255.0
+    return images, torch.from_numpy((project_landmarks(params, face, size) / size).astype(np.float32))
+
+
 def crossed_truth(clip: Clip, driver: Clip, frames: np.ndarray, size: int) -> tuple[torch.Tensor, torch.Tensor] | None:
     """SynConv only: `clip`'s face rendered with the driver's motion at those frames, at the
     driver's placement (the motion latent carries the pose the driving frame shows), and its
     landmarks in [0, 1] -> ((N, 3, size, size), (N, L, 2)); None for real clips."""
-    from infp_lab.render import Appearance, project_landmarks, render_frames
+    from infp_lab.render import Appearance
 
     if clip.render_spec is None or driver.render_spec is None or clip.param_names != driver.param_names:
         return None
-    params = driver.motion["params"][frames]
     face = placed(Appearance.from_dict(clip.render_spec["appearance"]),
                   Appearance.from_dict(driver.render_spec["appearance"]))
-    images = torch.from_numpy(render_frames(params, face, size)).permute(0, 3, 1, 2).float() / 255.0
-    return images, torch.from_numpy((project_landmarks(params, face, size) / size).astype(np.float32))
+    return rendered_face(driver.motion["params"][frames], face, size)
 
 
 @torch.no_grad()
@@ -150,16 +157,14 @@ def pool_features(model: HeadImitator, clips: list[Clip], pool: np.ndarray, shar
     """Every clip's face rendered with every motion of the pool, at one shared placement or
     at each identity's own: motion latents, pooled appearance features and true landmarks,
     stacked clip after clip."""
-    from infp_lab.render import Appearance, project_landmarks, render_frames
+    from infp_lab.render import Appearance
 
-    size = model.config.image_size
     out = {"latents": [], "appearance": [], "landmarks": []}
     for clip in clips:
         face = Appearance.from_dict(clip.render_spec["appearance"])
         if shared_placement:
             face = placed(face, CANONICAL_FACE)
-        frames = torch.from_numpy(render_frames(pool, face, size)).permute(0, 3, 1, 2).float() / 255.0
-        landmarks = torch.from_numpy((project_landmarks(pool, face, size) / size).astype(np.float32))
+        frames, landmarks = rendered_face(pool, face, model.config.image_size)
         out["latents"].append(model.encode_motion(frames, landmarks).numpy())
         out["appearance"].append(model.encode_appearance(frames).flatten(2).mean(dim=-1).numpy())
         out["landmarks"].append(landmarks.flatten(1).numpy())

@@ -134,16 +134,25 @@ class MotionEncoder(nn.Module):
 
     def forward(self, frames: torch.Tensor, landmarks: torch.Tensor) -> torch.Tensor:
         if self.kind == "image":
-            parts = [self.image(frames)]
-        else:
-            parts = [self.geometry(point_features(landmarks, self.points))]
+            return self.to_latent(self.image(frames))
+        parts = [self.point_part(landmarks)]
+        if self.kind == "hybrid":
+            parts = self.crop_parts(frames, landmarks) + parts
+        return self.to_latent(torch.cat(parts, dim=1))
+
+    def point_part(self, landmarks: torch.Tensor) -> torch.Tensor:
+        """What the encoder reads from the landmark points (B, L, 2): (B, hidden)."""
+        part = self.geometry(point_features(landmarks, self.points))
         if self.region_points is not None:
             offsets = point_features(landmarks, REGION_POINTS)[:, :-4] - self.neutral_points
-            parts[0] = parts[0] + self.region_points(REGION_POINT_GAIN * offsets)
-        if self.kind == "hybrid":
-            right, left, mouth = region_crops(hybrid_representation(frames, landmarks), landmarks, self.region_size)
-            parts = [self.eye(right), self.eye(left), self.mouth(mouth), *parts]
-        return self.to_latent(torch.cat(parts, dim=1))
+            part = part + self.region_points(REGION_POINT_GAIN * offsets)
+        return part
+
+    def crop_parts(self, frames: torch.Tensor, landmarks: torch.Tensor) -> list[torch.Tensor]:
+        """What the hybrid encoder reads from the crops of the eyes and the mouth, cut from
+        the hybrid representation at the landmarks: three (B, hidden)."""
+        right, left, mouth = region_crops(hybrid_representation(frames, landmarks), landmarks, self.region_size)
+        return [self.eye(right), self.eye(left), self.mouth(mouth)]
 
 
 class LandmarkHead(nn.Module):
