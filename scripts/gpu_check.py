@@ -22,7 +22,6 @@ data set and the wheels a bare GPU machine lacks. On a machine without a GPU,
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import shutil
 import time
@@ -42,7 +41,7 @@ from infp_lab.stage2.audio_encoder import encoder_inputs
 from infp_lab.stage2.config import preset as stage2_preset
 from infp_lab.stage2.generate import generate, generate_from_audio
 from infp_lab.stage2.train import Stage2TrainConfig, train_stage2
-from infp_lab.train.common import resolve_device
+from infp_lab.train.common import read_scalars, resolve_device
 
 CHECK_FRAMES = 100  # frames of the clip the CUDA-path check encodes, renders and generates
 
@@ -108,17 +107,8 @@ def _cuda_path(stage1_weights: Path, stage2_weights: Path, clip_path: Path, devi
         "generated_motion_std": float(cpu[2].std()), "frames": len(indices)}
 
 
-def read_metrics(path: Path) -> dict[str, list[tuple[int, float]]]:
-    """A run's metrics.csv as {name: [(step, value), ...]}."""
-    curves: dict[str, list[tuple[int, float]]] = {}
-    with path.open() as f:
-        for row in csv.DictReader(f):
-            curves.setdefault(row["name"], []).append((int(row["step"]), float(row["value"])))
-    return curves
-
-
 def run_summary(run: Path, result: dict, loss: str) -> dict:
-    curves = read_metrics(run / "metrics.csv")
+    curves = read_scalars(run / "metrics.csv")
     memory = curves.get("gpu_peak_gib")
     return {"steps": result["step"], "wall_s": round(result["wall_s"], 1),
             "steps_per_s": curves["steps_per_s"][-1][1], "gpu_peak_gib": memory[-1][1] if memory else None,

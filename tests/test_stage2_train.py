@@ -21,6 +21,7 @@ from infp_lab.stage2 import MotionGenerator, preset
 from infp_lab.stage2.data import WindowDataset, cache_latents, cached_latents, latent_stats
 from infp_lab.stage2.pose import pose_directions
 from infp_lab.stage2.train import HeadMotionLoss, MouthShapeLoss, Stage2TrainConfig, train_stage2, window_loss
+from infp_lab.train.common import read_scalars
 
 CONFIG = preset("tiny", 64)
 WINDOW, CONTEXT, LOOKAHEAD = CONFIG.dit.window, CONFIG.dit.context, CONFIG.lookahead
@@ -149,8 +150,10 @@ def test_train_export_and_resume(cache, stage1_file, synconv_dir, tmp_path):
     _, config, extra = load_weights(weights, "infp-lab/stage2")
     assert extra["step"] == 4 and extra["stage1_weights"] == "stage1.safetensors"
     assert extra["stage1_sha256"] == state["stage1_sha256"] and extra["val"]["loss"] == pytest.approx(result["loss"])
-    logged = (tmp_path / "a" / "metrics.csv").read_text()
-    assert "4,train/loss," in logged and "2,val/loss," in logged and "attention/verbal_peak" in logged
+    logged = read_scalars(tmp_path / "a" / "metrics.csv")
+    assert logged["train/loss"][-1][0] == 4 and 2 in [step for step, _ in logged["val/loss"]]
+    assert any(name.startswith("attention/verbal_peak") for name in logged)
+    assert all(np.isfinite(v) for _, v in logged["train/loss"])
 
     exported = export_checkpoint(tmp_path / "a" / "checkpoint.pt", tmp_path / "e.safetensors")
     exported_state = MotionGenerator.from_pretrained(exported).state_dict()

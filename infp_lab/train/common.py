@@ -170,6 +170,16 @@ class ScalarLogger:
             self.writer.close()
 
 
+def read_scalars(path: Path) -> dict[str, list[tuple[int, float]]]:
+    """A `metrics.csv` written by `ScalarLogger` as {name: [(step, value), ...]}, in the
+    order logged (a resumed run appends to the same file)."""
+    curves: dict[str, list[tuple[int, float]]] = {}
+    with Path(path).open(newline="") as f:
+        for row in csv.DictReader(f):
+            curves.setdefault(row["name"], []).append((int(row["step"]), float(row["value"])))
+    return curves
+
+
 class StepBatchSampler(torch.utils.data.Sampler):
     """Batches of dataset indices for steps [start, stop): step s, rank r takes indices
     ((s * world + r) * batch, ...). The indices (and so the data) depend only on the step,
