@@ -303,3 +303,17 @@ for extra in ("runs/stage1_detail2_only/budget_val8.json", "runs/stage1_open300/
     merged["rows"].update({k: v for k, v in more["rows"].items() if k.startswith("runs/")})
 json.dump(merged, open("weights/stage1_renderer_fine_tunes_val.json", "w"), indent=1)
 PYTHON
+# Identity from motion (issue 3): where it lives, and an encoder whose points are read relative to the face at
+# rest (2026-12-06, ninth session). Encoder-only fine-tunes on 840 training faces, 900 steps each (1310 s and
+# 1545 s), then weights/stage1_identity_sources.json (2 min).
+$IL data synth --out data/s1train600 --conversations 600 --seconds 20 --seed 100
+$PY scripts/stage1_encoder_probe.py --stage1 weights/stage1_tiny.safetensors --data data/s1train600 \
+    --test data/s1test --out runs/encoder_probe/inv100_big600_900 --points regions --param-weight 1 \
+    --steps 900 --invariance-weight 100 --invariance-per-dim
+$PY scripts/stage1_encoder_probe.py --stage1 weights/stage1_tiny.safetensors --data data/s1train600 \
+    --test data/s1test --out runs/encoder_probe/ref_rest_big600_900 --points regions --param-weight 1 \
+    --steps 900 --invariance-weight 100 --invariance-per-dim --reference rest
+$PY scripts/stage1_identity_sources.py --stage1 weights/stage1_tiny.safetensors \
+    runs/encoder_probe/inv100_big600_900/encoder.safetensors runs/encoder_probe/ref_rest_big600_900/encoder.safetensors \
+    --rest-estimator runs/encoder_probe/inv100_big600_900/encoder.safetensors --test data/s1test \
+    --out weights/stage1_identity_sources.json

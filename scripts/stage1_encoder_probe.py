@@ -22,6 +22,16 @@ stayed at log 168). Only cross-identity drivers count: they show one identity at
 placement, so the face, not where the head sits, is what the adversary can use (the latent
 must keep the placement: the landmark head's target has it).
 
+--reference rest trains the encoder to read its points moved onto the canonical face: each
+driving frame's landmarks, less those of the face it shows at rest, plus the canonical face's
+at rest (both at the clip's placement), so that the points hold the motion and not the face's
+shape. The crops still come from the frame at its own landmarks. SynConv knows each face at
+rest; a user's data does not (a portrait only approximates it: weights/README.md, "Points read
+relative to the face at rest"). The report's probes read the
+encoder without a reference, so with --reference the script skips them: score the encoder with
+`scripts/stage1_identity_sources.py`, whose "moved onto the canonical face" rows read it as
+it was trained.
+
 Writes OUT/encoder.safetensors and OUT/probes.json and prints the probe summary.
 """
 
@@ -38,9 +48,10 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from infp_lab.data.clip import list_clips, load_clip, train_val_clips
+from infp_lab.render import NEUTRAL_PARAMS, Appearance, project_landmarks
 from infp_lab.render.appearance import CHOICES
 from infp_lab.stage1.config import HYBRID_POINT_SETS
-from infp_lab.stage1.data import PLACEMENT, FramePairDataset, param_statistics
+from infp_lab.stage1.data import PLACEMENT, FramePairDataset, canonical_landmarks, param_statistics, placed
 from infp_lab.stage1.evaluate import controlled_probes
 from infp_lab.stage1.hybrid import colour_jitter
 from infp_lab.stage1.model import HeadImitator
@@ -100,6 +111,29 @@ def appearance_features(dataset: FramePairDataset) -> torch.Tensor:
     return (features[:, keep] - features[:, keep].mean(dim=0)) / spread[keep]
 
 
+class RestOffsets:
+    """What moves a SynConv face's landmarks onto the canonical face: the canonical face at rest
+    less the shown face at rest, both at a clip's placement, in [0, 1] units; (L, 2) per
+    (shown identity, clip) pair of a dataset, computed once."""
+
+    def __init__(self, dataset: FramePairDataset):
+        self.dataset, self.cache = dataset, {}
+
+    def look(self, index: int) -> Appearance:
+        return Appearance.from_dict(self.dataset.clip(index).render_spec["appearance"])
+
+    def __call__(self, shown: torch.Tensor, clip_index: torch.Tensor) -> torch.Tensor:
+        rows = []
+        for pair in zip(shown.tolist(), clip_index.tolist()):
+            if pair not in self.cache:
+                placement = self.look(pair[1])
+                at_rest = project_landmarks(NEUTRAL_PARAMS[None], placed(self.look(pair[0]), placement), 256)[0] / 256
+                offset = canonical_landmarks(NEUTRAL_PARAMS[None], placement)[0] - at_rest
+                self.cache[pair] = torch.from_numpy(offset.astype("float32"))
+            rows.append(self.cache[pair])
+        return torch.stack(rows)
+
+
 def fine_tune(model: HeadImitator, train: list[Path], args: argparse.Namespace) -> None:
     names = model.config.param_names
     dataset = FramePairDataset(train, model.config.image_size, cross_identity=0.5, param_names=names, seed=args.seed)
@@ -118,16 +152,27 @@ def fine_tune(model: HeadImitator, train: list[Path], args: argparse.Namespace) 
         collate_fn=lambda indices: torch.utils.data.default_collate([dataset[i] for i in indices]))
     generator = torch.Generator().manual_seed(args.seed)
     landmark_weight = Stage1TrainConfig().landmark_weight  # the train loop's losses, without the renderer's
+    offsets = RestOffsets(dataset) if args.reference == "rest" else None
     running = None
     for step, batch in enumerate(tqdm(loader, total=args.steps, desc="encoder")):
         for group in optimizer.param_groups:
             group["lr"] = group["lr_scale"] * cosine_lr(step, args.lr, 0, args.steps)
-        latents = model.encode_motion(colour_jitter(batch["driving"], generator), batch["driving_landmarks"])
+        driving = colour_jitter(batch["driving"], generator)
+        own = None
+        if offsets is None:
+            latents = model.encode_motion(driving, batch["driving_landmarks"])
+        else:
+            moved = batch["driving_landmarks"] + offsets(batch["driving_identity"], batch["clip_index"])
+            latents = model.motion_encoder(driving, batch["driving_landmarks"], points=moved)
+            cross = batch["cross"].bool()
+            target_landmarks = batch["target_frame_landmarks"][cross]
+            points = target_landmarks + offsets(batch["clip_index"][cross], batch["clip_index"][cross])
+            own = model.motion_encoder(batch["target"][cross], target_landmarks, points=points)
         loss = landmark_weight * F.l1_loss(model.landmark_head(latents), batch["target_landmarks"])
         if args.param_weight > 0:
             loss = loss + args.param_weight * param_loss(model, latents, batch)
         if args.invariance_weight > 0 and batch["cross"].any():
-            loss = loss + args.invariance_weight * invariance_loss(model, latents, batch, args.invariance_per_dim)
+            loss = loss + args.invariance_weight * invariance_loss(model, latents, batch, args.invariance_per_dim, own)
         cross = batch["cross"].bool()
         if args.identity_weight > 0 and cross.any():
             logits = adversary(GradientReversal.apply(latents[cross], args.identity_weight))
@@ -163,6 +208,8 @@ def main() -> None:
                         help="the invariance loss relative to each latent dimension's spread, not their mean")
     parser.add_argument("--identity-weight", type=float, default=0.0,
                         help="weight of the reversed gradient of an identity adversary on cross-identity latents")
+    parser.add_argument("--reference", choices=("none", "rest"), default="none",
+                        help="rest: the points read relative to the shown face at rest (see above)")
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=3e-4)
@@ -179,6 +226,12 @@ def main() -> None:
     train_s = time.perf_counter() - start
     model.eval().save_pretrained(out / "encoder.safetensors")
 
+    if args.reference != "none":
+        result = {"settings": vars(args), "train_s": round(train_s, 1),
+                  "probes": "not run: score with scripts/stage1_identity_sources.py"}
+        (out / "probes.json").write_text(json.dumps(result, indent=1))
+        print(json.dumps(result, indent=1))
+        return
     test = [load_clip(p, load_audio_tracks=False) for p in list_clips(args.test, "test")]
     fit = [load_clip(p, load_audio_tracks=False) for p in list_clips(args.data, "train")[:24]]  # as eval stage1
     with torch.no_grad():

@@ -16,14 +16,28 @@ canonical frame, and runs the report's identity probe on the latents:
   rest plus how far the identity's points are from its own face at rest (neutral motion, same
   placement). A reference frame of the same face is what an encoder could be given (the
   source portrait); this row asks, without training, whether points read that way still
-  carry the identity.
+  carry the identity;
+- the same, relative to a portrait instead of the face exactly at rest: the identity's frame
+  of its own clip that is closest to rest (in units of the motion pool's spread), rendered at
+  the shared placement. What an encoder given the source portrait would read;
+- the same, relative to the mean of the landmarks over the identity's whole clip (at the
+  shared placement): a reference that averages the clip's motion away, which a clip (a
+  stage-2 training conversation) has and a single portrait does not;
+- with --rest-estimator W: the portrait again, with the face at rest estimated from it: the
+  portrait's points, less the canonical face with the portrait's motion as W's landmark head
+  reads it from the portrait, plus the canonical face at rest. An encoder that needs the face
+  at rest could be given this on real data, where no one knows it; and the same estimate
+  averaged over 40 frames of the identity's clip (at the shared placement).
 
 Each row also gets the motion probe (R^2 of the motion parameters from the latents, fitted on
 half the identities and scored on the others), since a row that drops the identity by
 dropping the motion says little.
 
     python scripts/stage1_identity_sources.py --stage1 weights/stage1_tiny.safetensors \
-        --test data/s1test --out runs/identity_sources.json
+        [--rest-estimator W] --test data/s1test --out runs/identity_sources.json
+
+An encoder fine-tuned with `scripts/stage1_encoder_probe.py --reference rest` reads its points
+moved onto the canonical face; the "moved" rows score it as it reads.
 """
 
 from __future__ import annotations
@@ -36,25 +50,28 @@ import numpy as np
 import torch
 
 from infp_lab.data.clip import list_clips, load_clip
-from infp_lab.render import NEUTRAL_PARAMS, Appearance
+from infp_lab.render import NEUTRAL_PARAMS, Appearance, project_landmarks
 from infp_lab.stage1 import HeadImitator
-from infp_lab.stage1.data import CANONICAL_FACE, placed
-from infp_lab.stage1.evaluate import motion_pool, probe_identity, probe_params, rendered_face
+from infp_lab.stage1.data import CANONICAL_FACE, canonical_landmarks, placed
+from infp_lab.stage1.evaluate import (motion_pool, normalised_landmark_error, probe_identity, probe_params,
+                                      rendered_face)
 
 SOURCES = {"identity crops, identity points": ("identity", "identity"),
            "identity crops, canonical points": ("identity", "canonical"),
            "canonical crops, identity points": ("canonical", "identity"),
            "canonical crops, canonical points": ("canonical", "canonical"),
-           "identity crops, its points moved onto the canonical face": ("identity", "transferred")}
+           "identity crops, its points moved onto the canonical face": ("identity", "transferred"),
+           "identity crops, its points moved onto the canonical face from a portrait": ("identity", "portrait"),
+           "identity crops, its points moved onto the canonical face from its clip's mean": ("identity", "mean")}
+ESTIMATED = "identity crops, its points moved onto the canonical face from a portrait, its rest estimated"
+ESTIMATED_CLIP = "identity crops, its points moved onto the canonical face, its rest estimated from 40 clip frames"
 
 
-@torch.no_grad()
-def mixed_latents(model: HeadImitator, crops_from: tuple, points_from: tuple) -> torch.Tensor:
-    """The motion latents of the encoder with its crops cut from one (frames, landmarks) pair
-    and its points read from another pair's landmarks."""
-    encoder = model.motion_encoder
-    parts = encoder.crop_parts(*crops_from) + [encoder.point_part(points_from[1])]
-    return encoder.to_latent(torch.cat(parts, dim=1))
+def most_neutral_frame(clip, spread: np.ndarray) -> np.ndarray:
+    """The motion parameters (P,) of the clip's frame closest to rest, in units of `spread` (P,):
+    what a user's portrait of that face would approximate."""
+    params = clip.motion["params"]
+    return params[np.argmin((((params - NEUTRAL_PARAMS) / spread) ** 2).sum(axis=1))]
 
 
 def main() -> None:
@@ -62,6 +79,9 @@ def main() -> None:
     parser.add_argument("--stage1", type=Path, nargs="+", required=True, help="stage-1 or encoder weights")
     parser.add_argument("--test", type=Path, required=True, help="SynConv data with a test split")
     parser.add_argument("--motions", type=int, default=80)
+    parser.add_argument("--rest-estimator", type=Path, default=None,
+                        help="stage-1 weights whose landmark head estimates each portrait's motion: adds a row "
+                             "from the portrait with the face at rest estimated from it (see above)")
     parser.add_argument("--out", type=Path, required=True, help="JSON to write")
     args = parser.parse_args()
 
@@ -69,6 +89,13 @@ def main() -> None:
     pool = motion_pool(clips, args.motions, np.random.default_rng(1))  # the report's pool (its seed 1)
     identity = np.repeat([c.meta["identity"] for c in clips], len(pool))
     motion_id = np.tile(np.arange(len(pool)), len(clips))
+    spread = pool.std(axis=0) + 1e-6
+    sources = dict(SOURCES)
+    estimator = None
+    if args.rest_estimator is not None:
+        estimator = HeadImitator.from_pretrained(args.rest_estimator).eval()
+        sources[ESTIMATED] = ("identity", "estimated")
+        sources[ESTIMATED_CLIP] = ("identity", "estimated_clip")
     results = {}
     for weights in args.stage1:
         model = HeadImitator.from_pretrained(weights).eval()
@@ -77,14 +104,34 @@ def main() -> None:
         size = model.config.image_size
         canonical = rendered_face(pool, CANONICAL_FACE, size)
         canonical_rest = rendered_face(NEUTRAL_PARAMS[None], CANONICAL_FACE, size)[1]
-        latents = {name: [] for name in SOURCES}
+        latents = {name: [] for name in sources}
+        estimate_errors = []
         for clip in clips:
             face = placed(Appearance.from_dict(clip.render_spec["appearance"]), CANONICAL_FACE)
             own = rendered_face(pool, face, size)
             moved = own[1] - rendered_face(NEUTRAL_PARAMS[None], face, size)[1] + canonical_rest
-            inputs = {"identity": own, "canonical": canonical, "transferred": (None, moved)}
-            for name, (crops, points) in SOURCES.items():
-                latents[name].append(mixed_latents(model, inputs[crops], inputs[points]).numpy())
+            portrait_params = most_neutral_frame(clip, spread)[None]
+            portrait_frame, portrait = rendered_face(portrait_params, face, size)
+            mean = torch.from_numpy(project_landmarks(clip.motion["params"], face, size).mean(axis=0) / size).float()
+            inputs = {"identity": own, "canonical": canonical, "transferred": (None, moved),
+                      "portrait": (None, own[1] - portrait + canonical_rest),
+                      "mean": (None, own[1] - mean + canonical_rest)}
+            if estimator is not None:  # the canonical face with the portrait's motion, as the estimator reads it
+                with torch.no_grad():
+                    portrait_motion = estimator.landmark_head(estimator.encode_motion(portrait_frame, portrait))
+                inputs["estimated"] = (None, own[1] - portrait + portrait_motion)
+                frames, points = rendered_face(clip.motion["params"][np.linspace(0, clip.num_frames - 1, 40).astype(int)],
+                                               face, size)
+                with torch.no_grad():  # each frame's estimate of the face at rest, averaged
+                    motion = estimator.landmark_head(estimator.encode_motion(frames, points))
+                rest = (points - motion).mean(dim=0, keepdim=True) + canonical_rest
+                inputs["estimated_clip"] = (None, own[1] - rest + canonical_rest)
+                truth = torch.from_numpy(canonical_landmarks(portrait_params, CANONICAL_FACE).astype(np.float32))
+                estimate_errors.append(normalised_landmark_error(portrait_motion, truth).item())
+            for name, (crops, points) in sources.items():
+                with torch.no_grad():  # crops cut from one (frames, landmarks) pair, points read from another's
+                    mixed = model.motion_encoder(*inputs[crops], points=inputs[points][1])
+                latents[name].append(mixed.numpy())
             with torch.no_grad():  # the unmixed inputs must give the encoder's own latents
                 np.testing.assert_allclose(latents["identity crops, identity points"][-1],
                                            model.encode_motion(*own).numpy(), atol=1e-5)
@@ -97,8 +144,16 @@ def main() -> None:
             results[str(weights)][name] = {"identity_acc": probe_identity(x, identity, motion_id)["accuracy"],
                                            "params_r2": motion["r2_mean"]}
         print(weights, json.dumps(results[str(weights)], indent=1), flush=True)
+    names = clips[0].param_names
+    away = np.stack([(most_neutral_frame(clip, spread) - NEUTRAL_PARAMS) / spread for clip in clips])
+    clip_means = np.stack([(clip.motion["params"].mean(axis=0) - NEUTRAL_PARAMS) / spread for clip in clips])
     report = {"test": str(args.test), "identities": len(clips), "motions": len(pool),
-              "chance": 1.0 / len(clips), "identity_from_motion": results}
+              "chance": 1.0 / len(clips), "identity_from_motion": results,
+              # the estimator's landmarks of the portraits' motion against the truth, in inter-ocular units
+              "rest_estimate_error": float(np.mean(estimate_errors)) if estimate_errors else None,
+              # how far each reference is from rest, in units of the pool's spread (RMS over the identities)
+              "portrait_from_rest": dict(zip(names, np.sqrt((away ** 2).mean(axis=0)).round(3).tolist())),
+              "clip_mean_from_rest": dict(zip(names, np.sqrt((clip_means ** 2).mean(axis=0)).round(3).tolist()))}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=1))
 

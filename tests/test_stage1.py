@@ -1118,6 +1118,49 @@ def test_encoder_probe_identity_adversary_parts():
     assert torch.equal(x.grad, torch.full((3,), -0.5))
 
 
+def test_encoder_reads_points_given_apart_from_the_crops():
+    """MotionEncoder(points=...) reads the point MLPs from other landmarks and leaves the crops
+    where the frame's own landmarks put them."""
+    from dataclasses import replace
+
+    config = preset("tiny")
+    torch.manual_seed(3)
+    model = HeadImitator(replace(config, motion=replace(config.motion, points="regions"))).eval()
+    model.motion_encoder.region_points[-1].weight.data.normal_(std=0.1)
+    frames, landmarks = _batch(128)
+    moved = landmarks.clone()
+    moved[:, list(LANDMARK_GROUPS["mouth"]), 1] += 0.02  # a wider open mouth, in the points only
+    encoder = model.motion_encoder
+    with torch.no_grad():
+        assert torch.equal(encoder(frames, landmarks, points=landmarks), model.encode_motion(frames, landmarks))
+        mixed = encoder(frames, landmarks, points=moved)
+        by_parts = encoder.to_latent(torch.cat(encoder.crop_parts(frames, landmarks) + [encoder.point_part(moved)], 1))
+        assert torch.allclose(mixed, by_parts, atol=1e-6)
+        assert not torch.allclose(mixed, model.encode_motion(frames, landmarks), atol=1e-5)
+        assert not torch.allclose(mixed, model.encode_motion(frames, moved), atol=1e-5)  # the crops did not move
+
+
+def test_encoder_probe_rest_reference_moves_points_onto_the_canonical_face():
+    """scripts/stage1_encoder_probe.py --reference rest: a driving frame's landmarks, moved by
+    the shown face's offsets from the canonical face at rest, land on the landmark head's
+    targets (the canonical face with the same motion), for the clip's own face and for a
+    cross-identity driver."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("encoder_probe", SAMPLES.parents[1] / "scripts" / "stage1_encoder_probe.py")
+    probe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(probe)
+    dataset = FramePairDataset(SAMPLES, size=64, cross_identity=0.5, seed=1)
+    offsets = probe.RestOffsets(dataset)
+    batch = torch.utils.data.default_collate([dataset[i] for i in range(24)])
+    assert 0 < batch["cross"].sum() < len(batch["cross"])
+    moved = batch["driving_landmarks"] + offsets(batch["driving_identity"], batch["clip_index"])
+    error = (moved - batch["target_landmarks"]).norm(dim=-1).mean(dim=-1)
+    raw = (batch["driving_landmarks"] - batch["target_landmarks"]).norm(dim=-1).mean(dim=-1)
+    # not exactly: a robot's or a cat's face moves its points by other amounts than the canonical face
+    assert (error < raw / 2).all() and error.mean() < raw.mean() / 5
+
+
 def test_identity_subspace_projection_removes_a_shared_offset():
     """scripts/stage1_identity_subspace.py: with identities offset along one shared direction,
     the first direction found is that one, removing it leaves every identity at the same place,

@@ -132,10 +132,13 @@ class MotionEncoder(nn.Module):
         self.to_latent = nn.Sequential(nn.SiLU(), nn.Linear(parts * hidden, hidden), nn.SiLU(),
                                        nn.Linear(hidden, config.latent_dim))
 
-    def forward(self, frames: torch.Tensor, landmarks: torch.Tensor) -> torch.Tensor:
+    def forward(self, frames: torch.Tensor, landmarks: torch.Tensor, points: torch.Tensor | None = None) -> torch.Tensor:
+        """`points` (B, L, 2), when given, are the landmarks the point MLPs read instead of
+        `landmarks` (which still place the crops): the same frame's points moved elsewhere,
+        for example onto the canonical face."""
         if self.kind == "image":
             return self.to_latent(self.image(frames))
-        parts = [self.point_part(landmarks)]
+        parts = [self.point_part(landmarks if points is None else points)]
         if self.kind == "hybrid":
             parts = self.crop_parts(frames, landmarks) + parts
         return self.to_latent(torch.cat(parts, dim=1))

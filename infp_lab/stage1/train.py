@@ -204,12 +204,15 @@ def param_loss(model: HeadImitator, latents: torch.Tensor, batch: dict) -> torch
     return F.mse_loss(head.standardised(latents[known].float()), truth)
 
 
-def invariance_loss(model: HeadImitator, latents: torch.Tensor, batch: dict, per_dim: bool = False) -> torch.Tensor:
+def invariance_loss(model: HeadImitator, latents: torch.Tensor, batch: dict, per_dim: bool = False,
+                    own: torch.Tensor | None = None) -> torch.Tensor:
     """Cross-identity drivers' latents against their target frames' own (the same motion on
     another face), relative to the targets' spread: averaged over the latent's dimensions,
-    or, with `per_dim`, each dimension's own (as a probe that standardises them reads them)."""
+    or, with `per_dim`, each dimension's own (as a probe that standardises them reads them).
+    `own`, the target frames' latents of the cross items, is encoded here when not given."""
     cross = batch["cross"].bool()
-    own = model.encode_motion(batch["target"][cross], batch["target_frame_landmarks"][cross])
+    if own is None:
+        own = model.encode_motion(batch["target"][cross], batch["target_frame_landmarks"][cross])
     if len(own) < 2:
         return F.mse_loss(latents[cross].float(), own.float())
     spread = own.detach().float().var(dim=0)
