@@ -74,6 +74,42 @@ def most_neutral_frame(clip, spread: np.ndarray) -> np.ndarray:
     return params[np.argmin((((params - NEUTRAL_PARAMS) / spread) ** 2).sum(axis=1))]
 
 
+@torch.no_grad()
+def probe_inputs(clip, pool: np.ndarray, size: int, spread: np.ndarray, estimator: HeadImitator | None
+                 ) -> tuple[dict[str, tuple], float | None]:
+    """The encoder inputs of one test identity for every row: (frames, landmarks) pairs of the
+    identity and of the canonical face with the pool's motions at the shared placement, and
+    the identity's landmarks moved onto the canonical face from each reference (frames None:
+    these only give points). Also the estimator's landmark error on the portrait, if any."""
+    canonical_rest = rendered_face(NEUTRAL_PARAMS[None], CANONICAL_FACE, size)[1]
+    face = placed(Appearance.from_dict(clip.render_spec["appearance"]), CANONICAL_FACE)
+    own = rendered_face(pool, face, size)
+
+    def moved(reference: torch.Tensor) -> tuple[None, torch.Tensor]:
+        """The identity's points less `reference` (its face at rest, or what stands for it), on the canonical face."""
+        return None, own[1] - reference + canonical_rest
+
+    portrait_params = most_neutral_frame(clip, spread)[None]
+    portrait_frame, portrait = rendered_face(portrait_params, face, size)
+    mean = torch.from_numpy(project_landmarks(clip.motion["params"], face, size).mean(axis=0) / size).float()
+    inputs = {"identity": own, "canonical": rendered_face(pool, CANONICAL_FACE, size),
+              "transferred": moved(rendered_face(NEUTRAL_PARAMS[None], face, size)[1]),
+              "portrait": moved(portrait), "mean": moved(mean)}
+    if estimator is None:
+        return inputs, None
+
+    def rest_estimates(frames: torch.Tensor, landmarks: torch.Tensor) -> torch.Tensor:
+        """Each frame's face at rest: its points less its motion as the estimator's landmark head reads it."""
+        return landmarks - estimator.landmark_head(estimator.encode_motion(frames, landmarks)) + canonical_rest
+
+    inputs["estimated"] = moved(rest_estimates(portrait_frame, portrait))
+    some = np.linspace(0, clip.num_frames - 1, 40).astype(int)
+    inputs["estimated_clip"] = moved(rest_estimates(*rendered_face(clip.motion["params"][some], face, size)).mean(dim=0))
+    truth = torch.from_numpy(canonical_landmarks(portrait_params, CANONICAL_FACE).astype(np.float32))
+    read = portrait - rest_estimates(portrait_frame, portrait) + canonical_rest  # the estimator's landmark head output
+    return inputs, normalised_landmark_error(read, truth).item()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stage1", type=Path, nargs="+", required=True, help="stage-1 or encoder weights")
@@ -96,45 +132,23 @@ def main() -> None:
         estimator = HeadImitator.from_pretrained(args.rest_estimator).eval()
         sources[ESTIMATED] = ("identity", "estimated")
         sources[ESTIMATED_CLIP] = ("identity", "estimated_clip")
+    size = HeadImitator.from_pretrained(args.stage1[0]).config.image_size
+    per_clip = [probe_inputs(clip, pool, size, spread, estimator) for clip in clips]
     results = {}
     for weights in args.stage1:
         model = HeadImitator.from_pretrained(weights).eval()
         if model.config.motion.input != "hybrid":
             raise ValueError(f"{weights}: the encoder reads {model.config.motion.input!r}, not the hybrid input")
-        size = model.config.image_size
-        canonical = rendered_face(pool, CANONICAL_FACE, size)
-        canonical_rest = rendered_face(NEUTRAL_PARAMS[None], CANONICAL_FACE, size)[1]
+        if model.config.image_size != size:
+            raise ValueError(f"{weights}: {model.config.image_size} pixels, the first file {size}")
         latents = {name: [] for name in sources}
-        estimate_errors = []
-        for clip in clips:
-            face = placed(Appearance.from_dict(clip.render_spec["appearance"]), CANONICAL_FACE)
-            own = rendered_face(pool, face, size)
-            moved = own[1] - rendered_face(NEUTRAL_PARAMS[None], face, size)[1] + canonical_rest
-            portrait_params = most_neutral_frame(clip, spread)[None]
-            portrait_frame, portrait = rendered_face(portrait_params, face, size)
-            mean = torch.from_numpy(project_landmarks(clip.motion["params"], face, size).mean(axis=0) / size).float()
-            inputs = {"identity": own, "canonical": canonical, "transferred": (None, moved),
-                      "portrait": (None, own[1] - portrait + canonical_rest),
-                      "mean": (None, own[1] - mean + canonical_rest)}
-            if estimator is not None:  # the canonical face with the portrait's motion, as the estimator reads it
-                with torch.no_grad():
-                    portrait_motion = estimator.landmark_head(estimator.encode_motion(portrait_frame, portrait))
-                inputs["estimated"] = (None, own[1] - portrait + portrait_motion)
-                frames, points = rendered_face(clip.motion["params"][np.linspace(0, clip.num_frames - 1, 40).astype(int)],
-                                               face, size)
-                with torch.no_grad():  # each frame's estimate of the face at rest, averaged
-                    motion = estimator.landmark_head(estimator.encode_motion(frames, points))
-                rest = (points - motion).mean(dim=0, keepdim=True) + canonical_rest
-                inputs["estimated_clip"] = (None, own[1] - rest + canonical_rest)
-                truth = torch.from_numpy(canonical_landmarks(portrait_params, CANONICAL_FACE).astype(np.float32))
-                estimate_errors.append(normalised_landmark_error(portrait_motion, truth).item())
-            for name, (crops, points) in sources.items():
-                with torch.no_grad():  # crops cut from one (frames, landmarks) pair, points read from another's
-                    mixed = model.motion_encoder(*inputs[crops], points=inputs[points][1])
-                latents[name].append(mixed.numpy())
-            with torch.no_grad():  # the unmixed inputs must give the encoder's own latents
+        for inputs, _ in per_clip:
+            with torch.no_grad():
+                for name, (crops, points) in sources.items():  # crops cut from one pair, points read from another's
+                    latents[name].append(model.motion_encoder(*inputs[crops], points=inputs[points][1]).numpy())
+                # the unmixed inputs must give the encoder's own latents
                 np.testing.assert_allclose(latents["identity crops, identity points"][-1],
-                                           model.encode_motion(*own).numpy(), atol=1e-5)
+                                           model.encode_motion(*inputs["identity"]).numpy(), atol=1e-5)
         half = np.repeat(np.arange(len(clips)) % 2 == 1, len(pool))
         params = np.tile(pool, (len(clips), 1))
         results[str(weights)] = {}
@@ -150,7 +164,7 @@ def main() -> None:
     report = {"test": str(args.test), "identities": len(clips), "motions": len(pool),
               "chance": 1.0 / len(clips), "identity_from_motion": results,
               # the estimator's landmarks of the portraits' motion against the truth, in inter-ocular units
-              "rest_estimate_error": float(np.mean(estimate_errors)) if estimate_errors else None,
+              "rest_estimate_error": float(np.mean([error for _, error in per_clip])) if estimator is not None else None,
               # how far each reference is from rest, in units of the pool's spread (RMS over the identities)
               "portrait_from_rest": dict(zip(names, np.sqrt((away ** 2).mean(axis=0)).round(3).tolist())),
               "clip_mean_from_rest": dict(zip(names, np.sqrt((clip_means ** 2).mean(axis=0)).round(3).tolist()))}
