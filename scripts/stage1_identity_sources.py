@@ -122,6 +122,10 @@ def main() -> None:
     args = parser.parse_args()
 
     clips = [load_clip(p, load_audio_tracks=False) for p in list_clips(args.test, "test")]
+    unrendered = [clip.name for clip in clips if clip.render_spec is None]
+    if unrendered:
+        parser.error(f"--test must be SynConv data (each face re-rendered with other motions); "
+                     f"{len(unrendered)} clips are not, e.g. {unrendered[0]}")
     pool = motion_pool(clips, args.motions, np.random.default_rng(1))  # the report's pool (its seed 1)
     identity = np.repeat([c.meta["identity"] for c in clips], len(pool))
     motion_id = np.tile(np.arange(len(pool)), len(clips))
