@@ -315,5 +315,5 @@ $PY scripts/stage1_encoder_probe.py --stage1 weights/stage1_tiny.safetensors --d
     --steps 900 --invariance-weight 100 --invariance-per-dim --reference rest
 $PY scripts/stage1_identity_sources.py --stage1 weights/stage1_tiny.safetensors \
     runs/encoder_probe/inv100_big600_900/encoder.safetensors runs/encoder_probe/ref_rest_big600_900/encoder.safetensors \
-    --rest-estimator runs/encoder_probe/inv100_big600_900/encoder.safetensors --test data/s1test \
-    --out weights/stage1_identity_sources.json
+    --rest-estimator runs/encoder_probe/inv100_big600_900/encoder.safetensors --rest-noise 0.001 0.002 0.005 0.011 \
+    --test data/s1test --out weights/stage1_identity_sources.json

@@ -27,7 +27,9 @@ canonical frame, and runs the report's identity probe on the latents:
   portrait's points, less the canonical face with the portrait's motion as W's landmark head
   reads it from the portrait, plus the canonical face at rest. An encoder that needs the face
   at rest could be given this on real data, where no one knows it; and the same estimate
-  averaged over 40 frames of the identity's clip (at the shared placement).
+  averaged over 40 frames of the identity's clip (at the shared placement);
+- with --rest-noise EPS...: the face at rest off by a random offset of its points, fixed per
+  identity, EPS inter-ocular distances on average: how good an estimate of the face at rest has to be.
 
 Each row also gets the motion probe (R^2 of the motion parameters from the latents, fitted on
 half the identities and scored on the others), since a row that drops the identity by
@@ -53,6 +55,7 @@ from infp_lab.data.clip import list_clips, load_clip
 from infp_lab.render import NEUTRAL_PARAMS, Appearance, project_landmarks
 from infp_lab.stage1 import HeadImitator
 from infp_lab.stage1.data import CANONICAL_FACE, canonical_landmarks, placed
+from infp_lab.stage1.hybrid import interocular
 from infp_lab.stage1.evaluate import (motion_pool, normalised_landmark_error, probe_identity, probe_params,
                                       rendered_face)
 
@@ -75,12 +78,15 @@ def most_neutral_frame(clip, spread: np.ndarray) -> np.ndarray:
 
 
 @torch.no_grad()
-def probe_inputs(clip, pool: np.ndarray, size: int, spread: np.ndarray, estimator: HeadImitator | None
-                 ) -> tuple[dict[str, tuple], float | None]:
+def probe_inputs(clip, pool: np.ndarray, size: int, spread: np.ndarray, estimator: HeadImitator | None,
+                 rest_noise: tuple[float, ...] = (), seed: int = 0) -> tuple[dict[str, tuple], float | None]:
     """The encoder inputs of one test identity for every row: (frames, landmarks) pairs of the
     identity and of the canonical face with the pool's motions at the shared placement, and
     the identity's landmarks moved onto the canonical face from each reference (frames None:
-    these only give points). Also the estimator's landmark error on the portrait, if any."""
+    these only give points). Also the estimator's landmark error on the portrait, if any.
+    `rest_noise`: also the face at rest off by each of these errors (drawn with `seed`) (a random offset of every
+    point, the same in every frame, its mean length that many inter-ocular distances, as
+    `rest_estimate_error` measures the estimator's), keys "noise EPS"."""
     canonical_rest = rendered_face(NEUTRAL_PARAMS[None], CANONICAL_FACE, size)[1]
     face = placed(Appearance.from_dict(clip.render_spec["appearance"]), CANONICAL_FACE)
     own = rendered_face(pool, face, size)
@@ -95,6 +101,11 @@ def probe_inputs(clip, pool: np.ndarray, size: int, spread: np.ndarray, estimato
     inputs = {"identity": own, "canonical": rendered_face(pool, CANONICAL_FACE, size),
               "transferred": moved(rendered_face(NEUTRAL_PARAMS[None], face, size)[1]),
               "portrait": moved(portrait), "mean": moved(mean)}
+    at_rest = rendered_face(NEUTRAL_PARAMS[None], face, size)[1]
+    offsets = torch.from_numpy(np.random.default_rng(seed).standard_normal(at_rest.shape))
+    for noise in rest_noise:  # a 2-D normal offset of std s per axis has mean length s * sqrt(pi / 2)
+        scale = noise * interocular(at_rest)[:, None, None] / np.sqrt(np.pi / 2)
+        inputs[f"noise {noise:g}"] = moved(at_rest + scale * offsets.float())
     if estimator is None:
         return inputs, None
 
@@ -118,6 +129,9 @@ def main() -> None:
     parser.add_argument("--rest-estimator", type=Path, default=None,
                         help="stage-1 weights whose landmark head estimates each portrait's motion: adds a row "
                              "from the portrait with the face at rest estimated from it (see above)")
+    parser.add_argument("--rest-noise", type=float, nargs="*", default=[],
+                        help="also rows relative to the face at rest off by these errors (mean point offset in "
+                             "inter-ocular distances; random, fixed per identity)")
     parser.add_argument("--out", type=Path, required=True, help="JSON to write")
     args = parser.parse_args()
 
@@ -136,8 +150,12 @@ def main() -> None:
         estimator = HeadImitator.from_pretrained(args.rest_estimator).eval()
         sources[ESTIMATED] = ("identity", "estimated")
         sources[ESTIMATED_CLIP] = ("identity", "estimated_clip")
+    for noise in args.rest_noise:
+        sources[f"identity crops, its points moved onto the canonical face, its rest off by {noise:g}"] = (
+            "identity", f"noise {noise:g}")
     size = HeadImitator.from_pretrained(args.stage1[0]).config.image_size
-    per_clip = [probe_inputs(clip, pool, size, spread, estimator) for clip in clips]
+    per_clip = [probe_inputs(clip, pool, size, spread, estimator, tuple(args.rest_noise), seed=index)
+                for index, clip in enumerate(clips)]
     results = {}
     for weights in args.stage1:
         model = HeadImitator.from_pretrained(weights).eval()

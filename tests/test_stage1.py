@@ -1161,6 +1161,31 @@ def test_encoder_probe_rest_reference_moves_points_onto_the_canonical_face():
     assert (error < raw / 2).all() and error.mean() < raw.mean() / 5
 
 
+def test_identity_sources_references_move_the_points_as_documented():
+    """scripts/stage1_identity_sources.py: relative to the face at rest, a human face's points land
+    near the canonical face with the same motion; the noisy rest is off by the asked mean length."""
+    import importlib.util
+
+    from infp_lab.data.clip import list_clips, load_clip
+    from infp_lab.stage1.data import CANONICAL_FACE, canonical_landmarks
+    from infp_lab.stage1.hybrid import interocular
+
+    spec = importlib.util.spec_from_file_location("sources", SAMPLES.parents[1] / "scripts" / "stage1_identity_sources.py")
+    sources = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sources)
+    clip = next(c for c in (load_clip(p, load_audio_tracks=False) for p in list_clips(SAMPLES))
+                if c.render_spec["appearance"]["species"] == "human")
+    pool = clip.motion["params"][:3]
+    inputs, error = sources.probe_inputs(clip, pool, 64, pool.std(axis=0) + 1e-6, None, (0.01,))
+    assert error is None and set(inputs) >= {"identity", "canonical", "transferred", "portrait", "mean", "noise 0.01"}
+    canonical = torch.from_numpy(canonical_landmarks(pool, CANONICAL_FACE).astype(np.float32))
+    iod = interocular(canonical)
+    moved, own = inputs["transferred"][1], inputs["identity"][1]
+    assert ((moved - canonical).norm(dim=-1).mean(dim=-1) < 0.2 * (own - canonical).norm(dim=-1).mean(dim=-1)).all()
+    off = (inputs["noise 0.01"][1] - moved).norm(dim=-1).mean(dim=-1) / iod
+    assert torch.allclose(off, torch.full_like(off, 0.01), rtol=0.25)
+
+
 def test_identity_subspace_projection_removes_a_shared_offset():
     """scripts/stage1_identity_subspace.py: with identities offset along one shared direction,
     the first direction found is that one, removing it leaves every identity at the same place,
