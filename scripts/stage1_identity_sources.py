@@ -33,7 +33,8 @@ canonical frame, and runs the report's identity probe on the latents:
 
 Each row also gets the motion probe (R^2 of the motion parameters from the latents, fitted on
 half the identities and scored on the others), since a row that drops the identity by
-dropping the motion says little.
+dropping the motion says little. For scale, both probes also read the landmarks themselves
+(`probes_on_landmarks`): the frame's, and the frame's moved relative to its face at rest.
 
     python scripts/stage1_identity_sources.py --stage1 weights/stage1_tiny.safetensors \
         [--rest-estimator W] --test data/s1test --out runs/identity_sources.json
@@ -156,6 +157,17 @@ def main() -> None:
     size = HeadImitator.from_pretrained(args.stage1[0]).config.image_size
     per_clip = [probe_inputs(clip, pool, size, spread, estimator, tuple(args.rest_noise), seed=index)
                 for index, clip in enumerate(clips)]
+    half = np.repeat(np.arange(len(clips)) % 2 == 1, len(pool))  # the motion probe: fit on even identities
+    params = np.tile(pool, (len(clips), 1))
+
+    def probes(x: np.ndarray) -> dict[str, float]:
+        motion = probe_params(x[~half], params[~half], x[half], params[half], clips[0].param_names)
+        return {"identity_acc": probe_identity(x, identity, motion_id)["accuracy"], "params_r2": motion["r2_mean"]}
+
+    # the same probes on the landmarks themselves, no encoder: the frame's, and moved relative to the face at rest
+    landmarks = {"frame landmarks": "identity", "frame landmarks moved onto the canonical face": "transferred"}
+    from_landmarks = {name: probes(np.concatenate([inputs[key][1].flatten(1).numpy() for inputs, _ in per_clip]))
+                      for name, key in landmarks.items()}
     results = {}
     for weights in args.stage1:
         model = HeadImitator.from_pretrained(weights).eval()
@@ -171,20 +183,13 @@ def main() -> None:
                 # the unmixed inputs must give the encoder's own latents
                 np.testing.assert_allclose(latents["identity crops, identity points"][-1],
                                            model.encode_motion(*inputs["identity"]).numpy(), atol=1e-5)
-        half = np.repeat(np.arange(len(clips)) % 2 == 1, len(pool))
-        params = np.tile(pool, (len(clips), 1))
-        results[str(weights)] = {}
-        for name, rows in latents.items():
-            x = np.concatenate(rows)
-            motion = probe_params(x[~half], params[~half], x[half], params[half], clips[0].param_names)
-            results[str(weights)][name] = {"identity_acc": probe_identity(x, identity, motion_id)["accuracy"],
-                                           "params_r2": motion["r2_mean"]}
+        results[str(weights)] = {name: probes(np.concatenate(rows)) for name, rows in latents.items()}
         print(weights, json.dumps(results[str(weights)], indent=1), flush=True)
     names = clips[0].param_names
     away = np.stack([(most_neutral_frame(clip, spread) - NEUTRAL_PARAMS) / spread for clip in clips])
     clip_means = np.stack([(clip.motion["params"].mean(axis=0) - NEUTRAL_PARAMS) / spread for clip in clips])
     report = {"test": str(args.test), "identities": len(clips), "motions": len(pool),
-              "chance": 1.0 / len(clips), "identity_from_motion": results,
+              "chance": 1.0 / len(clips), "identity_from_motion": results, "probes_on_landmarks": from_landmarks,
               # the estimator's landmarks of the portraits' motion against the truth, in inter-ocular units
               "rest_estimate_error": float(np.mean([error for _, error in per_clip])) if estimator is not None else None,
               # how far each reference is from rest, in units of the pool's spread (RMS over the identities)
