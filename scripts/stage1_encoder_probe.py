@@ -158,13 +158,13 @@ def fine_tune(model: HeadImitator, train: list[Path], args: argparse.Namespace) 
         for group in optimizer.param_groups:
             group["lr"] = group["lr_scale"] * cosine_lr(step, args.lr, 0, args.steps)
         driving = colour_jitter(batch["driving"], generator)
+        cross = batch["cross"].bool()
         own = None
         if offsets is None:
             latents = model.encode_motion(driving, batch["driving_landmarks"])
         else:
             moved = batch["driving_landmarks"] + offsets(batch["driving_identity"], batch["clip_index"])
             latents = model.motion_encoder(driving, batch["driving_landmarks"], points=moved)
-            cross = batch["cross"].bool()
             target_landmarks = batch["target_frame_landmarks"][cross]
             points = target_landmarks + offsets(batch["clip_index"][cross], batch["clip_index"][cross])
             own = model.motion_encoder(batch["target"][cross], target_landmarks, points=points)
@@ -173,7 +173,6 @@ def fine_tune(model: HeadImitator, train: list[Path], args: argparse.Namespace) 
             loss = loss + args.param_weight * param_loss(model, latents, batch)
         if args.invariance_weight > 0 and batch["cross"].any():
             loss = loss + args.invariance_weight * invariance_loss(model, latents, batch, args.invariance_per_dim, own)
-        cross = batch["cross"].bool()
         if args.identity_weight > 0 and cross.any():
             logits = adversary(GradientReversal.apply(latents[cross], args.identity_weight))
             adversary_loss = F.mse_loss(logits, looks[batch["driving_identity"][cross]])

@@ -79,18 +79,21 @@ def most_neutral_frame(clip, spread: np.ndarray) -> np.ndarray:
 
 
 @torch.no_grad()
-def probe_inputs(clip, pool: np.ndarray, size: int, spread: np.ndarray, estimator: HeadImitator | None,
-                 rest_noise: tuple[float, ...] = (), seed: int = 0) -> tuple[dict[str, tuple], float | None]:
+def probe_inputs(clip, pool: np.ndarray, size: int, spread: np.ndarray, canonical: tuple[torch.Tensor, torch.Tensor],
+                 estimator: HeadImitator | None, rest_noise: tuple[float, ...] = (), seed: int = 0
+                 ) -> tuple[dict[str, tuple], float | None]:
     """The encoder inputs of one test identity for every row: (frames, landmarks) pairs of the
-    identity and of the canonical face with the pool's motions at the shared placement, and
-    the identity's landmarks moved onto the canonical face from each reference (frames None:
-    these only give points). Also the estimator's landmark error on the portrait, if any.
-    `rest_noise`: also the face at rest off by each of these errors (drawn with `seed`) (a random offset of every
-    point, the same in every frame, its mean length that many inter-ocular distances, as
-    `rest_estimate_error` measures the estimator's), keys "noise EPS"."""
+    identity and of the canonical face (`canonical`, the pool's motions on the canonical face),
+    both at the shared placement, and the identity's landmarks moved onto the canonical face
+    from each reference (frames None: these only give points). Also the estimator's landmark
+    error on the portrait, if any. `rest_noise`: also the face at rest off by each of these
+    errors, keys "noise EPS": a random offset of every point (drawn with `seed`), the same in
+    every frame, its mean length that many inter-ocular distances, as `rest_estimate_error`
+    measures the estimator's."""
     canonical_rest = rendered_face(NEUTRAL_PARAMS[None], CANONICAL_FACE, size)[1]
     face = placed(Appearance.from_dict(clip.render_spec["appearance"]), CANONICAL_FACE)
     own = rendered_face(pool, face, size)
+    at_rest = rendered_face(NEUTRAL_PARAMS[None], face, size)[1]
 
     def moved(reference: torch.Tensor) -> tuple[None, torch.Tensor]:
         """The identity's points less `reference` (its face at rest, or what stands for it), on the canonical face."""
@@ -99,10 +102,8 @@ def probe_inputs(clip, pool: np.ndarray, size: int, spread: np.ndarray, estimato
     portrait_params = most_neutral_frame(clip, spread)[None]
     portrait_frame, portrait = rendered_face(portrait_params, face, size)
     mean = torch.from_numpy(project_landmarks(clip.motion["params"], face, size).mean(axis=0) / size).float()
-    inputs = {"identity": own, "canonical": rendered_face(pool, CANONICAL_FACE, size),
-              "transferred": moved(rendered_face(NEUTRAL_PARAMS[None], face, size)[1]),
+    inputs = {"identity": own, "canonical": canonical, "transferred": moved(at_rest),
               "portrait": moved(portrait), "mean": moved(mean)}
-    at_rest = rendered_face(NEUTRAL_PARAMS[None], face, size)[1]
     offsets = torch.from_numpy(np.random.default_rng(seed).standard_normal(at_rest.shape))
     for noise in rest_noise:  # a 2-D normal offset of std s per axis has mean length s * sqrt(pi / 2)
         scale = noise * interocular(at_rest)[:, None, None] / np.sqrt(np.pi / 2)
@@ -110,16 +111,17 @@ def probe_inputs(clip, pool: np.ndarray, size: int, spread: np.ndarray, estimato
     if estimator is None:
         return inputs, None
 
-    def rest_estimates(frames: torch.Tensor, landmarks: torch.Tensor) -> torch.Tensor:
-        """Each frame's face at rest: its points less its motion as the estimator's landmark head reads it."""
-        return landmarks - estimator.landmark_head(estimator.encode_motion(frames, landmarks)) + canonical_rest
+    def motion(frames: torch.Tensor, landmarks: torch.Tensor) -> torch.Tensor:
+        """The canonical face with each frame's motion, as the estimator's landmark head reads it."""
+        return estimator.landmark_head(estimator.encode_motion(frames, landmarks))
 
-    inputs["estimated"] = moved(rest_estimates(portrait_frame, portrait))
-    some = np.linspace(0, clip.num_frames - 1, 40).astype(int)
-    inputs["estimated_clip"] = moved(rest_estimates(*rendered_face(clip.motion["params"][some], face, size)).mean(dim=0))
+    portrait_motion = motion(portrait_frame, portrait)  # a frame's face at rest: its points less its motion
+    inputs["estimated"] = moved(portrait - portrait_motion + canonical_rest)
+    frames, landmarks = rendered_face(clip.motion["params"][np.linspace(0, clip.num_frames - 1, 40).astype(int)],
+                                      face, size)
+    inputs["estimated_clip"] = moved((landmarks - motion(frames, landmarks) + canonical_rest).mean(dim=0))
     truth = torch.from_numpy(canonical_landmarks(portrait_params, CANONICAL_FACE).astype(np.float32))
-    read = portrait - rest_estimates(portrait_frame, portrait) + canonical_rest  # the estimator's landmark head output
-    return inputs, normalised_landmark_error(read, truth).item()
+    return inputs, normalised_landmark_error(portrait_motion, truth).item()
 
 
 def main() -> None:
@@ -155,7 +157,8 @@ def main() -> None:
         sources[f"identity crops, its points moved onto the canonical face, its rest off by {noise:g}"] = (
             "identity", f"noise {noise:g}")
     size = HeadImitator.from_pretrained(args.stage1[0]).config.image_size
-    per_clip = [probe_inputs(clip, pool, size, spread, estimator, tuple(args.rest_noise), seed=index)
+    canonical = rendered_face(pool, CANONICAL_FACE, size)  # the same motions on no one's face
+    per_clip = [probe_inputs(clip, pool, size, spread, canonical, estimator, tuple(args.rest_noise), seed=index)
                 for index, clip in enumerate(clips)]
     half = np.repeat(np.arange(len(clips)) % 2 == 1, len(pool))  # the motion probe: fit on even identities
     params = np.tile(pool, (len(clips), 1))

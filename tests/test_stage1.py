@@ -1176,7 +1176,8 @@ def test_identity_sources_references_move_the_points_as_documented():
     clip = next(c for c in (load_clip(p, load_audio_tracks=False) for p in list_clips(SAMPLES))
                 if c.render_spec["appearance"]["species"] == "human")
     pool = clip.motion["params"][:3]
-    inputs, error = sources.probe_inputs(clip, pool, 64, pool.std(axis=0) + 1e-6, None, (0.01,))
+    canonical = sources.rendered_face(pool, CANONICAL_FACE, 64)
+    inputs, error = sources.probe_inputs(clip, pool, 64, pool.std(axis=0) + 1e-6, canonical, None, (0.01,))
     assert error is None and set(inputs) >= {"identity", "canonical", "transferred", "portrait", "mean", "noise 0.01"}
     canonical = torch.from_numpy(canonical_landmarks(pool, CANONICAL_FACE).astype(np.float32))
     iod = interocular(canonical)
