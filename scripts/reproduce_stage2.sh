@@ -96,6 +96,12 @@ for RUN in "stage2_head1 1 1.5 2" "stage2_headnod1 1" "stage2_head03 1 2"; do
         --stage1 weights/stage1_tiny.safetensors --syncnet weights/syncnet_synconv.safetensors \
         --data data/s1train --split val --train-data data/s1train --out "runs/$NAME/pose_gain_val" --clips 8 --gains "$@"
 done
+# The weight-0.3 model at lower guidance scales (weights/README.md, "The weight-0.3 head loss at a
+# lower guidance scale"; 16 min):
+$PY scripts/stage2_experiments.py cfg-sweep --stage2 runs/stage2_head03/stage2.safetensors \
+    --stage1 weights/stage1_tiny.safetensors --syncnet weights/syncnet_synconv.safetensors \
+    --data data/s1train --split val --train-data data/s1train --out runs/stage2_head03/cfg_val8 --clips 8 \
+    --scales 2 2.5 3
 $PY scripts/stage2_experiments.py pose-smoothing-sweep --stage2 runs/stage2_head1/stage2.safetensors \
     --stage1 weights/stage1_tiny.safetensors --syncnet weights/syncnet_synconv.safetensors \
     --data data/s1train --split val --train-data data/s1train --out runs/stage2_head1/pose_smoothing_val --clips 8 \
@@ -106,7 +112,8 @@ print(json.dumps({"roll_turn_nod": {"head_sweep": r("runs/stage2_head1/head_swee
                                     "pose_smoothing_sweep": r("runs/stage2_head1/pose_smoothing_val/pose-smoothing-sweep.json")},
                   "nod": {"head_sweep": r("runs/stage2_headnod1/head_sweep_val.json"),
                           "pose_sweep": r("runs/stage2_headnod1/pose_gain_val/pose-sweep.json")},
-                  "roll_turn_nod_weight0.3": {"pose_sweep": r("runs/stage2_head03/pose_gain_val/pose-sweep.json")}},
+                  "roll_turn_nod_weight0.3": {"pose_sweep": r("runs/stage2_head03/pose_gain_val/pose-sweep.json"),
+                                              "cfg_sweep": r("runs/stage2_head03/cfg_val8/cfg-sweep.json")}},
                  indent=1))' \
     > weights/stage2_head_loss_val.json
 # The defaults on a fresh test split, since the one above is no longer blind to the pose settings:
