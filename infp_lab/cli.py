@@ -183,6 +183,11 @@ def _add_train_commands(sub: argparse._SubParsersAction) -> None:
                                  "full_motion_attention"),
                         help="train an ablation instead of the full model (the paper's two, and undoing this "
                              "project's clean-latent target or frame-banded motion attention)")
+    stage2.add_argument("--audio-layers", type=int, default=None,
+                        help="convolutions of the log-mel audio encoders (default: the preset's)")
+    stage2.add_argument("--audio-kernel", type=int, default=None,
+                        help="their size, odd (default: the preset's); they see layers * (kernel // 2) frames "
+                             "each side, which is also the streaming lookahead")
     stage2.set_defaults(func=_train_stage2)
 
 
@@ -238,7 +243,8 @@ def _train_stage2(args: argparse.Namespace) -> None:
                             head_weight=args.head_weight,
                             head_features=tuple(args.head_features), seed=args.seed, workers=args.workers)
     result = train_stage2(args.data, args.stage1, args.out, args.preset, cfg, resume=args.resume,
-                          device=args.device, cache_dir=args.cache, ablation=args.ablation)
+                          device=args.device, cache_dir=args.cache, ablation=args.ablation,
+                          audio_layers=args.audio_layers, audio_kernel=args.audio_kernel)
     if result:
         _print_result("stage 2", result)
 

@@ -181,6 +181,25 @@ def test_train_export_and_resume(cache, stage1_file, synconv_dir, tmp_path):
                      cache_dir=folder)
 
 
+def test_audio_encoder_options_set_what_it_hears(cache, stage1_file, synconv_dir, tmp_path, capsys):
+    """audio_layers / audio_kernel (--audio-layers, --audio-kernel) change the audio encoders'
+    convolutions; the weights carry them, and so the lookahead that training windows and the
+    streaming generator take."""
+    from infp_lab.cli import main
+
+    folder, _ = cache
+    train_stage2(synconv_dir, stage1_file, tmp_path / "w", "tiny", replace(FAST, steps=2), device="cpu",
+                 progress=False, cache_dir=folder, audio_layers=4, audio_kernel=5)
+    model = MotionGenerator.from_pretrained(tmp_path / "w" / "stage2.safetensors")
+    assert (model.config.audio.layers, model.config.audio.kernel, model.config.lookahead) == (4, 5, 8)
+    assert len(model.other_audio_encoder.blocks) == 4
+    assert model.other_audio_encoder.blocks[0].conv.kernel_size == (5,)
+    base = ["train", "stage2", "--data", str(synconv_dir), "--stage1", str(stage1_file), "--out", str(tmp_path / "o")]
+    assert main([*base, "--audio-kernel", "4"]) == 2
+    assert "audio.kernel must be odd" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
 def test_mouth_loss_compares_the_decoded_lips(cache, stage1_file):
     _, paths = cache
     stage1 = HeadImitator.from_pretrained(stage1_file)

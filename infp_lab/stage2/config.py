@@ -216,6 +216,14 @@ ABLATIONS = {  # name -> {config section: field changes}
 }
 
 
+def with_audio_encoder(config: Stage2Config, layers: int | None = None, kernel: int | None = None) -> Stage2Config:
+    """The config with its log-mel audio encoders' convolutions changed: `layers` of size
+    `kernel` (None keeps the preset's). They see `layers * (kernel // 2)` frames each side, which
+    is also the streaming generator's lookahead; a bad value fails the config's checks."""
+    changes = {name: value for name, value in (("layers", layers), ("kernel", kernel)) if value is not None}
+    return replace(config, audio=replace(config.audio, **changes)) if changes else config
+
+
 def ablated(config: Stage2Config, name: str | None) -> Stage2Config:
     """The config with one of ABLATIONS applied (None: unchanged)."""
     if name is None:

@@ -31,7 +31,7 @@ from infp_lab.checkpoint import file_sha256, load_training_checkpoint, save_trai
 from infp_lab.data.clip import STATE_NAMES, train_val_clips
 from infp_lab.metrics import landmark_head_pose
 from infp_lab.stage1.model import HeadImitator
-from infp_lab.stage2.config import ablated, preset
+from infp_lab.stage2.config import ablated, preset, with_audio_encoder
 from infp_lab.stage2.data import WindowDataset, cache_latents, cached_latents, latent_stats
 from infp_lab.stage2.diffusion import diffusion_loss
 from infp_lab.stage2.model import MotionGenerator
@@ -217,7 +217,8 @@ def _cached(stage1_weights: Path, clips: list[Path], cache_dir: Path, device: to
 
 def train_stage2(data: str | Path, stage1_weights: str | Path, out: str | Path, preset_name: str = "tiny",
                  train_cfg: Stage2TrainConfig = Stage2TrainConfig(), resume: bool = False, device: str = "auto",
-                 progress: bool = True, cache_dir: str | Path | None = None, ablation: str | None = None) -> dict:
+                 progress: bool = True, cache_dir: str | Path | None = None, ablation: str | None = None,
+                 audio_layers: int | None = None, audio_kernel: int | None = None) -> dict:
     """Train (or resume) a stage-2 motion generator on the latents of a stage-1 model.
 
     Args:
@@ -232,6 +233,8 @@ def train_stage2(data: str | Path, stage1_weights: str | Path, out: str | Path, 
         progress: show progress bars.
         cache_dir: where the latent cache lives (default: `out/latent_cache`).
         ablation: one of the paper's ablations (config.ABLATIONS), or None for the full model.
+        audio_layers, audio_kernel: the audio encoders' convolutions, if not the preset's
+            (config.with_audio_encoder).
 
     Returns:
         {"step", "wall_s", "loss"}: the final step, the wall time and the validation loss.
@@ -241,7 +244,8 @@ def train_stage2(data: str | Path, stage1_weights: str | Path, out: str | Path, 
     if not stage1_weights.is_file():
         raise FileNotFoundError(f"stage-1 weights not found: {stage1_weights}")
     stage1 = HeadImitator.from_pretrained(stage1_weights)  # a wrong file fails here
-    config = ablated(preset(preset_name, stage1.config.latent_dim), ablation)
+    config = with_audio_encoder(ablated(preset(preset_name, stage1.config.latent_dim), ablation),
+                                audio_layers, audio_kernel)
     if config.audio.type != "logmel":
         raise ValueError(f"stage-2 training reads cached log-mel features; preset {preset_name!r} has the "
                          f"{config.audio.type!r} audio encoder")
