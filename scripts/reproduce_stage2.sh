@@ -116,6 +116,31 @@ print(json.dumps({"roll_turn_nod": {"head_sweep": r("runs/stage2_head1/head_swee
                                               "cfg_sweep": r("runs/stage2_head03/cfg_val8/cfg-sweep.json")}},
                  indent=1))' \
     > weights/stage2_head_loss_val.json
+# Audio encoders that hear 320 ms each side (weights/README.md, "Audio encoders that hear further";
+# not shipped yet): two seeds, the head's motion on all 36 validation clips and lip sync on 8, and the
+# first sweep of the defaults' chain for seed 0 (about 1.5 hours on 2 cores in all):
+for SEED in 0 1; do
+    RUN="runs/stage2_audio8_seed$SEED"
+    $IL train stage2 --data data/s1train --stage1 weights/stage1_tiny.safetensors --out "$RUN" \
+        --preset tiny --steps 4000 --batch-size 32 --one-sided-steps 1000 --mouth-weight 1 --seed "$SEED" \
+        --audio-layers 4 --audio-kernel 5
+    $PY scripts/stage2_head_sweep.py --stage2 "$RUN/stage2.safetensors" --stage1 weights/stage1_tiny.safetensors \
+        --data data/s1train --split val --train-data data/s1train --settings 2:1 3:1 --out "$RUN/head_sweep_val.json"
+    $PY scripts/stage2_experiments.py pose-sweep --stage2 "$RUN/stage2.safetensors" \
+        --stage1 weights/stage1_tiny.safetensors --syncnet weights/syncnet_synconv.safetensors \
+        --data data/s1train --split val --train-data data/s1train --out "$RUN/pose_gain_val" --clips 8 --gains 2
+done
+$PY scripts/stage2_experiments.py cfg-sweep --stage2 runs/stage2_audio8_seed0/stage2.safetensors \
+    --stage1 weights/stage1_tiny.safetensors --syncnet weights/syncnet_synconv.safetensors \
+    --data data/s1train --split val --train-data data/s1train --out runs/stage2_audio8_seed0/cfg_val --clips 4 \
+    --scales 2 3 4 5 6 --smoothing 0 --pose-gain 1 --pose-smoothing 0
+$PY -c 'import json; r = lambda p: json.load(open(p))
+print(json.dumps({"audio_layers": 4, "audio_kernel": 5,
+                  **{f"seed{s}": {"head_sweep": r(f"runs/stage2_audio8_seed{s}/head_sweep_val.json"),
+                                  "pose_sweep": r(f"runs/stage2_audio8_seed{s}/pose_gain_val/pose-sweep.json")}
+                     for s in (0, 1)},
+                  "seed0_cfg_sweep": r("runs/stage2_audio8_seed0/cfg_val/cfg-sweep.json")}, indent=1))' \
+    > weights/stage2_audio_context_val.json
 # The defaults on a fresh test split, since the one above is no longer blind to the pose settings:
 $IL data synth --out data/s1test300 --conversations 40 --seconds 20 --seed 300
 $IL eval stage2 --ckpt weights/stage2_tiny.safetensors --stage1 weights/stage1_tiny.safetensors \
