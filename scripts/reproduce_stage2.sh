@@ -118,7 +118,8 @@ print(json.dumps({"roll_turn_nod": {"head_sweep": r("runs/stage2_head1/head_swee
     > weights/stage2_head_loss_val.json
 # Audio encoders that hear 320 ms each side (weights/README.md, "Audio encoders that hear further";
 # not shipped yet): two seeds, the head's motion on all 36 validation clips and lip sync on 8, and the
-# first sweep of the defaults' chain for seed 0 (about 1.5 hours on 2 cores in all):
+# first two steps of the defaults' chain for seed 0, the scale and the guidance smoothing (about 2 hours
+# on 2 cores in all):
 for SEED in 0 1; do
     RUN="runs/stage2_audio8_seed$SEED"
     $IL train stage2 --data data/s1train --stage1 weights/stage1_tiny.safetensors --out "$RUN" \
@@ -134,12 +135,20 @@ $PY scripts/stage2_experiments.py cfg-sweep --stage2 runs/stage2_audio8_seed0/st
     --stage1 weights/stage1_tiny.safetensors --syncnet weights/syncnet_synconv.safetensors \
     --data data/s1train --split val --train-data data/s1train --out runs/stage2_audio8_seed0/cfg_val --clips 4 \
     --scales 2 3 4 5 6 --smoothing 0 --pose-gain 1 --pose-smoothing 0
+for SIGMA in 0.5 1 2; do
+    $PY scripts/stage2_experiments.py cfg-sweep --stage2 runs/stage2_audio8_seed0/stage2.safetensors \
+        --stage1 weights/stage1_tiny.safetensors --syncnet weights/syncnet_synconv.safetensors \
+        --data data/s1train --split val --train-data data/s1train --out "runs/stage2_audio8_seed0/cfg_val_s$SIGMA" \
+        --clips 4 --scales 3 --smoothing "$SIGMA" --pose-gain 1 --pose-smoothing 0
+done
 $PY -c 'import json; r = lambda p: json.load(open(p))
 print(json.dumps({"audio_layers": 4, "audio_kernel": 5,
                   **{f"seed{s}": {"head_sweep": r(f"runs/stage2_audio8_seed{s}/head_sweep_val.json"),
                                   "pose_sweep": r(f"runs/stage2_audio8_seed{s}/pose_gain_val/pose-sweep.json")}
                      for s in (0, 1)},
-                  "seed0_cfg_sweep": r("runs/stage2_audio8_seed0/cfg_val/cfg-sweep.json")}, indent=1))' \
+                  "seed0_cfg_sweep": r("runs/stage2_audio8_seed0/cfg_val/cfg-sweep.json"),
+                  "seed0_cfg_sweep_smoothing": {s: r(f"runs/stage2_audio8_seed0/cfg_val_s{s}/cfg-sweep.json")
+                                                for s in ("0.5", "1", "2")}}, indent=1))' \
     > weights/stage2_audio_context_val.json
 # The defaults on a fresh test split, since the one above is no longer blind to the pose settings:
 $IL data synth --out data/s1test300 --conversations 40 --seconds 20 --seed 300
