@@ -51,6 +51,7 @@ def main() -> None:
     parser.add_argument("--split", default="test")
     parser.add_argument("--clips", type=int, default=12)
     parser.add_argument("--scale", type=float, default=AUDIO_SCALE)
+    parser.add_argument("--pose-gain", type=float, default=None, help="default: the library's (POSE_GAIN)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
@@ -64,11 +65,11 @@ def main() -> None:
         for mode in poses:
             latents = generate_from_audio(stage2, clip.self_audio, clip.other_audio, clip.sample_rate,
                                           audio_scale=args.scale, seed=args.seed, start=true_latents[:1],
-                                          portrait_style=mode == "portrait_style").latents
+                                          portrait_style=mode == "portrait_style", pose_gain=args.pose_gain).latents
             poses[mode].append(landmark_head_pose(first_frame_landmarks(stage1, clip, latents)))
     tail = int(round(TAIL_S * clips[0].fps))
     report = {"clips": len(clips), "split": args.split, "scale": args.scale, "seed": args.seed, "tail_s": TAIL_S,
-              "pose_gain": resolve_pose_gain(stage2, None), "pose_smoothing": resolve_pose_smoothing(stage2, None),
+              "pose_gain": resolve_pose_gain(stage2, args.pose_gain), "pose_smoothing": resolve_pose_smoothing(stage2, None),
               "truth": {f"var_{n}": float(np.mean([t[:, i].var() for t in truths])) for i, n in enumerate(POSE_NAMES)},
               **{mode: summary(p, truths, tail) for mode, p in poses.items()}}
     args.out.parent.mkdir(parents=True, exist_ok=True)

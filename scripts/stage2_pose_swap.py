@@ -26,7 +26,7 @@ from infp_lab.data.clip import list_clips, load_clip
 from infp_lab.stage1.inference import encode_clip
 from infp_lab.stage1.model import HeadImitator
 from infp_lab.stage2.evaluate import render_first_frame, uint8_video
-from infp_lab.stage2.generate import generate_from_audio, resolve_pose_smoothing
+from infp_lab.stage2.generate import generate_from_audio, resolve_pose_gain, resolve_pose_smoothing
 from infp_lab.stage2.model import MotionGenerator
 from infp_lab.syncnet import SyncNet, sync_scores
 
@@ -52,6 +52,7 @@ def main() -> None:
     parser.add_argument("--data", required=True)
     parser.add_argument("--split", default="val")
     parser.add_argument("--clips", type=int, default=4)
+    parser.add_argument("--pose-gain", type=float, default=None, help="default: the library's (POSE_GAIN)")
     parser.add_argument("--pose-smoothing", type=float, default=None,
                         help="the generator's low-pass on the head pose (default: the model's default)")
     parser.add_argument("--seed", type=int, default=0)
@@ -67,13 +68,15 @@ def main() -> None:
         clip = load_clip(path)
         true = encode_clip(stage1, clip)
         generated = generate_from_audio(stage2, clip.self_audio, clip.other_audio, clip.sample_rate, seed=args.seed,
-                                        start=true[:1], pose_smoothing=args.pose_smoothing).latents
+                                        start=true[:1], pose_gain=args.pose_gain,
+                                        pose_smoothing=args.pose_smoothing).latents
         frames = min(len(true), len(generated))
         audio = clip.self_audio[: int(round(frames * clip.sample_rate / clip.fps))]
         for name, latents in swapped(stage2, true[:frames], generated[:frames]).items():
             video, landmarks = render_first_frame(stage1, clip, latents)
             scores[name].append(sync_scores(syncnet, uint8_video(video), landmarks, audio).lse_c)
     report = {"clips": len(scores["true"]), "split": args.split, "seed": args.seed,
+              "pose_gain": resolve_pose_gain(stage2, args.pose_gain),
               "pose_smoothing": resolve_pose_smoothing(stage2, args.pose_smoothing),
               "lse_c": {name: float(np.mean(values)) for name, values in scores.items()},
               "lse_c_per_clip": scores}
