@@ -107,10 +107,10 @@ def test_the_head_stays_where_the_portrait_has_it(generated, stage1):
     the side in these clips) instead of drifting toward the training data's average pose.
 
     Read from the landmarks the renderer is told (the landmark head), over the last 5 s, on the
-    two sample test clips. With the portrait as the style reference (the default; pose gain 2.5) the head's
-    centre stays 3.7 px and its turn 0.19 inter-ocular distances from the truth's on average
-    (3.9 and 0.22 at pose gain 1); without a style they drift 12.0 px and 0.39 (measured;
-    scripts/stage2_drift.py does it on the test split)."""
+    two sample test clips. With the portrait as the style reference (the default) the head's
+    centre stays 3.8 px and its turn 0.16 inter-ocular distances from the truth's on average
+    (4.2 and 0.16 at pose gain 2); without a style they drift 10.7 px and 0.35 (measured on the
+    fifth model; scripts/stage2_drift.py does it on the test split)."""
     from infp_lab.metrics import landmark_head_pose
     from infp_lab.stage1.inference import encode_clip
     from infp_lab.stage2.evaluate import first_frame_landmarks
@@ -212,25 +212,25 @@ def sample_defaults(generated, sample_starts):
     return _generate_each(generated[0], sample_starts)
 
 
-def test_the_pose_gain_moves_the_head_more_and_the_mouth_alike(generated, stage1, sample_starts, sample_defaults):
-    """The shipped weights have head-pose directions, and the default pose gain makes the head
-    nod more than plain guidance at the same scale does, with the mouth moving as much.
+def test_the_pose_gain_moves_the_head_more_and_the_mouth_alike(generated, stage1, sample_starts):
+    """The shipped weights have head-pose directions, and a pose gain of 2 makes the head nod
+    more than plain guidance (gain 1, the default the validation rule chose for these weights)
+    at the same scale does, with the mouth moving as much.
 
     Read from the landmarks the landmark head decodes (nothing fitted), on three sample clips."""
     from infp_lab.metrics import landmark_head_pose
-    from infp_lab.stage2.config import POSE_GAIN
 
     model = generated[0]
-    assert model.has_pose_directions and POSE_GAIN > 1
+    assert model.has_pose_directions
     nods, lips = {}, {}
-    for gain, motions in ((1.0, _generate_each(model, sample_starts, pose_gain=1.0)), (None, sample_defaults)):
+    for gain in (1.0, 2.0):
         with torch.no_grad():
-            for latents in motions:
+            for latents in _generate_each(model, sample_starts, pose_gain=gain):
                 nods.setdefault(gain, []).append(landmark_head_pose(stage1.landmark_head(latents).numpy())[:, 3].std())
                 lips.setdefault(gain, []).append(stage1.lip_gap(latents).numpy().std())
-    nod_ratio = np.mean(nods[None]) / np.mean(nods[1.0])
-    lip_ratio = np.mean(lips[None]) / np.mean(lips[1.0])
-    assert nod_ratio > 1.1, (nods, nod_ratio)  # measured 1.19 at gain 2 (lip ratio 1.01); 1.34 at gain 2.5
+    nod_ratio = np.mean(nods[2.0]) / np.mean(nods[1.0])
+    lip_ratio = np.mean(lips[2.0]) / np.mean(lips[1.0])
+    assert nod_ratio > 1.1, (nods, nod_ratio)  # measured 1.19, lip ratio 1.00 (the fourth model alike)
     assert abs(lip_ratio - 1) < 0.05, (lips, lip_ratio)
 
 
@@ -253,5 +253,5 @@ def test_the_pose_low_pass_stills_the_heads_shake_and_not_the_mouth(generated, s
                 lips.setdefault(frames, []).append(stage1.lip_gap(latents).numpy().std())
     shake_ratio = np.mean(shake[None], axis=0) / np.mean(shake[0.0], axis=0)
     lip_ratio = np.mean(lips[None]) / np.mean(lips[0.0])
-    assert (shake_ratio < 0.85).all() and shake_ratio.mean() < 0.75, (shake, shake_ratio)  # 0.73 / 0.59 measured
+    assert (shake_ratio < 0.85).all() and shake_ratio.mean() < 0.75, (shake, shake_ratio)  # 0.73 / 0.58 measured
     assert abs(lip_ratio - 1) < 0.05, (lips, lip_ratio)
