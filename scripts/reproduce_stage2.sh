@@ -12,6 +12,13 @@ STEPS="${STAGE2_STEPS:-4000}"
 FOURTH="weights/stage2_fourth"
 mkdir -p "$FOURTH"
 
+# The guidance-smoothing sweeps "${1}0.5", "${1}1" and "${1}2" (cfg-sweep --out folders) as one JSON keyed by sigma.
+smoothing_sweeps() {
+    $PY -c 'import json, sys
+print(json.dumps({f"{float(s)}": json.load(open(f"{sys.argv[1]}{s}/cfg-sweep.json")) for s in ("0.5", "1", "2")},
+                 indent=1))' "$1"
+}
+
 # The lip-sync expert for LSE-C / LSE-D, trained on SynConv training clips only.
 $IL train syncnet --data data/s1train --out runs/syncnet --steps 2000 --batch-size 64
 cp runs/syncnet/syncnet.safetensors weights/syncnet_synconv.safetensors
@@ -38,8 +45,7 @@ for SIGMA in 0.5 1 2; do
         --data data/s1train --split val --train-data data/s1train --out "runs/stage2_cfg_val_s$SIGMA" --clips 4 \
         --scales 3 --smoothing "$SIGMA" --pose-gain 1
 done
-$PY -c 'import json; print(json.dumps({f"{float(s)}": json.load(open(f"runs/stage2_cfg_val_s{s}/cfg-sweep.json"))
-                                      for s in ("0.5", "1", "2")}, indent=1))' > $FOURTH/stage2_cfg_sweep_val_smoothing.json
+smoothing_sweeps runs/stage2_cfg_val_s > $FOURTH/stage2_cfg_sweep_val_smoothing.json
 # The default low-pass on the generated head pose (stage2.config.POSE_SMOOTHING = 1 frame) is the
 # "chosen_pose_smoothing" of this validation sweep at the chosen scale, smoothing and pose gain
 # (8 clips, about 5 min per time constant on 2 cores; made after the pose gain was chosen below
@@ -203,8 +209,7 @@ $PY scripts/stage2_experiments.py pose-smoothing-sweep --stage2 weights/stage2_t
     --data data/s1train --split val --train-data data/s1train --out $R/pose_smoothing_val --clips 8 \
     --pose-gain 1 --time-constants 0 1 2 3
 cp $R/cfg_val/cfg-sweep.json weights/stage2_cfg_sweep_val.json
-$PY -c "import json; print(json.dumps({f'{float(s)}': json.load(open(f'$R/cfg_val_s{s}/cfg-sweep.json'))
-                                       for s in ('0.5', '1', '2')}, indent=1))" > weights/stage2_cfg_sweep_val_smoothing.json
+smoothing_sweeps $R/cfg_val_s > weights/stage2_cfg_sweep_val_smoothing.json
 cp $R/pose_gain_val5/pose-sweep.json weights/stage2_pose_gain_val.json
 cp $R/pose_smoothing_val/pose-smoothing-sweep.json weights/stage2_pose_smoothing_val.json
 # Both test splits at those defaults (14 min each), the drift of long generations (12 min) and the CFG

@@ -69,7 +69,8 @@ def main() -> None:
             poses[mode].append(landmark_head_pose(first_frame_landmarks(stage1, clip, latents)))
     tail = int(round(TAIL_S * clips[0].fps))
     report = {"clips": len(clips), "split": args.split, "scale": args.scale, "seed": args.seed, "tail_s": TAIL_S,
-              "pose_gain": resolve_pose_gain(stage2, args.pose_gain), "pose_smoothing": resolve_pose_smoothing(stage2, None),
+              "pose_gain": resolve_pose_gain(stage2, args.pose_gain),
+              "pose_smoothing": resolve_pose_smoothing(stage2, None),
               "truth": {f"var_{n}": float(np.mean([t[:, i].var() for t in truths])) for i, n in enumerate(POSE_NAMES)},
               **{mode: summary(p, truths, tail) for mode, p in poses.items()}}
     args.out.parent.mkdir(parents=True, exist_ok=True)
