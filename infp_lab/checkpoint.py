@@ -80,10 +80,11 @@ def load_training_checkpoint(path: str | Path) -> dict:
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
-def load_pretrained(model_cls, config_cls, path: str | Path, kind: str, device="cpu"):
+def load_pretrained(model_cls, config_cls, path: str | Path, kind: str, device="cpu", with_extra: bool = False):
     """Rebuild a model from a file written by `save_weights` alone: its config from the
-    metadata (`config_cls.from_dict`), then its weights; clear errors for a wrong file."""
-    state, config, _ = load_weights(path, kind)
+    metadata (`config_cls.from_dict`), then its weights; clear errors for a wrong file.
+    With `with_extra`, returns (model, the file's extra metadata)."""
+    state, config, extra = load_weights(path, kind)
     try:
         model = model_cls(config_cls.from_dict(config))
     except (TypeError, KeyError) as error:
@@ -92,4 +93,12 @@ def load_pretrained(model_cls, config_cls, path: str | Path, kind: str, device="
         model.load_state_dict(state)
     except RuntimeError as error:
         raise ValueError(f"{path} does not match its own {kind} config: {error}") from None
-    return model.to(device).eval()
+    model = model.to(device).eval()
+    return (model, extra) if with_extra else model
+
+
+def update_metadata(path: str | Path, kind: str, entries: dict) -> Path:
+    """Rewrite a file written by `save_weights` with `entries` added to (or replacing) its
+    extra metadata; the tensors and the config are kept as they are. Atomic, like `save_weights`."""
+    state, config, extra = load_weights(path, kind)
+    return save_weights(path, state, kind, config, {**extra, **entries})

@@ -263,6 +263,39 @@ def _export(args: argparse.Namespace) -> None:
     print(f"wrote {export_checkpoint(args.checkpoint, args.out, ema=not args.raw)}")
 
 
+SAMPLING_OPTIONS = {  # option -> (SamplingDefaults field, help)
+    "--audio-scale": ("audio_scale", "classifier-free audio guidance scale"),
+    "--guidance-smoothing": ("guidance_smoothing", "Gaussian sigma (frames) smoothing the guidance over time, 0 = none"),
+    "--pose-gain": ("pose_gain", "how much stronger guidance is along the head-pose directions (1 = as elsewhere)"),
+    "--pose-smoothing": ("pose_smoothing", "time constant (frames) of the low-pass on the generated head pose (0 = none)"),
+}
+
+
+def _add_defaults_command(sub: argparse._SubParsersAction) -> None:
+    defaults = sub.add_parser("defaults", help="show or set the sampling defaults kept in stage-2 weights")
+    defaults.add_argument("--weights", required=True, type=Path, help="stage-2 weights (.safetensors), rewritten in place")
+    for option, (_, text) in SAMPLING_OPTIONS.items():
+        defaults.add_argument(option, type=float, default=None, help=f"{text} (default: unchanged)")
+    defaults.set_defaults(func=_defaults)
+
+
+def _defaults(args: argparse.Namespace) -> None:
+    from dataclasses import replace
+
+    from infp_lab.stage2.model import MotionGenerator, set_sampling_defaults
+
+    model = MotionGenerator.from_pretrained(args.weights)
+    changes = {name: getattr(args, name) for name, _ in SAMPLING_OPTIONS.values() if getattr(args, name) is not None}
+    if changes:
+        set_sampling_defaults(args.weights, replace(model.defaults, **changes))
+        model = MotionGenerator.from_pretrained(args.weights)
+        print(f"wrote {args.weights}")
+    source = "chosen for these weights" if model.sampling is not None else "none chosen for these weights: the library's"
+    print(f"sampling defaults ({source}):")
+    for name, value in model.defaults.to_dict().items():
+        print(f"  {name}: {value:g}")
+
+
 def _add_eval_commands(sub: argparse._SubParsersAction) -> None:
     evaluate = sub.add_parser("eval", help="measure a trained model").add_subparsers(dest="eval_command", required=True)
     stage1 = evaluate.add_parser("stage1", help="reenactment quality, cross-identity transfer, disentanglement probes")
@@ -286,17 +319,9 @@ def _add_eval_commands(sub: argparse._SubParsersAction) -> None:
     stage2.add_argument("--split", default="test", help="split of --data to use ('all' for every clip)")
     stage2.add_argument("--out", required=True, type=Path, help="report .json")
     stage2.add_argument("--clips", type=int, default=None, help="evaluate only the first N clips")
-    stage2.add_argument("--audio-scale", type=float, default=3.0,  # stage2.config.AUDIO_SCALE
-                        help="classifier-free audio guidance scale (default: the one chosen on validation clips)")
-    stage2.add_argument("--guidance-smoothing", type=float, default=0.5,  # stage2.config.GUIDANCE_SMOOTHING
-                        help="Gaussian sigma (frames) smoothing the guidance over time, 0 = none "
-                             "(default: the one chosen on validation clips)")
-    stage2.add_argument("--pose-gain", type=float, default=None,
-                        help="how much stronger guidance is along the head-pose directions (1 = as elsewhere; "
-                             "default: the one chosen on validation clips, for weights that have them)")
-    stage2.add_argument("--pose-smoothing", type=float, default=None,
-                        help="time constant (frames) of the low-pass on the generated head pose (0 = none; "
-                             "default: the one chosen on validation clips, for weights with head-pose directions)")
+    for option, (_, text) in SAMPLING_OPTIONS.items():
+        stage2.add_argument(option, type=float, default=None,
+                            help=f"{text} (default: the weights' own, see `infp-lab defaults`)")
     stage2.add_argument("--seed", type=int, default=0)
     stage2.set_defaults(func=_eval_stage2)
 
@@ -334,6 +359,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_commands(sub)
     _add_train_commands(sub)
     _add_export_command(sub)
+    _add_defaults_command(sub)
     _add_eval_commands(sub)
     return parser
 

@@ -70,6 +70,10 @@ $PY scripts/stage2_experiments.py pose-sweep --stage2 $FOURTH/stage2_tiny.safete
     --data data/s1train --split val --train-data data/s1train --out runs/stage2_pose_gain_val --clips 8 \
     --gains 1 2 2.5 3 3.5
 cp runs/stage2_pose_gain_val/pose-sweep.json $FOURTH/stage2_pose_gain_val.json
+# The four defaults chosen, kept in the weights' metadata (since 2026-12-07; generation uses them where a call
+# leaves a setting out, and a test checks them against the sweeps above):
+$IL defaults --weights $FOURTH/stage2_tiny.safetensors --audio-scale 3 --guidance-smoothing 0.5 --pose-gain 2 \
+    --pose-smoothing 1
 # That trial: the low-pass re-chosen at gain 3.5 (31 min), the head's motion on all 36 validation
 # clips without rendering (8 min), and the test report at gain 3.5 and 2 frames (14 min):
 $PY scripts/stage2_experiments.py pose-smoothing-sweep --stage2 $FOURTH/stage2_tiny.safetensors \
@@ -212,6 +216,9 @@ cp $R/cfg_val/cfg-sweep.json weights/stage2_cfg_sweep_val.json
 smoothing_sweeps $R/cfg_val_s > weights/stage2_cfg_sweep_val_smoothing.json
 cp $R/pose_gain_val5/pose-sweep.json weights/stage2_pose_gain_val.json
 cp $R/pose_smoothing_val/pose-smoothing-sweep.json weights/stage2_pose_smoothing_val.json
+# The four defaults chosen, kept in the weights' metadata (a test checks them against the four files above):
+$IL defaults --weights weights/stage2_tiny.safetensors --audio-scale 3 --guidance-smoothing 0.5 --pose-gain 1 \
+    --pose-smoothing 1
 # Both test splits at those defaults (14 min each), the drift of long generations (12 min) and the CFG
 # sweep on 3 test clips (pose gain 1, the default):
 $IL eval stage2 --ckpt weights/stage2_tiny.safetensors --stage1 weights/stage1_tiny.safetensors \

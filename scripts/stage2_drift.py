@@ -25,9 +25,8 @@ from infp_lab.data.clip import list_clips, load_clip
 from infp_lab.metrics import landmark_head_pose
 from infp_lab.stage1.inference import encode_clip
 from infp_lab.stage1.model import HeadImitator
-from infp_lab.stage2.config import AUDIO_SCALE
 from infp_lab.stage2.evaluate import first_frame_landmarks
-from infp_lab.stage2.generate import generate_from_audio, resolve_pose_gain, resolve_pose_smoothing
+from infp_lab.stage2.generate import generate_from_audio, resolve_audio_scale, resolve_pose_gain, resolve_pose_smoothing
 from infp_lab.stage2.model import MotionGenerator
 
 POSE_NAMES = ("roll_deg", "turn", "centre_x_px")
@@ -50,8 +49,8 @@ def main() -> None:
     parser.add_argument("--data", required=True)
     parser.add_argument("--split", default="test")
     parser.add_argument("--clips", type=int, default=12)
-    parser.add_argument("--scale", type=float, default=AUDIO_SCALE)
-    parser.add_argument("--pose-gain", type=float, default=None, help="default: the library's (POSE_GAIN)")
+    parser.add_argument("--scale", type=float, default=None, help="audio guidance scale (default: the model's)")
+    parser.add_argument("--pose-gain", type=float, default=None, help="default: the model's")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
@@ -68,7 +67,8 @@ def main() -> None:
                                           portrait_style=mode == "portrait_style", pose_gain=args.pose_gain).latents
             poses[mode].append(landmark_head_pose(first_frame_landmarks(stage1, clip, latents)))
     tail = int(round(TAIL_S * clips[0].fps))
-    report = {"clips": len(clips), "split": args.split, "scale": args.scale, "seed": args.seed, "tail_s": TAIL_S,
+    report = {"clips": len(clips), "split": args.split, "scale": resolve_audio_scale(stage2, args.scale),
+              "seed": args.seed, "tail_s": TAIL_S,
               "pose_gain": resolve_pose_gain(stage2, args.pose_gain),
               "pose_smoothing": resolve_pose_smoothing(stage2, None),
               "truth": {f"var_{n}": float(np.mean([t[:, i].var() for t in truths])) for i, n in enumerate(POSE_NAMES)},

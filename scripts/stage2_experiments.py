@@ -18,7 +18,8 @@
     # Ablations: the full model vs each of config.ABLATIONS (no memory banks, no style modulation,
     # epsilon prediction, full-window motion attention), same data, seed and steps
     python scripts/stage2_experiments.py ablation --stage1 W1 --syncnet S --data data/s1train --test data/s1test \
-        --out runs/stage2_ablation [--steps 1500] [--clips 4] [--cache runs/stage2_tiny/latent_cache]
+        --out runs/stage2_ablation [--steps 1500] [--clips 4] [--cache runs/stage2_tiny/latent_cache] \
+        [--audio-layers 4 --audio-kernel 5]
 
 Each writes OUT/<name>.json (rows of the report's "generated" and "ground_truth" entries).
 """
@@ -34,9 +35,11 @@ import torch
 
 from infp_lab.data.clip import list_clips, load_clip
 from infp_lab.stage1.model import HeadImitator
-from infp_lab.stage2.config import ABLATIONS, AUDIO_SCALE, GUIDANCE_SMOOTHING, SAMPLERS
+from infp_lab.stage2.config import ABLATIONS, SAMPLERS
 from infp_lab.stage2.evaluate import References, evaluate_clip, evaluate_stage2, summarise
-from infp_lab.stage2.generate import resolve_pose_gain, resolve_pose_smoothing
+from infp_lab.stage2.generate import (
+    resolve_audio_scale, resolve_guidance_smoothing, resolve_pose_gain, resolve_pose_smoothing,
+)
 from infp_lab.stage2.model import MotionGenerator
 from infp_lab.stage2.train import Stage2TrainConfig, train_stage2
 from infp_lab.syncnet import SyncNet
@@ -146,7 +149,8 @@ def sampling(args: argparse.Namespace, stage2: MotionGenerator) -> dict:
 def cfg_sweep(args: argparse.Namespace) -> dict:
     settings = {str(scale): dict(audio_scale=scale, pose_gain=args.pose_gain) for scale in args.scales}
     rows, clips, stage2 = sweep(args, settings)
-    return {"clips": clips, "split": args.split, "seed": args.seed, "guidance_smoothing": args.smoothing,
+    return {"clips": clips, "split": args.split, "seed": args.seed,
+            "guidance_smoothing": resolve_guidance_smoothing(stage2, args.smoothing),
             **sampling(args, stage2), "pose_gain": resolve_pose_gain(stage2, args.pose_gain),
             "pose_smoothing": resolve_pose_smoothing(stage2, args.pose_smoothing), "rows": rows,
             "chosen_scale": choose_scale(rows)}
@@ -154,8 +158,9 @@ def cfg_sweep(args: argparse.Namespace) -> dict:
 
 def pose_sweep(args: argparse.Namespace) -> dict:
     rows, clips, stage2 = sweep(args, {str(gain): dict(audio_scale=args.scale, pose_gain=gain) for gain in args.gains})
-    return {"clips": clips, "split": args.split, "seed": args.seed, "guidance_smoothing": args.smoothing,
-            **sampling(args, stage2), "audio_scale": args.scale,
+    return {"clips": clips, "split": args.split, "seed": args.seed,
+            "guidance_smoothing": resolve_guidance_smoothing(stage2, args.smoothing),
+            **sampling(args, stage2), "audio_scale": resolve_audio_scale(stage2, args.scale),
             "pose_smoothing": resolve_pose_smoothing(stage2, args.pose_smoothing), "rows": rows,
             "chosen_pose_gain": choose_scale(rows), "chosen_pose_gain_by_head": choose_pose_gain(rows)}
 
@@ -164,8 +169,10 @@ def pose_smoothing_sweep(args: argparse.Namespace) -> dict:
     settings = {str(frames): dict(audio_scale=args.scale, pose_gain=args.pose_gain, pose_smoothing=frames)
                 for frames in args.time_constants}
     rows, clips, stage2 = sweep(args, settings)
-    return {"clips": clips, "split": args.split, "seed": args.seed, "guidance_smoothing": args.smoothing,
-            **sampling(args, stage2), "audio_scale": args.scale, "pose_gain": resolve_pose_gain(stage2, args.pose_gain),
+    return {"clips": clips, "split": args.split, "seed": args.seed,
+            "guidance_smoothing": resolve_guidance_smoothing(stage2, args.smoothing),
+            **sampling(args, stage2), "audio_scale": resolve_audio_scale(stage2, args.scale),
+            "pose_gain": resolve_pose_gain(stage2, args.pose_gain),
             "rows": rows, "chosen_pose_smoothing": choose_pose_smoothing(rows)}
 
 
@@ -180,7 +187,8 @@ def ablation(args: argparse.Namespace) -> dict:
                                 checkpoint_every=args.steps, seed=args.seed)
         start = time.perf_counter()
         train_stage2(args.data, args.stage1, run, "tiny", cfg, resume=(run / "checkpoint.pt").exists(),
-                     cache_dir=args.cache or args.out / "latent_cache", ablation=name)
+                     cache_dir=args.cache or args.out / "latent_cache", ablation=name,
+                     audio_layers=args.audio_layers, audio_kernel=args.audio_kernel)
         seconds = time.perf_counter() - start
         report, _ = evaluate_stage2(run / "stage2.safetensors", args.stage1, args.syncnet, args.test, args.data,
                                     max_clips=args.clips, seed=args.seed)
@@ -189,7 +197,7 @@ def ablation(args: argparse.Namespace) -> dict:
         rows.setdefault("ground_truth", pick(report["ground_truth"]))
         print(f"{name or 'full'}: {rows[name or 'full']}", flush=True)
     return {"steps": args.steps, "batch_size": args.batch_size, "mouth_weight": args.mouth_weight, "clips": args.clips,
-            "rows": rows}
+            "audio_layers": args.audio_layers, "audio_kernel": args.audio_kernel, "rows": rows}
 
 
 def main() -> None:
@@ -200,10 +208,10 @@ def main() -> None:
     cfg.add_argument("--pose-gain", type=float, default=None,
                      help="guidance gain along the head-pose directions (default: the model's default)")
     pose = sub.add_parser("pose-sweep")
-    pose.add_argument("--scale", type=float, default=AUDIO_SCALE)
+    pose.add_argument("--scale", type=float, default=None, help="audio guidance scale (default: the model's)")
     pose.add_argument("--gains", type=float, nargs="+", default=[1, 2, 2.5, 3, 3.5])
     smooth = sub.add_parser("pose-smoothing-sweep")
-    smooth.add_argument("--scale", type=float, default=AUDIO_SCALE)
+    smooth.add_argument("--scale", type=float, default=None, help="audio guidance scale (default: the model's)")
     smooth.add_argument("--pose-gain", type=float, default=None,
                         help="guidance gain along the head-pose directions (default: the model's default)")
     smooth.add_argument("--time-constants", type=float, nargs="+", default=[0, 1, 2, 3],
@@ -214,8 +222,8 @@ def main() -> None:
         p.add_argument("--split", default="test",
                        help="which split of --data (choose a setting on 'val', report on 'test')")
         p.add_argument("--train-data", required=True, type=Path, help="training clips for the metrics' references")
-        p.add_argument("--smoothing", type=float, default=GUIDANCE_SMOOTHING,
-                       help="Gaussian sigma (frames) smoothing the guidance over time (0 = none)")
+        p.add_argument("--smoothing", type=float, default=None,
+                       help="Gaussian sigma (frames) smoothing the guidance over time (0 = none; default: the model's)")
         p.add_argument("--pose-smoothing", type=float, default=None,
                        help="time constant (frames) of the low-pass on the generated head pose (default: the "
                             "model's default; a pose-smoothing sweep sets its own)")
@@ -228,6 +236,10 @@ def main() -> None:
     ablate.add_argument("--batch-size", type=int, default=32)
     ablate.add_argument("--mouth-weight", type=float, default=0.0, help="the mouth loss of every variant")
     ablate.add_argument("--cache", type=Path, default=None, help="a latent cache of the same stage-1 weights to reuse")
+    ablate.add_argument("--audio-layers", type=int, default=None,
+                        help="every variant's audio encoders: convolution layers (default: the preset's)")
+    ablate.add_argument("--audio-kernel", type=int, default=None,
+                        help="every variant's audio encoders: convolution size (default: the preset's)")
     for p in (cfg, pose, smooth, ablate):
         p.add_argument("--stage1", required=True, type=Path)
         p.add_argument("--syncnet", required=True, type=Path)

@@ -52,7 +52,7 @@ def main() -> None:
     parser.add_argument("--data", required=True)
     parser.add_argument("--split", default="val")
     parser.add_argument("--clips", type=int, default=4)
-    parser.add_argument("--pose-gain", type=float, default=None, help="default: the library's (POSE_GAIN)")
+    parser.add_argument("--pose-gain", type=float, default=None, help="default: the model's")
     parser.add_argument("--pose-smoothing", type=float, default=None,
                         help="the generator's low-pass on the head pose (default: the model's default)")
     parser.add_argument("--seed", type=int, default=0)

@@ -93,9 +93,9 @@ def test_config_round_trip_and_validation():
         MotionGenerator(replace(TINY, audio=AudioEncoderConfig(type="wav2vec2", input_dim=640)))
 
 
-def test_ablations_and_guidance_default_match_the_cli():
+def test_ablations_and_sampling_options_of_the_cli():
     from infp_lab.cli import build_parser
-    from infp_lab.stage2.config import ABLATIONS, AUDIO_SCALE, GUIDANCE_SMOOTHING, ablated
+    from infp_lab.stage2.config import ABLATIONS, ablated
 
     base = preset("tiny")
     assert ablated(base, None) == base
@@ -113,8 +113,8 @@ def test_ablations_and_guidance_default_match_the_cli():
         return next(a for a in stage2._actions if a.dest == name)
 
     assert tuple(option("train", "ablation").choices) == tuple(ABLATIONS)
-    assert option("eval", "audio_scale").default == AUDIO_SCALE
-    assert option("eval", "guidance_smoothing").default == GUIDANCE_SMOOTHING
+    for name in ("audio_scale", "guidance_smoothing", "pose_gain", "pose_smoothing"):
+        assert option("eval", name).default is None  # the weights' own (test_sampling_defaults_travel_with_the_weights)
 
 
 def test_wav2vec2_without_transformers_says_so(tmp_path):
@@ -493,8 +493,10 @@ def test_bad_inputs_raise_clear_errors(model):
         generate(model, self_audio[0], other_audio[0, :5])
     with pytest.raises(ValueError, match="window must be"):
         generate(model, self_audio[0], other_audio[0], window=40)
-    with pytest.raises(ValueError, match="guidance_smoothing must be >= 0"):
-        generate(model, self_audio[0], other_audio[0], guidance_smoothing=-1.0)
+    for option in ("guidance_smoothing", "audio_scale"):
+        for bad in (-1.0, float("nan")) if option == "guidance_smoothing" else (float("nan"),):
+            with pytest.raises(ValueError, match=f"{option} must be a finite number"):
+                generate(model, self_audio[0], other_audio[0], **{option: bad})
     with pytest.raises(ValueError, match="sampler"):
         make_sampler(TINY.diffusion, sampler="euler")
     with pytest.raises(ValueError, match="window must be"):
@@ -555,6 +557,48 @@ def test_pose_options_default_to_the_models_directions(model, option, neutral):
     for bad in (-1.0, float("nan")):
         with pytest.raises(ValueError, match=f"{option} must be"):
             generate(posed, self_audio, other_audio, **{option: bad})
+
+
+def test_sampling_defaults_travel_with_the_weights(tmp_path, capsys):
+    """Weights carry the sampling defaults chosen for them (`infp-lab defaults` writes them, the
+    tensors and other metadata kept); generation uses them where a call leaves a setting out,
+    and a file without them gets the library's; bad values are refused and change nothing."""
+    from infp_lab.checkpoint import load_weights
+    from infp_lab.cli import main
+    from infp_lab.stage2.config import SamplingDefaults
+    from infp_lab.stage2.model import set_sampling_defaults
+
+    posed, _ = _posed_model()
+    path = posed.save_pretrained(tmp_path / "w.safetensors", extra={"step": 7})
+    plain = MotionGenerator.from_pretrained(path)
+    assert plain.sampling is None and plain.defaults == SamplingDefaults()
+    chosen = SamplingDefaults(audio_scale=2.0, guidance_smoothing=1.0, pose_gain=2.5, pose_smoothing=2.0)
+    set_sampling_defaults(path, chosen)
+    tuned = MotionGenerator.from_pretrained(path)
+    assert tuned.sampling == chosen
+    state, _, extra = load_weights(path, "infp-lab/stage2")
+    assert extra["step"] == 7 and all(torch.equal(v, plain.state_dict()[k]) for k, v in state.items())
+
+    self_audio, other_audio = (f[0].numpy() for f in _features(1, 30))
+    own = generate(tuned, self_audio, other_audio, seed=1).latents
+    assert torch.equal(own, generate(plain, self_audio, other_audio, seed=1, **chosen.to_dict()).latents)
+    assert (own - generate(plain, self_audio, other_audio, seed=1).latents).abs().max() > 1e-4
+    assert StreamingGenerator(tuned).chain.options == StreamingGenerator(plain, **chosen.to_dict()).chain.options
+    again = MotionGenerator.from_pretrained(tuned.save_pretrained(tmp_path / "again.safetensors"))
+    assert again.sampling == chosen
+
+    assert main(["defaults", "--weights", str(path), "--pose-gain", "3"]) == 0
+    assert MotionGenerator.from_pretrained(path).sampling == replace(chosen, pose_gain=3.0)
+    assert "pose_gain: 3" in capsys.readouterr().out
+    before = path.read_bytes()
+    assert main(["defaults", "--weights", str(path), "--audio-scale", "nan"]) == 2
+    assert "audio_scale must be a finite number" in capsys.readouterr().err
+    assert path.read_bytes() == before
+    for bad in ({"pose_gain": -1.0}, {"audio_scale": float("inf")}, {"pose_smoothing": "1"}):
+        with pytest.raises(ValueError, match="must be a finite number"):
+            SamplingDefaults(**bad)
+    with pytest.raises(ValueError, match="unknown sampling defaults"):
+        SamplingDefaults.from_dict({"audio_scale": 2.0, "temperature": 1.0})
 
 
 def test_pose_low_pass_smooths_only_the_head_pose_causally_and_across_windows():

@@ -3,12 +3,16 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, fields, replace
 
 AUDIO_TYPES = ("logmel", "wav2vec2")
 SAMPLERS = ("ddim", "dpmsolver++")
 BETA_SCHEDULES = ("linear", "scaled_linear", "squaredcos_cap_v2")
 PREDICTIONS = ("epsilon", "sample", "v_prediction")
+# The library's sampling defaults (SamplingDefaults, below): what a model whose weights carry no
+# defaults of their own generates with. They are the shipped fifth model's, which its weights also
+# carry; each was chosen on that model's validation clips, as told here.
 # The default audio guidance scale: the one at which the shipped tiny weights came closest to
 # the ground truth's motion diversity (SID, Var) on validation clips while keeping the state
 # accuracy >= 0.9 (`choose_scale` in scripts/stage2_experiments.py on its cfg-sweep --split val,
@@ -36,6 +40,43 @@ POSE_GAIN = 1.0
 # pose-smoothing-sweep --split val, weights/stage2_pose_smoothing_val.json; a test keeps the
 # two in step).
 POSE_SMOOTHING = 1.0
+
+
+@dataclass(frozen=True)
+class SamplingDefaults:
+    """The settings a model generates with where a call leaves them out (None).
+
+    Each model's are chosen on its own validation clips by the rules of
+    scripts/stage2_experiments.py and kept in its weights' metadata (as a generation config
+    is kept with a language model), so every weights file generates at its own defaults. A
+    file without them (a model just trained) gets the constants above, which are the
+    shipped model's. `pose_gain` and `pose_smoothing` act only on a model with head-pose
+    directions (infp_lab.stage2.pose).
+    """
+
+    audio_scale: float = AUDIO_SCALE
+    guidance_smoothing: float = GUIDANCE_SMOOTHING
+    pose_gain: float = POSE_GAIN
+    pose_smoothing: float = POSE_SMOOTHING
+
+    def __post_init__(self) -> None:
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+                raise ValueError(f"sampling default {item.name} must be a finite number >= 0, got {value!r}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "SamplingDefaults":
+        """Inverse of `to_dict`; ValueError on unknown keys (missing ones keep the library's)."""
+        if not isinstance(d, dict):
+            raise ValueError(f"sampling defaults must be a dict, got {d!r}")
+        unknown = set(d) - {item.name for item in fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown sampling defaults: {sorted(unknown)}")
+        return cls(**d)
 
 
 @dataclass(frozen=True)

@@ -42,8 +42,9 @@ from infp_lab.metrics import (
 from infp_lab.render import PARAM_NAMES
 from infp_lab.stage1.inference import clip_frames, clip_landmarks, encode_clip, reenact
 from infp_lab.stage1.model import HeadImitator
-from infp_lab.stage2.config import AUDIO_SCALE, GUIDANCE_SMOOTHING
-from infp_lab.stage2.generate import generate_from_audio, resolve_pose_gain, resolve_pose_smoothing
+from infp_lab.stage2.generate import (
+    generate_from_audio, resolve_audio_scale, resolve_guidance_smoothing, resolve_pose_gain, resolve_pose_smoothing,
+)
 from infp_lab.stage2.model import MotionGenerator
 
 EXPRESSION = [PARAM_NAMES.index(n) for n in ("jaw_open", "smile", "lip_round", "lip_press", "blink_left",
@@ -197,15 +198,16 @@ TRUTH_KEYS = ("true_latents", "sync_truth", "psnr_reconstruction", "ssim_reconst
 HEAD_POSE = {"roll": 0, "turn": 1, "nod": 3}  # columns of metrics.landmark_head_pose
 
 
-def evaluate_clip(stage1: HeadImitator, stage2: MotionGenerator, syncnet, clip: Clip, audio_scale: float = AUDIO_SCALE,
-                  seed: int = 0, truth: dict | None = None, guidance_smoothing: float = GUIDANCE_SMOOTHING,
+def evaluate_clip(stage1: HeadImitator, stage2: MotionGenerator, syncnet, clip: Clip, audio_scale: float | None = None,
+                  seed: int = 0, truth: dict | None = None, guidance_smoothing: float | None = None,
                   pose_gain: float | None = None, sampler: str | None = None, steps: int | None = None,
                   pose_smoothing: float | None = None) -> dict:
     """Ground-truth and generated latents, motion and scores of one clip.
 
     `truth`: an earlier result of the same clip (e.g. at another guidance scale) whose
     TRUTH_KEYS entries are reused instead of encoding, rendering and scoring the truth again.
-    `pose_gain`, `pose_smoothing`, `sampler`, `steps`: as in `generate` (None: the model's default).
+    `audio_scale`, `guidance_smoothing`, `pose_gain`, `pose_smoothing`, `sampler`, `steps`: as in
+    `generate` (None: the model's default).
     """
     from infp_lab.syncnet import sync_scores
 
@@ -329,10 +331,11 @@ def summarise(results: list[dict], refs: References) -> dict:
 def evaluate_stage2(stage2_weights: str | Path, stage1_weights: str | Path, syncnet_weights: str | Path,
                     data: str | Path, train_data: str | Path, split: str | None = "test",
                     reference_clips: int = REFERENCE_CLIPS,
-                    max_clips: int | None = None, audio_scale: float = AUDIO_SCALE, seed: int = 0,
-                    progress: bool = True, guidance_smoothing: float = GUIDANCE_SMOOTHING,
+                    max_clips: int | None = None, audio_scale: float | None = None, seed: int = 0,
+                    progress: bool = True, guidance_smoothing: float | None = None,
                     pose_gain: float | None = None, pose_smoothing: float | None = None) -> tuple[dict, list[dict]]:
-    """The full stage-2 report of one weights file on one split -> (report, per-clip results)."""
+    """The full stage-2 report of one weights file on one split -> (report, per-clip results).
+    The sampling settings left out (None) are the model's defaults; the report records those used."""
     from infp_lab.syncnet import SyncNet
 
     stage1, stage2 = HeadImitator.from_pretrained(stage1_weights), MotionGenerator.from_pretrained(stage2_weights)
@@ -352,8 +355,10 @@ def evaluate_stage2(stage2_weights: str | Path, stage1_weights: str | Path, sync
                for p in tqdm(paths, desc="eval stage2", disable=not progress)]
     report = {"stage2_weights": Path(stage2_weights).name, "stage1_weights": Path(stage1_weights).name,
               "syncnet_weights": Path(syncnet_weights).name, "data": Path(data).name, "split": split,
-              "clips": len(results), "reference_clips": refs.num_clips, "audio_scale": audio_scale,
-              "guidance_smoothing": guidance_smoothing, "pose_gain": resolve_pose_gain(stage2, pose_gain),
+              "clips": len(results), "reference_clips": refs.num_clips,
+              "audio_scale": resolve_audio_scale(stage2, audio_scale),
+              "guidance_smoothing": resolve_guidance_smoothing(stage2, guidance_smoothing),
+              "pose_gain": resolve_pose_gain(stage2, pose_gain),
               "pose_smoothing": resolve_pose_smoothing(stage2, pose_smoothing), "seed": seed,
               "motion_reader_alpha": refs.reader.alpha, **summarise(results, refs)}
     return report, results

@@ -14,7 +14,6 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from infp_lab.stage2.config import AUDIO_SCALE, GUIDANCE_SMOOTHING, POSE_GAIN, POSE_SMOOTHING
 from infp_lab.stage2.diffusion import sample
 from infp_lab.stage2.model import MotionGenerator
 from infp_lab.stage2.pose import PoseLowPass
@@ -45,20 +44,20 @@ class WindowChain:
     window to window.
     """
 
-    def __init__(self, model: MotionGenerator, style: torch.Tensor | None, audio_scale: float,
+    def __init__(self, model: MotionGenerator, style: torch.Tensor | None, audio_scale: float | None,
                  style_scale: float, steps: int | None, sampler: str | None, seed: int, blend: int = BLEND_FRAMES,
-                 start: torch.Tensor | None = None, guidance_smoothing: float = GUIDANCE_SMOOTHING,
+                 start: torch.Tensor | None = None, guidance_smoothing: float | None = None,
                  pose_gain: float | None = None, pose_smoothing: float | None = None):
         """`start`: optional raw latents (T0, Dm) on the model's device that the first window
         continues from; the last C rows are kept, fewer are padded with the earliest row.
-        `pose_gain`, `pose_smoothing`: see `resolve_pose_gain` and `resolve_pose_smoothing`."""
+        `audio_scale`, `guidance_smoothing`, `pose_gain`, `pose_smoothing`: None is the
+        model's default (see the `resolve_*` functions)."""
         if blend < 0:
             raise ValueError(f"blend must be >= 0 frames, got {blend}")
-        if guidance_smoothing < 0:
-            raise ValueError(f"guidance_smoothing must be >= 0 frames, got {guidance_smoothing}")
         self.model, self.style, self.blend = model, style, int(blend)
-        self.options = dict(audio_scale=audio_scale, style_scale=style_scale, steps=steps, sampler=sampler,
-                            smoothing=float(guidance_smoothing), pose_gain=resolve_pose_gain(model, pose_gain))
+        self.options = dict(audio_scale=resolve_audio_scale(model, audio_scale), style_scale=style_scale,
+                            steps=steps, sampler=sampler, smoothing=resolve_guidance_smoothing(model, guidance_smoothing),
+                            pose_gain=resolve_pose_gain(model, pose_gain))
         self.generator = torch.Generator().manual_seed(int(seed))  # CPU noise: same output on any device
         self.previous: torch.Tensor | None = None  # (1, <= C, Dm) normalised
         if start is not None:
@@ -87,11 +86,28 @@ class WindowChain:
         return self.model.denormalise(x[0])
 
 
+def resolve_audio_scale(model: MotionGenerator, audio_scale: float | None) -> float:
+    """The audio guidance scale: None is the model's default (`model.defaults`)."""
+    audio_scale = model.defaults.audio_scale if audio_scale is None else float(audio_scale)
+    if not np.isfinite(audio_scale):
+        raise ValueError(f"audio_scale must be a finite number, got {audio_scale}")
+    return audio_scale
+
+
+def resolve_guidance_smoothing(model: MotionGenerator, guidance_smoothing: float | None) -> float:
+    """The Gaussian sigma (frames) smoothing guidance over time: None is the model's default."""
+    sigma = model.defaults.guidance_smoothing if guidance_smoothing is None else float(guidance_smoothing)
+    if not (np.isfinite(sigma) and sigma >= 0):
+        raise ValueError(f"guidance_smoothing must be a finite number of frames >= 0, got {sigma}")
+    return sigma
+
+
 def resolve_pose_gain(model: MotionGenerator, pose_gain: float | None) -> float:
     """The gain of guidance along the model's head-pose directions (see `guided_prediction`):
-    None is POSE_GAIN for a model that has them and 1 (no separate pose guidance) otherwise."""
+    None is the model's default for a model that has them and 1 (no separate pose guidance)
+    otherwise."""
     if pose_gain is None:
-        return POSE_GAIN if model.has_pose_directions else 1.0
+        return model.defaults.pose_gain if model.has_pose_directions else 1.0
     pose_gain = float(pose_gain)
     if not (np.isfinite(pose_gain) and pose_gain >= 0):
         raise ValueError(f"pose_gain must be a finite number >= 0, got {pose_gain}")
@@ -103,10 +119,10 @@ def resolve_pose_gain(model: MotionGenerator, pose_gain: float | None) -> float:
 
 def resolve_pose_smoothing(model: MotionGenerator, pose_smoothing: float | None) -> float:
     """The time constant (frames) of the low-pass on the generated head pose (see
-    `infp_lab.stage2.pose.PoseLowPass`): None is POSE_SMOOTHING for a model that has
+    `infp_lab.stage2.pose.PoseLowPass`): None is the model's default for a model that has
     head-pose directions and 0 (none) otherwise."""
     if pose_smoothing is None:
-        return POSE_SMOOTHING if model.has_pose_directions else 0.0
+        return model.defaults.pose_smoothing if model.has_pose_directions else 0.0
     pose_smoothing = float(pose_smoothing)
     if not (np.isfinite(pose_smoothing) and pose_smoothing >= 0):
         raise ValueError(f"pose_smoothing must be a finite number of frames >= 0, got {pose_smoothing}")
@@ -149,10 +165,10 @@ def prepare_style(model: MotionGenerator, style_reference, device: torch.device,
 
 @torch.no_grad()
 def generate(model: MotionGenerator, self_features, other_features, style_reference=None,
-             audio_scale: float = AUDIO_SCALE, style_scale: float = 1.0, steps: int | None = None,
+             audio_scale: float | None = None, style_scale: float = 1.0, steps: int | None = None,
              sampler: str | None = None, seed: int = 0, window: int | None = None,
              progress: bool = False, blend: int = BLEND_FRAMES, start=None,
-             guidance_smoothing: float = GUIDANCE_SMOOTHING, portrait_style: bool = True,
+             guidance_smoothing: float | None = None, portrait_style: bool = True,
              pose_gain: float | None = None, pose_smoothing: float | None = None) -> GenerationOutput:
     """Generate one motion latent per frame from the audio features of both tracks.
 
@@ -160,9 +176,10 @@ def generate(model: MotionGenerator, self_features, other_features, style_refere
         model: a trained MotionGenerator.
         self_features, other_features: (T, A) audio features (array or tensor), T >= 1.
         style_reference: optional (T', Dm) raw motion latents of a reference clip.
-        audio_scale, style_scale: classifier-free guidance scales (1 = no guidance).
+        audio_scale, style_scale: classifier-free guidance scales (1 = no guidance; audio_scale
+            None: the model's default, `model.defaults`).
         guidance_smoothing: Gaussian sigma (frames) by which what guidance adds beyond the
-            conditional prediction is smoothed over time (0 = not smoothed).
+            conditional prediction is smoothed over time (0 = not smoothed; None: the model's default).
         steps, sampler: override the config's sampler ("ddim" or "dpmsolver++") and steps.
         seed: the same seed gives the same output.
         window: frames per generated window (default: the config's window).
@@ -176,10 +193,10 @@ def generate(model: MotionGenerator, self_features, other_features, style_refere
             portrait) held still as the style reference (see `prepare_style`), so that the
             head stays around the portrait's pose; False: no style.
         pose_gain: how much stronger guidance is along the model's head-pose directions than
-            elsewhere (1 = as elsewhere; None: POSE_GAIN where the model has them, see
+            elsewhere (1 = as elsewhere; None: the model's default where it has them, see
             infp_lab.stage2.pose).
         pose_smoothing: time constant (frames) of the causal low-pass on the head-pose part
-            of the motion (0 = none; None: POSE_SMOOTHING where the model has head-pose
+            of the motion (0 = none; None: the model's default where it has head-pose
             directions, see infp_lab.stage2.pose.PoseLowPass).
 
     Returns:

@@ -7,7 +7,9 @@ f_m conditions the denoising transformer, which predicts the noise in a window o
 motion latents. Latents are normalised per channel with statistics of the training set
 (`set_latent_stats`), so the diffusion works in a unit-variance space. The projector onto
 the head-pose directions of that space (`set_pose_directions`, infp_lab.stage2.pose) lets
-guidance be stronger along them; it is zero, and unused, in a model without them.
+guidance be stronger along them; it is zero, and unused, in a model without them. The
+settings it generates with by default (`sampling`, config.SamplingDefaults) travel in its
+weights' metadata.
 """
 
 from __future__ import annotations
@@ -17,9 +19,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from infp_lab.checkpoint import load_pretrained, save_weights
+from infp_lab.checkpoint import load_pretrained, save_weights, update_metadata
 from infp_lab.stage2.audio_encoder import AudioEncoder
-from infp_lab.stage2.config import Stage2Config
+from infp_lab.stage2.config import SamplingDefaults, Stage2Config
 from infp_lab.stage2.dit import MotionDiT
 from infp_lab.stage2.memory_guider import GuiderOutput, InteractiveMotionGuider
 from infp_lab.stage2.style import StyleEncoder
@@ -41,6 +43,13 @@ class MotionGenerator(nn.Module):
         self.register_buffer("latent_mean", torch.zeros(config.latent_dim))
         self.register_buffer("latent_std", torch.ones(config.latent_dim))
         self.register_buffer("pose_projector", torch.zeros(config.latent_dim, config.latent_dim))
+        self.sampling: SamplingDefaults | None = None  # chosen for this model; None: not (yet) chosen
+
+    @property
+    def defaults(self) -> SamplingDefaults:
+        """The settings generation uses where a call leaves them out: this model's own
+        (`sampling`), or the library's where none were chosen for it."""
+        return self.sampling or SamplingDefaults()
 
     @property
     def lookahead(self) -> int:
@@ -129,10 +138,24 @@ class MotionGenerator(nn.Module):
                              f"this model was built for), got shape {tuple(latents.shape)}")
 
     def save_pretrained(self, path: str | Path, extra: dict | None = None) -> Path:
-        """Slim inference weights (safetensors, config in the metadata; latent stats included)."""
-        return save_weights(path, self.state_dict(), WEIGHTS_KIND, self.config.to_dict(), extra)
+        """Slim inference weights (safetensors, config and chosen sampling defaults in the
+        metadata; latent stats included)."""
+        sampling = {} if self.sampling is None else {"sampling": self.sampling.to_dict()}
+        return save_weights(path, self.state_dict(), WEIGHTS_KIND, self.config.to_dict(), {**(extra or {}), **sampling})
 
     @classmethod
     def from_pretrained(cls, path: str | Path, device: str | torch.device = "cpu") -> "MotionGenerator":
         """Rebuild the model from a file written by `save_pretrained` alone."""
-        return load_pretrained(cls, Stage2Config, path, WEIGHTS_KIND, device)
+        model, extra = load_pretrained(cls, Stage2Config, path, WEIGHTS_KIND, device, with_extra=True)
+        if "sampling" in extra:
+            try:
+                model.sampling = SamplingDefaults.from_dict(extra["sampling"])
+            except (TypeError, ValueError) as error:
+                raise ValueError(f"{path} holds unreadable sampling defaults: {error}") from None
+        return model
+
+
+def set_sampling_defaults(path: str | Path, sampling: SamplingDefaults) -> Path:
+    """Store `sampling` as the defaults of the stage-2 weights at `path` (rewritten in place,
+    atomically; tensors, config and other metadata unchanged)."""
+    return update_metadata(path, WEIGHTS_KIND, {"sampling": sampling.to_dict()})

@@ -18,7 +18,6 @@ import numpy as np
 import torch
 
 from infp_lab.data.audio import FPS, SAMPLE_RATE, AudioFeatureConfig, audio_features, prepare_audio
-from infp_lab.stage2.config import AUDIO_SCALE, GUIDANCE_SMOOTHING
 from infp_lab.stage2.generate import BLEND_FRAMES, WindowChain, checked_frames, prepare_style
 from infp_lab.stage2.model import MotionGenerator
 
@@ -89,9 +88,9 @@ class StreamingGenerator:
     """
 
     def __init__(self, model: MotionGenerator, chunk_ms: float = 200, window: int | None = None,
-                 audio_scale: float = AUDIO_SCALE, style_reference=None, steps: int | None = None, seed: int = 0,
+                 audio_scale: float | None = None, style_reference=None, steps: int | None = None, seed: int = 0,
                  style_scale: float = 1.0, sampler: str | None = None, blend: int = BLEND_FRAMES, start=None,
-                 guidance_smoothing: float = GUIDANCE_SMOOTHING, portrait_style: bool = True,
+                 guidance_smoothing: float | None = None, portrait_style: bool = True,
                  pose_gain: float | None = None, pose_smoothing: float | None = None):
         config = model.config
         if config.audio.type != "logmel":
