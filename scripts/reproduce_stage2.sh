@@ -186,7 +186,7 @@ $PY scripts/stage2_reader_check.py --stage1 weights/stage1_tiny.safetensors --st
 # with the earlier motion reader (ridge strength chosen by leaving out single frames):
 # the sweep as here, at pose gain 1; the ablation's variants, trained now, get directions and
 # were measured at the default gain of the time, 2 (the library's default is now 1, the fifth
-# model's, so a re-run measures them at 1). weights/stage2_ablation.json is still the fourth recipe's.
+# model's, so a re-run measures them at 1). This is the fourth recipe's ablation; the fifth's is at the end.
 $PY scripts/stage2_experiments.py cfg-sweep --stage2 $FOURTH/stage2_tiny.safetensors \
     --stage1 weights/stage1_tiny.safetensors --syncnet weights/syncnet_synconv.safetensors \
     --data data/s1test --train-data data/s1train --out runs/stage2_cfg --clips 3 --pose-gain 1
@@ -194,7 +194,7 @@ cp runs/stage2_cfg/cfg-sweep.json $FOURTH/stage2_cfg_sweep.json
 $PY scripts/stage2_experiments.py ablation --stage1 weights/stage1_tiny.safetensors \
     --syncnet weights/syncnet_synconv.safetensors --data data/s1train --test data/s1test \
     --out runs/stage2_ablation --steps 1000 --mouth-weight 1 --clips 3 --cache runs/stage2_tiny/latent_cache
-cp runs/stage2_ablation/ablation.json weights/stage2_ablation.json
+cp runs/stage2_ablation/ablation.json $FOURTH/stage2_ablation.json
 
 # The shipped fifth model (2026-12-07; weights/README.md, "stage2_tiny.safetensors"): the seed-0 run of the
 # 320-ms audio encoders above, exported (first made by a throwaway script with the same configs; the command
@@ -233,3 +233,10 @@ $PY scripts/stage2_experiments.py cfg-sweep --stage2 weights/stage2_tiny.safeten
     --stage1 weights/stage1_tiny.safetensors --syncnet weights/syncnet_synconv.safetensors \
     --data data/s1test --train-data data/s1train --out $R/cfg_test --clips 3 --pose-gain 1
 cp $R/cfg_test/cfg-sweep.json weights/stage2_cfg_sweep.json
+# The ablation of the fifth recipe (its 320-ms audio encoders in every variant; 1000 steps, 3 test clips, each
+# variant at the library's defaults, 51 min on 2 cores, partly beside tests):
+$PY scripts/stage2_experiments.py ablation --stage1 weights/stage1_tiny.safetensors \
+    --syncnet weights/syncnet_synconv.safetensors --data data/s1train --test data/s1test \
+    --out runs/stage2_ablation5 --steps 1000 --mouth-weight 1 --clips 3 --cache runs/stage2_tiny/latent_cache \
+    --audio-layers 4 --audio-kernel 5
+cp runs/stage2_ablation5/ablation.json weights/stage2_ablation.json
