@@ -317,3 +317,17 @@ $PY scripts/stage1_identity_sources.py --stage1 weights/stage1_tiny.safetensors 
     runs/encoder_probe/inv100_big600_900/encoder.safetensors runs/encoder_probe/ref_rest_big600_900/encoder.safetensors \
     --rest-estimator runs/encoder_probe/inv100_big600_900/encoder.safetensors --rest-noise 0.001 0.002 0.005 0.011 \
     --test data/s1test --out weights/stage1_identity_sources.json
+# The invariance encoder (840 faces, above) with the fifth stage-2 recipe (2026-12-07, eleventh session; in
+# progress, weights/README.md "The invariance encoder again, with the fifth stage-2 recipe"): stage 2 on its
+# latents (20 min caching + 890 s), scored on 8 validation clips with the encoder file's own (not yet
+# re-trained) renderer, then the renderer fine-tuned on its latents by the eighth model's recipe.
+$IL train stage2 --data data/s1train --stage1 runs/encoder_probe/inv100_big600_900/encoder.safetensors \
+    --out runs/stage2_inv_audio8 --preset tiny --steps 4000 --batch-size 32 --one-sided-steps 1000 --mouth-weight 1 \
+    --seed 0 --audio-layers 4 --audio-kernel 5 --cache runs/stage2_inv_audio8_cache
+$IL eval stage2 --ckpt runs/stage2_inv_audio8/stage2.safetensors \
+    --stage1 runs/encoder_probe/inv100_big600_900/encoder.safetensors --syncnet weights/syncnet_synconv.safetensors \
+    --data data/s1train --split val --clips 8 --train-data data/s1train --out runs/stage2_inv_audio8/report_val8.json
+$IL train stage1 --data data/s1train --out runs/stage1_inv600 \
+    --init runs/encoder_probe/inv100_big600_900/encoder.safetensors --hybrid-points regions --freeze-motion \
+    --mouth-residual --mouth-gan-weight 0.05 --region-weight 1 --steps 1300 --batch-size 16 --lr 1e-4 \
+    --checkpoint-every 100 --seed 4
