@@ -285,14 +285,15 @@ def _defaults(args: argparse.Namespace) -> None:
     from infp_lab.stage2.model import MotionGenerator, set_sampling_defaults
 
     model = MotionGenerator.from_pretrained(args.weights)
+    defaults, chosen = model.defaults, model.sampling is not None
     changes = {name: getattr(args, name) for name, _ in SAMPLING_OPTIONS.values() if getattr(args, name) is not None}
     if changes:
-        set_sampling_defaults(args.weights, replace(model.defaults, **changes))
-        model = MotionGenerator.from_pretrained(args.weights)
+        defaults, chosen = replace(defaults, **changes), True
+        set_sampling_defaults(args.weights, defaults)
         print(f"wrote {args.weights}")
-    source = "chosen for these weights" if model.sampling is not None else "none chosen for these weights: the library's"
+    source = "chosen for these weights" if chosen else "none chosen for these weights: the library's"
     print(f"sampling defaults ({source}):")
-    for name, value in model.defaults.to_dict().items():
+    for name, value in defaults.to_dict().items():
         print(f"  {name}: {value:g}")
 
 

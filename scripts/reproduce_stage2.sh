@@ -234,7 +234,7 @@ $PY scripts/stage2_experiments.py cfg-sweep --stage2 weights/stage2_tiny.safeten
     --data data/s1test --train-data data/s1train --out $R/cfg_test --clips 3 --pose-gain 1
 cp $R/cfg_test/cfg-sweep.json weights/stage2_cfg_sweep.json
 # The ablation of the fifth recipe (its 320-ms audio encoders in every variant; 1000 steps, 3 test clips, each
-# variant at the library's defaults, 51 min on 2 cores, partly beside tests):
+# variant at the library's defaults, about 50 min on 2 cores, partly beside tests):
 $PY scripts/stage2_experiments.py ablation --stage1 weights/stage1_tiny.safetensors \
     --syncnet weights/syncnet_synconv.safetensors --data data/s1train --test data/s1test \
     --out runs/stage2_ablation5 --steps 1000 --mouth-weight 1 --clips 3 --cache runs/stage2_tiny/latent_cache \

@@ -86,20 +86,32 @@ class WindowChain:
         return self.model.denormalise(x[0])
 
 
+def _finite(name: str, value: float, unit: str = "", nonnegative: bool = True) -> float:
+    """`value` as a float, or a ValueError naming `name` if it is not finite (or is negative)."""
+    value = float(value)
+    if not np.isfinite(value) or (nonnegative and value < 0):
+        raise ValueError(f"{name} must be a finite number{unit}{' >= 0' if nonnegative else ''}, got {value}")
+    return value
+
+
+def _needs_pose_directions(model: MotionGenerator, name: str, neutral: float, value: float) -> float:
+    """`value`, or a ValueError if it is not `neutral` on a model without head-pose directions."""
+    if value != neutral and not model.has_pose_directions:
+        raise ValueError(f"this model has no head-pose directions, so {name} must be {neutral:g}; set them with "
+                         "model.set_pose_directions(infp_lab.stage2.pose.pose_directions(...)) or retrain")
+    return value
+
+
 def resolve_audio_scale(model: MotionGenerator, audio_scale: float | None) -> float:
     """The audio guidance scale: None is the model's default (`model.defaults`)."""
-    audio_scale = model.defaults.audio_scale if audio_scale is None else float(audio_scale)
-    if not np.isfinite(audio_scale):
-        raise ValueError(f"audio_scale must be a finite number, got {audio_scale}")
-    return audio_scale
+    return _finite("audio_scale", model.defaults.audio_scale if audio_scale is None else audio_scale,
+                   nonnegative=False)
 
 
 def resolve_guidance_smoothing(model: MotionGenerator, guidance_smoothing: float | None) -> float:
     """The Gaussian sigma (frames) smoothing guidance over time: None is the model's default."""
-    sigma = model.defaults.guidance_smoothing if guidance_smoothing is None else float(guidance_smoothing)
-    if not (np.isfinite(sigma) and sigma >= 0):
-        raise ValueError(f"guidance_smoothing must be a finite number of frames >= 0, got {sigma}")
-    return sigma
+    sigma = model.defaults.guidance_smoothing if guidance_smoothing is None else guidance_smoothing
+    return _finite("guidance_smoothing", sigma, " of frames")
 
 
 def resolve_pose_gain(model: MotionGenerator, pose_gain: float | None) -> float:
@@ -108,13 +120,7 @@ def resolve_pose_gain(model: MotionGenerator, pose_gain: float | None) -> float:
     otherwise."""
     if pose_gain is None:
         return model.defaults.pose_gain if model.has_pose_directions else 1.0
-    pose_gain = float(pose_gain)
-    if not (np.isfinite(pose_gain) and pose_gain >= 0):
-        raise ValueError(f"pose_gain must be a finite number >= 0, got {pose_gain}")
-    if pose_gain != 1 and not model.has_pose_directions:
-        raise ValueError("this model has no head-pose directions, so pose_gain must be 1; set them with "
-                         "model.set_pose_directions(infp_lab.stage2.pose.pose_directions(...)) or retrain")
-    return pose_gain
+    return _needs_pose_directions(model, "pose_gain", 1.0, _finite("pose_gain", pose_gain))
 
 
 def resolve_pose_smoothing(model: MotionGenerator, pose_smoothing: float | None) -> float:
@@ -123,13 +129,7 @@ def resolve_pose_smoothing(model: MotionGenerator, pose_smoothing: float | None)
     head-pose directions and 0 (none) otherwise."""
     if pose_smoothing is None:
         return model.defaults.pose_smoothing if model.has_pose_directions else 0.0
-    pose_smoothing = float(pose_smoothing)
-    if not (np.isfinite(pose_smoothing) and pose_smoothing >= 0):
-        raise ValueError(f"pose_smoothing must be a finite number of frames >= 0, got {pose_smoothing}")
-    if pose_smoothing and not model.has_pose_directions:
-        raise ValueError("this model has no head-pose directions, so pose_smoothing must be 0; set them with "
-                         "model.set_pose_directions(infp_lab.stage2.pose.pose_directions(...)) or retrain")
-    return pose_smoothing
+    return _needs_pose_directions(model, "pose_smoothing", 0.0, _finite("pose_smoothing", pose_smoothing, " of frames"))
 
 
 def checked_frames(values, name: str, dim: int, device: torch.device) -> torch.Tensor:
