@@ -15,6 +15,14 @@
         --data data/s1train --train-data data/s1train --split val --out runs/stage2_pose_smoothing_val \
         [--scale 3] [--pose-gain G] [--time-constants 0 1 2 3]
 
+    # The sampling defaults' chain, on validation clips: the cfg sweep (no smoothing, pose gain 1, no
+    # low-pass), the guidance smoothing at the scale it chose, the pose gain at both, the low-pass at all
+    # three (the gain swept again at that low-pass until the two agree). Writes the four sweeps as
+    # OUT/stage2_{cfg_sweep_val,cfg_sweep_val_smoothing,pose_gain_val,pose_smoothing_val}.json, the names
+    # weights/ keeps them under; --store writes the chosen defaults into W2's metadata.
+    python scripts/stage2_experiments.py choose-defaults --stage2 W2 --stage1 W1 --syncnet S \
+        --data data/s1train --train-data data/s1train --out runs/defaults [--clips 4] [--pose-clips 8] [--store]
+
     # Ablations: the full model vs each of config.ABLATIONS (no memory banks, no style modulation,
     # epsilon prediction, full-window motion attention), same data, seed and steps
     python scripts/stage2_experiments.py ablation --stage1 W1 --syncnet S --data data/s1train --test data/s1test \
@@ -27,6 +35,7 @@ Each writes OUT/<name>.json (rows of the report's "generated" and "ground_truth"
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import time
 from pathlib import Path
@@ -35,12 +44,12 @@ import torch
 
 from infp_lab.data.clip import list_clips, load_clip
 from infp_lab.stage1.model import HeadImitator
-from infp_lab.stage2.config import ABLATIONS, SAMPLERS
+from infp_lab.stage2.config import ABLATIONS, SAMPLERS, SamplingDefaults
 from infp_lab.stage2.evaluate import References, evaluate_clip, evaluate_stage2, summarise
 from infp_lab.stage2.generate import (
     resolve_audio_scale, resolve_guidance_smoothing, resolve_pose_gain, resolve_pose_smoothing,
 )
-from infp_lab.stage2.model import MotionGenerator
+from infp_lab.stage2.model import MotionGenerator, set_sampling_defaults
 from infp_lab.stage2.train import Stage2TrainConfig, train_stage2
 from infp_lab.syncnet import SyncNet
 
@@ -117,14 +126,21 @@ def choose_pose_smoothing(rows: dict, min_state_accuracy: float = 0.9, tolerance
     return min(_near_best_lip_sync(kept, tolerance)) if kept else None
 
 
+@functools.cache
+def models(stage1_path: Path, stage2_path: Path, syncnet_path: Path, train_data: Path):
+    """The stage-1, stage-2 and SyncNet models and the metrics' references, loaded once for all
+    the sweeps of a run."""
+    stage1 = HeadImitator.from_pretrained(stage1_path).eval()
+    return (stage1, MotionGenerator.from_pretrained(stage2_path).eval(), SyncNet.from_pretrained(syncnet_path).eval(),
+            References.from_training_clips(stage1, train_data))
+
+
 @torch.no_grad()
 def sweep(args: argparse.Namespace, settings: dict[str, dict]) -> tuple[dict, int, MotionGenerator]:
     """Rows of the report's metrics, one per named setting (keyword arguments of evaluate_clip
     beyond those in `args`), on the same clips and seed, plus the ground truth's; the number
     of clips; and the stage-2 model."""
-    stage1, stage2 = HeadImitator.from_pretrained(args.stage1).eval(), MotionGenerator.from_pretrained(args.stage2).eval()
-    syncnet = SyncNet.from_pretrained(args.syncnet).eval()
-    refs = References.from_training_clips(stage1, args.train_data)
+    stage1, stage2, syncnet, refs = models(args.stage1, args.stage2, args.syncnet, args.train_data)
     clips = [load_clip(p) for p in list_clips(args.data, args.split)[:args.clips]]
     rows, truths = {}, [None] * len(clips)
     for name, setting in settings.items():  # the truth of each clip is measured once, at the first setting
@@ -176,6 +192,53 @@ def pose_smoothing_sweep(args: argparse.Namespace) -> dict:
             "rows": rows, "chosen_pose_smoothing": choose_pose_smoothing(rows)}
 
 
+SMOOTHING_SIGMAS = (0.5, 1.0, 2.0)
+
+
+def choose_defaults(args: argparse.Namespace, max_rounds: int = 3) -> dict:
+    """The four sampling defaults of `args.stage2`, chosen on `args.split` by the rules above in
+    their order, each sweep at the settings chosen before it; the sweeps are written to
+    `args.out` and, with `args.store`, the defaults to the weights."""
+    def run(experiment, name: str | None = None, **settings) -> dict:
+        result = experiment(argparse.Namespace(**{**vars(args), **settings}))
+        if name:
+            (args.out / f"stage2_{name}.json").write_text(json.dumps(result, indent=1))
+        return result
+
+    def chosen(value, what: str):
+        if value is None:
+            raise SystemExit(f"choose-defaults: no {what} keeps the speaking-state accuracy >= 0.9 on these clips; "
+                             f"the sweeps so far are in {args.out}")
+        return value
+
+    cfg = run(cfg_sweep, "cfg_sweep_val", smoothing=0.0, pose_gain=1.0, pose_smoothing=0.0)
+    scale = chosen(cfg["chosen_scale"], "audio guidance scale")
+    smoothed = {str(sigma): run(cfg_sweep, scales=[scale], smoothing=sigma, pose_gain=1.0, pose_smoothing=0.0)
+                for sigma in SMOOTHING_SIGMAS}
+    (args.out / "stage2_cfg_sweep_val_smoothing.json").write_text(json.dumps(smoothed, indent=1))
+    sigma = choose_smoothing(cfg["rows"], {k: v["rows"] for k, v in smoothed.items()}, scale)
+    # the gain is swept at a low-pass, and the low-pass at a gain: from the model's low-pass, alternate until
+    # the low-pass chosen is the one the gain was swept at
+    frames = resolve_pose_smoothing(models(args.stage1, args.stage2, args.syncnet, args.train_data)[1], None)
+    for _ in range(max_rounds):
+        pose = run(pose_sweep, "pose_gain_val", clips=args.pose_clips, scale=scale, smoothing=sigma,
+                   pose_smoothing=frames)
+        gain = chosen(pose["chosen_pose_gain"], "pose gain")
+        low_pass = run(pose_smoothing_sweep, "pose_smoothing_val", clips=args.pose_clips, scale=scale,
+                       smoothing=sigma, pose_gain=gain, pose_smoothing=None)  # each row sets its own
+        if chosen(low_pass["chosen_pose_smoothing"], "head-pose low-pass") == frames:
+            break
+        frames = low_pass["chosen_pose_smoothing"]
+    else:
+        raise SystemExit(f"choose-defaults: the pose gain and its low-pass did not settle in {max_rounds} rounds; "
+                         f"the last sweeps are in {args.out}")
+    defaults = SamplingDefaults(audio_scale=scale, guidance_smoothing=sigma, pose_gain=gain, pose_smoothing=frames)
+    if args.store:
+        set_sampling_defaults(args.stage2, defaults)
+    print(f"chosen on {args.split}: {defaults}" + (f"; stored in {args.stage2}" if args.store else ""))
+    return {"split": args.split, "sampling": defaults.to_dict(), "stored": args.store}
+
+
 def ablation(args: argparse.Namespace) -> dict:
     rows = {}
     for name in (None, *ABLATIONS):
@@ -216,17 +279,27 @@ def main() -> None:
                         help="guidance gain along the head-pose directions (default: the model's default)")
     smooth.add_argument("--time-constants", type=float, nargs="+", default=[0, 1, 2, 3],
                         help="time constants (frames) of the low-pass on the generated head pose")
-    for p in (cfg, pose, smooth):
+    chain = sub.add_parser("choose-defaults")
+    chain.add_argument("--scales", type=float, nargs="+", default=[2, 3, 4, 5, 6])
+    chain.add_argument("--gains", type=float, nargs="+", default=[1, 2, 2.5, 3, 3.5])
+    chain.add_argument("--time-constants", type=float, nargs="+", default=[0, 1, 2, 3],
+                       help="time constants (frames) of the low-pass on the generated head pose")
+    chain.add_argument("--pose-clips", type=int, default=8,
+                       help="clips of the pose-gain and low-pass sweeps (--clips: those of the guidance sweeps)")
+    chain.add_argument("--store", action="store_true", help="write the chosen defaults into the --stage2 weights")
+    for p in (cfg, pose, smooth, chain):
         p.add_argument("--stage2", required=True, type=Path)
         p.add_argument("--data", required=True, type=Path, help="held-out clips")
-        p.add_argument("--split", default="test",
+        p.add_argument("--split", default="val" if p is chain else "test",
                        help="which split of --data (choose a setting on 'val', report on 'test')")
         p.add_argument("--train-data", required=True, type=Path, help="training clips for the metrics' references")
-        p.add_argument("--smoothing", type=float, default=None,
-                       help="Gaussian sigma (frames) smoothing the guidance over time (0 = none; default: the model's)")
-        p.add_argument("--pose-smoothing", type=float, default=None,
-                       help="time constant (frames) of the low-pass on the generated head pose (default: the "
-                            "model's default; a pose-smoothing sweep sets its own)")
+        if p is not chain:  # the chain sets these itself, sweep by sweep
+            p.add_argument("--smoothing", type=float, default=None,
+                           help="Gaussian sigma (frames) smoothing the guidance over time (0 = none; default: the "
+                                "model's)")
+            p.add_argument("--pose-smoothing", type=float, default=None,
+                           help="time constant (frames) of the low-pass on the generated head pose (default: the "
+                                "model's default; a pose-smoothing sweep sets its own)")
         p.add_argument("--sampler", choices=SAMPLERS, default=None, help="the diffusion sampler (default: the model's)")
         p.add_argument("--sampler-steps", type=int, default=None, help="its denoising steps (default: the model's)")
     ablate = sub.add_parser("ablation")
@@ -240,7 +313,7 @@ def main() -> None:
                         help="every variant's audio encoders: convolution layers (default: the preset's)")
     ablate.add_argument("--audio-kernel", type=int, default=None,
                         help="every variant's audio encoders: convolution size (default: the preset's)")
-    for p in (cfg, pose, smooth, ablate):
+    for p in (cfg, pose, smooth, chain, ablate):
         p.add_argument("--stage1", required=True, type=Path)
         p.add_argument("--syncnet", required=True, type=Path)
         p.add_argument("--out", required=True, type=Path)
@@ -249,7 +322,7 @@ def main() -> None:
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     experiments = {"cfg-sweep": cfg_sweep, "pose-sweep": pose_sweep, "pose-smoothing-sweep": pose_smoothing_sweep,
-                   "ablation": ablation}
+                   "choose-defaults": choose_defaults, "ablation": ablation}
     result = experiments[args.experiment](args)
     path = args.out / f"{args.experiment}.json"
     path.write_text(json.dumps(result, indent=1))

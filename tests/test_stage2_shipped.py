@@ -219,6 +219,65 @@ def test_the_rules_that_choose_the_sampling_defaults():
     assert experiments.choose_pose_smoothing(rows, min_state_accuracy=0.99) is None
 
 
+
+def test_the_defaults_chain_feeds_each_choice_to_the_next_sweep(tmp_path, monkeypatch):
+    """`stage2_experiments.py choose-defaults` on made-up sweep results: each sweep runs at the
+    settings chosen before it, the gain is swept again when the low-pass chosen is not the one
+    it was swept at, the files it writes give the same choice when read as the committed ones
+    are, and --store writes the defaults; a model no scale suits gets an error and keeps its file."""
+    import argparse
+    import shutil
+
+    from infp_lab.stage2.config import SamplingDefaults
+
+    experiments = _experiments()
+    weights = Path(shutil.copy(WEIGHTS, tmp_path / "stage2.safetensors"))
+    model = MotionGenerator.from_pretrained(weights)
+    scales, gains = [2.0, 4.0], [1.0, 2.5]
+    calls, state_accuracy = [], [0.95]
+    measures = {*experiments.DIVERSITY, *experiments.POSE_MEASURES}
+
+    def made_up_sweep(args, settings):
+        names = set(settings)
+        kind = ("low-pass" if all("pose_smoothing" in s for s in settings.values())
+                else "gain" if names <= {str(g) for g in gains} else "scale")
+        calls.append((kind, args.smoothing, args.pose_smoothing, sorted(names)))
+        rows = {"ground_truth": {"lse_c": 0.3, "state_accuracy": 0.95, **{k: 1.0 for k in measures}}}
+        for name, setting in settings.items():
+            if kind == "low-pass":
+                lse_c, diversity = {0.0: 0.10, 1.0: 0.15, 2.0: 0.19, 3.0: 0.195}[setting["pose_smoothing"]], 1.0
+            elif kind == "gain":
+                lse_c, diversity = 0.2, {1.0: 0.8, 2.5: 0.98}[setting["pose_gain"]]
+            else:  # guidance smoothing costs lip sync: 1 frame stays within 5 % of none, 2 does not
+                lse_c, diversity = {0.0: 0.2, 0.5: 0.195, 1.0: 0.191, 2.0: 0.15}[args.smoothing], setting["audio_scale"] / 4
+            rows[name] = {"lse_c": lse_c, "state_accuracy": state_accuracy[0],
+                          **{k: diversity for k in measures}}
+        return rows, 4, model
+
+    monkeypatch.setattr(experiments, "sweep", made_up_sweep)
+    monkeypatch.setattr(experiments, "models", lambda *paths: (None, model, None, None))
+    args = argparse.Namespace(stage2=weights, stage1=None, syncnet=None, data=None, train_data=None, split="val",
+                              out=tmp_path, clips=4, pose_clips=8, seed=0, sampler=None, sampler_steps=None,
+                              scales=scales, gains=gains, time_constants=[0.0, 1.0, 2.0, 3.0], store=True)
+    result = experiments.choose_defaults(args)
+
+    chosen = SamplingDefaults(audio_scale=4.0, guidance_smoothing=1.0, pose_gain=2.5, pose_smoothing=2.0)
+    assert result["sampling"] == chosen.to_dict()
+    assert calls == [("scale", 0.0, 0.0, ["2.0", "4.0"]),
+                     *[("scale", sigma, 0.0, ["4.0"]) for sigma in (0.5, 1.0, 2.0)],
+                     ("gain", 1.0, model.defaults.pose_smoothing, ["1.0", "2.5"]),  # the model's low-pass, 1 frame
+                     ("low-pass", 1.0, None, ["0.0", "1.0", "2.0", "3.0"]),
+                     ("gain", 1.0, 2.0, ["1.0", "2.5"]),  # again, at the low-pass chosen
+                     ("low-pass", 1.0, None, ["0.0", "1.0", "2.0", "3.0"])]
+    assert _chosen_on_validation(experiments, tmp_path) == chosen
+    assert MotionGenerator.from_pretrained(weights).sampling == chosen
+
+    state_accuracy[0] = 0.85
+    before = weights.read_bytes()
+    with pytest.raises(SystemExit, match="no audio guidance scale keeps the speaking-state accuracy"):
+        experiments.choose_defaults(args)
+    assert weights.read_bytes() == before
+
 @pytest.fixture(scope="module")
 def sample_starts(stage1):
     """Three sample clips and the latent of each one's first frame (the portrait generation continues from)."""
