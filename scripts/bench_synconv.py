@@ -1,9 +1,10 @@
-"""Benchmark SynConv: generation time (parameters + audio) and rendering speed on one core.
+"""Benchmark SynConv: generation time (parameters + audio), speech synthesis and rendering speed on one core.
 
     python scripts/bench_synconv.py [--conversations 10] [--seconds 20] [--workers 2] [--json OUT]
 
-Generation runs `--workers` processes; rendering runs in this process with OpenCV and BLAS
-limited to one thread, over the frames of a generated clip.
+Generation runs `--workers` processes; speech synthesis (sentences in every language, random
+voices) and rendering run in this process with OpenCV and BLAS limited to one thread, rendering
+over the frames of a generated clip.
 """
 
 from __future__ import annotations
@@ -29,8 +30,11 @@ def main() -> None:
 
     import cv2
 
+    import numpy as np
+
     from infp_lab.data.clip import list_clips, load_clip
     from infp_lab.data.synconv import generate_dataset
+    from infp_lab.data.synconv.speech import LANGUAGES, make_sentence, sample_voice, synthesize
 
     cv2.setNumThreads(1)
     out = tempfile.mkdtemp(prefix="bench-synconv-")
@@ -45,6 +49,12 @@ def main() -> None:
                          "wall_s": round(synth_wall, 2),
                          "x_real_time": round(args.conversations * args.seconds / synth_wall, 1)},
                "render_fps_one_core": {}}
+    rng = np.random.default_rng(0)
+    jobs = [(make_sentence(rng, lang), sample_voice(rng, lang)) for lang in list(LANGUAGES) * 3]
+    audio, start = 0.0, time.perf_counter()
+    for text, voice in jobs:
+        audio += synthesize(text, voice).duration
+    results["speech_x_real_time_one_core"] = round(audio / (time.perf_counter() - start), 1)
     for size in (128, 256):
         clips[0].frames(size, 0, 10)  # warm the per-appearance caches
         done, start = 0, time.perf_counter()
