@@ -331,3 +331,17 @@ $IL train stage1 --data data/s1train --out runs/stage1_inv600 \
     --init runs/encoder_probe/inv100_big600_900/encoder.safetensors --hybrid-points regions --freeze-motion \
     --mouth-residual --mouth-gan-weight 0.05 --region-weight 1 --steps 1300 --batch-size 16 --lr 1e-4 \
     --checkpoint-every 100 --seed 4
+# The candidate pair, committed in weights/invariance_pair/ (2026-12-07, twelfth session; every step above made
+# again from nothing, with data/s1train600 and data/s1test first): the renderer exported and reported, and
+# stage 2 (trained above) scored on the same 8 validation clips with it.
+$IL export --checkpoint runs/stage1_inv600/checkpoint.pt --out runs/stage1_inv600/inv600.safetensors
+$IL eval stage1 --ckpt runs/stage1_inv600/inv600.safetensors --data data/s1test --split test \
+    --probe-data data/s1train --out runs/stage1_inv600/report.json
+$IL eval stage2 --ckpt runs/stage2_inv_audio8/stage2.safetensors --stage1 runs/stage1_inv600/inv600.safetensors \
+    --syncnet weights/syncnet_synconv.safetensors --data data/s1train --split val --clips 8 --train-data data/s1train \
+    --out runs/stage2_inv_audio8/report_val8_own_renderer.json
+mkdir -p weights/invariance_pair
+cp runs/stage1_inv600/inv600.safetensors weights/invariance_pair/stage1_tiny.safetensors
+cp runs/stage1_inv600/report.json weights/invariance_pair/stage1_tiny.report.json
+cp runs/stage2_inv_audio8/stage2.safetensors weights/invariance_pair/stage2_tiny.safetensors
+cp runs/stage2_inv_audio8/report_val8_own_renderer.json weights/invariance_pair/stage2_tiny.report_val8.json
