@@ -219,7 +219,6 @@ def test_the_rules_that_choose_the_sampling_defaults():
     assert experiments.choose_pose_smoothing(rows, min_state_accuracy=0.99) is None
 
 
-
 def test_the_defaults_chain_feeds_each_choice_to_the_next_sweep(tmp_path, monkeypatch):
     """`stage2_experiments.py choose-defaults` on made-up sweep results: each sweep runs at the
     settings chosen before it, the gain is swept again when the low-pass chosen is not the one
