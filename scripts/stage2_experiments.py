@@ -135,20 +135,25 @@ def models(stage1_path: Path, stage2_path: Path, syncnet_path: Path, train_data:
             References.from_training_clips(stage1, train_data))
 
 
+_truths: dict[tuple[Path, Path, Path], dict] = {}  # a clip's result under its stage-1 and SyncNet weights
+
+
 @torch.no_grad()
 def sweep(args: argparse.Namespace, settings: dict[str, dict]) -> tuple[dict, int, MotionGenerator]:
     """Rows of the report's metrics, one per named setting (keyword arguments of evaluate_clip
     beyond those in `args`), on the same clips and seed, plus the ground truth's; the number
     of clips; and the stage-2 model."""
     stage1, stage2, syncnet, refs = models(args.stage1, args.stage2, args.syncnet, args.train_data)
-    clips = [load_clip(p) for p in list_clips(args.data, args.split)[:args.clips]]
-    rows, truths = {}, [None] * len(clips)
-    for name, setting in settings.items():  # the truth of each clip is measured once, at the first setting
-        results = [evaluate_clip(stage1, stage2, syncnet, clip, seed=args.seed, truth=truth,
+    paths = list_clips(args.data, args.split)[:args.clips]
+    clips = [load_clip(p) for p in paths]
+    keys = [(args.stage1, args.syncnet, path) for path in paths]
+    rows = {}
+    for name, setting in settings.items():  # the truth of each clip is measured once per run, at its first setting
+        results = [evaluate_clip(stage1, stage2, syncnet, clip, seed=args.seed, truth=_truths.get(key),
                                  guidance_smoothing=args.smoothing, sampler=args.sampler, steps=args.sampler_steps,
                                  **{"pose_smoothing": args.pose_smoothing, **setting})
-                   for clip, truth in zip(clips, truths)]
-        truths = results
+                   for clip, key in zip(clips, keys)]
+        _truths.update(zip(keys, results))
         table = summarise(results, refs)
         rows[name] = pick(table["generated"])
         rows.setdefault("ground_truth", pick(table["ground_truth"]))

@@ -277,6 +277,38 @@ def test_the_defaults_chain_feeds_each_choice_to_the_next_sweep(tmp_path, monkey
         experiments.choose_defaults(args)
     assert weights.read_bytes() == before
 
+
+def test_a_runs_sweeps_measure_each_clips_truth_once(tmp_path, monkeypatch):
+    """Across the sweeps of one run (as in choose-defaults), a clip's truth is measured at its
+    first setting only and handed on after, unless the stage-1 weights differ."""
+    import argparse
+
+    experiments = _experiments()
+    clips = [tmp_path / name for name in ("a", "b", "c")]
+    handed = []
+
+    def made_up_evaluate(stage1, stage2, syncnet, clip, truth=None, **settings):
+        handed.append((clip, truth and truth["clip"]))
+        return {"clip": clip}
+
+    monkeypatch.setattr(experiments, "_truths", {})
+    monkeypatch.setattr(experiments, "models", lambda *paths: (None, None, None, None))
+    monkeypatch.setattr(experiments, "list_clips", lambda data, split: clips)
+    monkeypatch.setattr(experiments, "load_clip", lambda path: path)
+    monkeypatch.setattr(experiments, "evaluate_clip", made_up_evaluate)
+    monkeypatch.setattr(experiments, "summarise", lambda results, refs: {"generated": {}, "ground_truth": {}})
+    args = argparse.Namespace(stage1=Path("s1"), stage2=None, syncnet=Path("sync"), train_data=None, data=None,
+                              split="val", clips=2, seed=0, smoothing=0.0, sampler=None, sampler_steps=None,
+                              pose_smoothing=0.0)
+    experiments.sweep(args, {"1": {}, "2": {}})
+    experiments.sweep(argparse.Namespace(**{**vars(args), "clips": 3}), {"3": {}})
+    experiments.sweep(argparse.Namespace(**{**vars(args), "stage1": Path("other")}), {"1": {}})
+    a, b, c = clips
+    assert handed == [(a, None), (b, None), (a, a), (b, b),  # first sweep: measured, then handed on
+                      (a, a), (b, b), (c, None),  # second: only the new clip is measured
+                      (a, None), (b, None)]  # other stage-1 weights: measured again
+
+
 @pytest.fixture(scope="module")
 def sample_starts(stage1):
     """Three sample clips and the latent of each one's first frame (the portrait generation continues from)."""
