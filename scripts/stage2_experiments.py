@@ -168,7 +168,7 @@ def sampling(args: argparse.Namespace, stage2: MotionGenerator) -> dict:
 
 
 def cfg_sweep(args: argparse.Namespace) -> dict:
-    settings = {str(scale): dict(audio_scale=scale, pose_gain=args.pose_gain) for scale in args.scales}
+    settings = {str(float(scale)): dict(audio_scale=scale, pose_gain=args.pose_gain) for scale in args.scales}
     rows, clips, stage2 = sweep(args, settings)
     return {"clips": clips, "split": args.split, "seed": args.seed,
             "guidance_smoothing": resolve_guidance_smoothing(stage2, args.smoothing),
@@ -178,7 +178,8 @@ def cfg_sweep(args: argparse.Namespace) -> dict:
 
 
 def pose_sweep(args: argparse.Namespace) -> dict:
-    rows, clips, stage2 = sweep(args, {str(gain): dict(audio_scale=args.scale, pose_gain=gain) for gain in args.gains})
+    rows, clips, stage2 = sweep(args, {str(float(gain)): dict(audio_scale=args.scale, pose_gain=gain)
+                                        for gain in args.gains})
     return {"clips": clips, "split": args.split, "seed": args.seed,
             "guidance_smoothing": resolve_guidance_smoothing(stage2, args.smoothing),
             **sampling(args, stage2), "audio_scale": resolve_audio_scale(stage2, args.scale),
@@ -187,7 +188,7 @@ def pose_sweep(args: argparse.Namespace) -> dict:
 
 
 def pose_smoothing_sweep(args: argparse.Namespace) -> dict:
-    settings = {str(frames): dict(audio_scale=args.scale, pose_gain=args.pose_gain, pose_smoothing=frames)
+    settings = {str(float(frames)): dict(audio_scale=args.scale, pose_gain=args.pose_gain, pose_smoothing=frames)
                 for frames in args.time_constants}
     rows, clips, stage2 = sweep(args, settings)
     return {"clips": clips, "split": args.split, "seed": args.seed,
@@ -272,22 +273,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="experiment", required=True)
     cfg = sub.add_parser("cfg-sweep")
-    cfg.add_argument("--scales", type=float, nargs="+", default=[1, 2, 3, 4, 5, 6])
+    cfg.add_argument("--scales", type=float, nargs="+", default=[1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
     cfg.add_argument("--pose-gain", type=float, default=None,
                      help="guidance gain along the head-pose directions (default: the model's default)")
     pose = sub.add_parser("pose-sweep")
     pose.add_argument("--scale", type=float, default=None, help="audio guidance scale (default: the model's)")
-    pose.add_argument("--gains", type=float, nargs="+", default=[1, 2, 2.5, 3, 3.5])
+    pose.add_argument("--gains", type=float, nargs="+", default=[1.0, 2.0, 2.5, 3.0, 3.5])
     smooth = sub.add_parser("pose-smoothing-sweep")
     smooth.add_argument("--scale", type=float, default=None, help="audio guidance scale (default: the model's)")
     smooth.add_argument("--pose-gain", type=float, default=None,
                         help="guidance gain along the head-pose directions (default: the model's default)")
-    smooth.add_argument("--time-constants", type=float, nargs="+", default=[0, 1, 2, 3],
+    smooth.add_argument("--time-constants", type=float, nargs="+", default=[0.0, 1.0, 2.0, 3.0],
                         help="time constants (frames) of the low-pass on the generated head pose")
     chain = sub.add_parser("choose-defaults")
-    chain.add_argument("--scales", type=float, nargs="+", default=[2, 3, 4, 5, 6])
-    chain.add_argument("--gains", type=float, nargs="+", default=[1, 2, 2.5, 3, 3.5])
-    chain.add_argument("--time-constants", type=float, nargs="+", default=[0, 1, 2, 3],
+    chain.add_argument("--scales", type=float, nargs="+", default=[2.0, 3.0, 4.0, 5.0, 6.0])
+    chain.add_argument("--gains", type=float, nargs="+", default=[1.0, 2.0, 2.5, 3.0, 3.5])
+    chain.add_argument("--time-constants", type=float, nargs="+", default=[0.0, 1.0, 2.0, 3.0],
                        help="time constants (frames) of the low-pass on the generated head pose")
     chain.add_argument("--pose-clips", type=int, default=8,
                        help="clips of the pose-gain and low-pass sweeps (--clips: those of the guidance sweeps)")

@@ -232,14 +232,14 @@ def test_the_defaults_chain_feeds_each_choice_to_the_next_sweep(tmp_path, monkey
     experiments = _experiments()
     weights = Path(shutil.copy(WEIGHTS, tmp_path / "stage2.safetensors"))
     model = MotionGenerator.from_pretrained(weights)
-    scales, gains = [2.0, 4.0], [1.0, 2.5]
+    scales, gains = [2, 4], [1, 2.5]  # whole numbers as the command line's defaults may give them
     calls, state_accuracy = [], [0.95]
     measures = {*experiments.DIVERSITY, *experiments.POSE_MEASURES}
 
     def made_up_sweep(args, settings):
         names = set(settings)
         kind = ("low-pass" if all("pose_smoothing" in s for s in settings.values())
-                else "gain" if names <= {str(g) for g in gains} else "scale")
+                else "gain" if names <= {str(float(g)) for g in gains} else "scale")
         calls.append((kind, args.smoothing, args.pose_smoothing, sorted(names)))
         rows = {"ground_truth": {"lse_c": 0.3, "state_accuracy": 0.95, **{k: 1.0 for k in measures}}}
         for name, setting in settings.items():
@@ -257,7 +257,7 @@ def test_the_defaults_chain_feeds_each_choice_to_the_next_sweep(tmp_path, monkey
     monkeypatch.setattr(experiments, "models", lambda *paths: (None, model, None, None))
     args = argparse.Namespace(stage2=weights, stage1=None, syncnet=None, data=None, train_data=None, split="val",
                               out=tmp_path, clips=4, pose_clips=8, seed=0, sampler=None, sampler_steps=None,
-                              scales=scales, gains=gains, time_constants=[0.0, 1.0, 2.0, 3.0], store=True)
+                              scales=scales, gains=gains, time_constants=[0, 1, 2, 3], store=True)
     result = experiments.choose_defaults(args)
 
     chosen = SamplingDefaults(audio_scale=4.0, guidance_smoothing=1.0, pose_gain=2.5, pose_smoothing=2.0)
