@@ -345,3 +345,9 @@ cp runs/stage1_inv600/inv600.safetensors weights/invariance_pair/stage1_tiny.saf
 cp runs/stage1_inv600/report.json weights/invariance_pair/stage1_tiny.report.json
 cp runs/stage2_inv_audio8/stage2.safetensors weights/invariance_pair/stage2_tiny.safetensors
 cp runs/stage2_inv_audio8/report_val8_own_renderer.json weights/invariance_pair/stage2_tiny.report_val8.json
+# Its sampling defaults, chosen on data/s1train's validation clips by the shipped models' rules in their order and
+# written into its stage-2 weights (2026-12-07, thirteenth session; 68 min on 2 cores, a third of it beside a
+# test run; picks scale 3, guidance smoothing 1, pose gain 3.5, low-pass 1 frame):
+$PY scripts/stage2_experiments.py choose-defaults --stage2 weights/invariance_pair/stage2_tiny.safetensors \
+    --stage1 weights/invariance_pair/stage1_tiny.safetensors --syncnet weights/syncnet_synconv.safetensors \
+    --data data/s1train --train-data data/s1train --out weights/invariance_pair --store
