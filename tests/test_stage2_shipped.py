@@ -248,7 +248,8 @@ def test_the_defaults_chain_feeds_each_choice_to_the_next_sweep(tmp_path, monkey
             elif kind == "gain":
                 lse_c, diversity = 0.2, {1.0: 0.8, 2.5: 0.98}[setting["pose_gain"]]
             else:  # guidance smoothing costs lip sync: 1 frame stays within 5 % of none, 2 does not
-                lse_c, diversity = {0.0: 0.2, 0.5: 0.195, 1.0: 0.191, 2.0: 0.15}[args.smoothing], setting["audio_scale"] / 4
+                lse_c = {0.0: 0.2, 0.5: 0.195, 1.0: 0.191, 2.0: 0.15}[args.smoothing]
+                diversity = setting["audio_scale"] / 4
             rows[name] = {"lse_c": lse_c, "state_accuracy": state_accuracy[0],
                           **{k: diversity for k in measures}}
         return rows, 4, model
