@@ -354,12 +354,14 @@ $PY scripts/stage2_experiments.py choose-defaults --stage2 weights/invariance_pa
 # Its test reports at those defaults (16 min each on 2 cores; data/s1test300: seed 300, as in reproduce_stage2.sh).
 # They decided against shipping it: 3 of the 5 stage-2 targets on data/s1test (weights/README.md, "Its defaults and
 # its test reports").
-for SPLIT in "s1test stage2_tiny.report.json" "s1test300 stage2_tiny.report_seed300.json"; do
-    set -- $SPLIT
-    $IL eval stage2 --ckpt weights/invariance_pair/stage2_tiny.safetensors \
-        --stage1 weights/invariance_pair/stage1_tiny.safetensors --syncnet weights/syncnet_synconv.safetensors \
-        --data "data/$1" --train-data data/s1train --out "weights/invariance_pair/$2"
-done
+$IL eval stage2 --ckpt weights/invariance_pair/stage2_tiny.safetensors \
+    --stage1 weights/invariance_pair/stage1_tiny.safetensors --syncnet weights/syncnet_synconv.safetensors \
+    --data data/s1test --train-data data/s1train \
+    --out weights/invariance_pair/stage2_tiny.report.json
+$IL eval stage2 --ckpt weights/invariance_pair/stage2_tiny.safetensors \
+    --stage1 weights/invariance_pair/stage1_tiny.safetensors --syncnet weights/syncnet_synconv.safetensors \
+    --data data/s1test300 --train-data data/s1train \
+    --out weights/invariance_pair/stage2_tiny.report_seed300.json
 # The head's motion at the pose gains swept, on all 36 validation clips without rendering (377 s on 2 cores):
 $PY scripts/stage2_head_sweep.py --stage2 weights/invariance_pair/stage2_tiny.safetensors \
     --stage1 weights/invariance_pair/stage1_tiny.safetensors --data data/s1train --split val \

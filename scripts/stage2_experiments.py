@@ -62,6 +62,11 @@ DIVERSITY = ("sid_expression", "sid_pose", "var_expression", "var_pose")
 POSE_MEASURES = ("sid_pose", "var_pose", "nods_per_min_listening")
 
 
+def row_name(value: float) -> str:
+    """The name of a sweep's row for a setting's value: "3.0" whether it came as 3 or 3.0."""
+    return str(float(value))
+
+
 def pick(row: dict) -> dict:
     return {k: row[k] for k in KEYS if k in row}
 
@@ -112,8 +117,8 @@ def choose_smoothing(unsmoothed: dict, smoothed: dict[float, dict], scale: float
     """The largest guidance smoothing whose LSE-C at `scale` stays within `tolerance` of the
     unsmoothed sweep's (smoothing lowers jitter; lip sync is what it may cost); 0 if none.
     `unsmoothed` and each of `smoothed` (keyed by sigma) are cfg-sweep rows."""
-    floor = (1 - tolerance) * unsmoothed[str(float(scale))]["lse_c"]
-    fit = [float(sigma) for sigma, rows in smoothed.items() if rows[str(float(scale))]["lse_c"] >= floor]
+    floor = (1 - tolerance) * unsmoothed[row_name(scale)]["lse_c"]
+    fit = [float(sigma) for sigma, rows in smoothed.items() if rows[row_name(scale)]["lse_c"] >= floor]
     return max(fit, default=0.0)
 
 
@@ -168,7 +173,7 @@ def sampling(args: argparse.Namespace, stage2: MotionGenerator) -> dict:
 
 
 def cfg_sweep(args: argparse.Namespace) -> dict:
-    settings = {str(float(scale)): dict(audio_scale=scale, pose_gain=args.pose_gain) for scale in args.scales}
+    settings = {row_name(scale): dict(audio_scale=scale, pose_gain=args.pose_gain) for scale in args.scales}
     rows, clips, stage2 = sweep(args, settings)
     return {"clips": clips, "split": args.split, "seed": args.seed,
             "guidance_smoothing": resolve_guidance_smoothing(stage2, args.smoothing),
@@ -178,8 +183,8 @@ def cfg_sweep(args: argparse.Namespace) -> dict:
 
 
 def pose_sweep(args: argparse.Namespace) -> dict:
-    rows, clips, stage2 = sweep(args, {str(float(gain)): dict(audio_scale=args.scale, pose_gain=gain)
-                                        for gain in args.gains})
+    settings = {row_name(gain): dict(audio_scale=args.scale, pose_gain=gain) for gain in args.gains}
+    rows, clips, stage2 = sweep(args, settings)
     return {"clips": clips, "split": args.split, "seed": args.seed,
             "guidance_smoothing": resolve_guidance_smoothing(stage2, args.smoothing),
             **sampling(args, stage2), "audio_scale": resolve_audio_scale(stage2, args.scale),
@@ -188,7 +193,7 @@ def pose_sweep(args: argparse.Namespace) -> dict:
 
 
 def pose_smoothing_sweep(args: argparse.Namespace) -> dict:
-    settings = {str(float(frames)): dict(audio_scale=args.scale, pose_gain=args.pose_gain, pose_smoothing=frames)
+    settings = {row_name(frames): dict(audio_scale=args.scale, pose_gain=args.pose_gain, pose_smoothing=frames)
                 for frames in args.time_constants}
     rows, clips, stage2 = sweep(args, settings)
     return {"clips": clips, "split": args.split, "seed": args.seed,
