@@ -101,6 +101,9 @@ def _add_train_commands(sub: argparse._SubParsersAction) -> None:
     stage1.add_argument("--sync-windows", type=int, default=4, help="windows rendered per step for the sync loss")
     stage1.add_argument("--sync-region", choices=("mouth", "crop"), default="mouth",
                         help="pixels the sync loss may move: the lips and a margin, or the whole crop the expert sees")
+    stage1.add_argument("--sync-loss", choices=("contrastive", "features"), default="contrastive",
+                        help="contrastive: rendered windows must be told their own audio among shifted ones; "
+                             "features: they must look to the expert's visual encoder as the true windows do")
     stage1.add_argument("--mouth-map", choices=("lips", "gap"), default="lips",
                         help="what the decoder's driven maps draw of the mouth: over the inner lips, or the gap between them alone")
     stage1.add_argument("--mouth-interior", action="store_true",
@@ -208,6 +211,7 @@ def _train_stage1(args: argparse.Namespace) -> None:
                             invariance_weight=args.invariance_weight,
                             region_weight=args.region_weight, mouth_weight=args.mouth_weight, param_weight=args.param_weight,
                             sync_weight=args.sync_weight, sync_windows=args.sync_windows, sync_region=args.sync_region,
+                            sync_loss=args.sync_loss,
                             sync_expert=str(args.sync_expert) if args.sync_expert else None,
                             freeze_motion=args.freeze_motion, mouth_residual_only=args.mouth_residual_only,
                             true_landmarks=args.true_landmarks,

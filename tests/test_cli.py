@@ -48,7 +48,7 @@ def test_cli_choices_are_the_librarys_names():
     from infp_lab.cli import build_parser
     from infp_lab.stage1.config import HYBRID_POINT_SETS, MOTION_INPUTS, MOUTH_DETAIL_SCALES
     from infp_lab.stage1.hybrid import MOUTH_MAPS
-    from infp_lab.stage1.train import SYNC_REGIONS
+    from infp_lab.stage1.train import SYNC_LOSSES, SYNC_REGIONS
     from infp_lab.stage2.config import ABLATIONS
     from infp_lab.stage2.train import HeadMotionLoss
 
@@ -56,6 +56,7 @@ def test_cli_choices_are_the_librarys_names():
     assert set(stage1["--motion-input"]) == set(MOTION_INPUTS)
     assert set(stage1["--hybrid-points"]) == set(HYBRID_POINT_SETS)
     assert set(stage1["--sync-region"]) == set(SYNC_REGIONS)
+    assert set(stage1["--sync-loss"]) == set(SYNC_LOSSES)
     assert set(stage1["--mouth-map"]) == set(MOUTH_MAPS)
     assert set(stage1["--mouth-detail"]) == set(MOUTH_DETAIL_SCALES)
     assert set(stage2["--head-features"]) == set(HeadMotionLoss.FEATURES)

@@ -849,9 +849,42 @@ def test_fine_tuning_starts_from_given_weights(tmp_path):
     assert other.wait(timeout=120) == 2 and "another model config" in other.stdout.read()
 
 
+def test_expert_feature_loss_is_zero_for_the_truth_and_grows_with_the_mouths_difference():
+    """The perceptual kind of the sync loss compares the rendered windows with the true ones
+    through the expert's visual encoder: rendering the true frames costs nothing, frames of
+    another time cost more, and more so the further they are from the truth; its gradient
+    reaches the rendered pixels and the expert stays frozen."""
+    from types import SimpleNamespace
+
+    from infp_lab.stage1.train import Stage1TrainConfig, sync_expert_loss
+
+    expert, _, batch = _sync_windows(12)
+    rendered = {}
+
+    def renderer(source, source_landmarks, driving, driving_landmarks, target=None):
+        return SimpleNamespace(image=rendered.get("image", driving))
+
+    exact = sync_expert_loss(renderer, expert, batch, "crop", kind="features")
+    assert exact.abs() < 1e-6
+    frames = batch["driving"].flatten(0, 1)
+    costs = []
+    for weight in (0.3, 1.0):  # frames drawn part of the way towards another window's
+        rendered["image"] = ((1 - weight) * frames + weight * batch["driving"].roll(1, dims=0).flatten(0, 1))
+        costs.append(float(sync_expert_loss(renderer, expert, batch, "crop", kind="features")))
+    assert 0.05 < costs[0] < costs[1], costs
+    rendered["image"] = frames.clone().requires_grad_(True)
+    sync_expert_loss(renderer, expert, {**batch, "driving": batch["driving"].roll(1, dims=0)}, "crop",
+                     kind="features").backward()
+    assert rendered["image"].grad.abs().sum() > 0
+    assert all(p.grad is None for p in expert.parameters()), "the expert stays frozen"
+    with pytest.raises(ValueError, match="sync_loss"):
+        Stage1TrainConfig(sync_weight=1.0, sync_expert=str(JUDGE), sync_loss="pixels")
+
+
 def test_sync_loss_fine_tune_moves_the_renderer_only(tmp_path):
-    """A fine-tune with the lip-sync expert's loss trains another renderer than the same run
-    without it, keeps the motion latents, and records the expert it read."""
+    """A fine-tune with the lip-sync expert's loss (its perceptual kind) trains another
+    renderer than the same run without it, keeps the motion latents, and records the expert
+    and the kind of loss it read."""
     from safetensors.torch import load_file
 
     start = tmp_path / "start.safetensors"
@@ -859,7 +892,7 @@ def test_sync_loss_fine_tune_moves_the_renderer_only(tmp_path):
     common = ["--steps", "2", "--checkpoint-every", "2", "--freeze-motion", "--init", str(start)]
     plain = _train([*common, "--out", str(tmp_path / "plain")])
     synced = _train([*common, "--sync-weight", "1", "--sync-expert", str(JUDGE), "--sync-windows", "1",
-                     "--out", str(tmp_path / "synced")])
+                     "--sync-loss", "features", "--out", str(tmp_path / "synced")])
     assert plain.wait(timeout=300) == 0, plain.stdout.read()
     assert synced.wait(timeout=300) == 0, synced.stdout.read()
     given, without, tuned = (load_file(str(path)) for path in (start, tmp_path / "plain" / "stage1.safetensors",
@@ -869,6 +902,7 @@ def test_sync_loss_fine_tune_moves_the_renderer_only(tmp_path):
     assert any(not torch.equal(tuned[k], without[k]) for k in given if k.startswith("decoder."))
     state = torch.load(tmp_path / "synced" / "checkpoint.pt", weights_only=True)
     assert state["train_config"]["sync_expert"] == str(JUDGE) and state["train_config"]["sync_weight"] == 1
+    assert state["train_config"]["sync_loss"] == "features"
 
 
 @pytest.mark.parametrize("added, value", [("driven_maps", True), ("refine_flow", True), ("mouth_residual", True),

@@ -39,6 +39,10 @@ from infp_lab.train.common import (
 # What the sync loss may move. Left the whole crop, a renderer found stains beside the mouth
 # that every expert read as sync (weights/README.md, "Training through a lip-sync expert").
 SYNC_REGIONS = ("mouth", "crop")
+# What the sync loss asks of the rendered windows: to be told their own audio among shifted
+# ones (Wav2Lip's expert loss), or to look to the expert's visual encoder as the true windows
+# do (a perceptual loss whose network knows mouths; its target is the truth, not the audio).
+SYNC_LOSSES = ("contrastive", "features")
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,7 @@ class Stage1TrainConfig:
     sync_expert: str | None = None  # SyncNet-SynConv weights the sync loss reads (train another than the judge's)
     sync_windows: int = 4  # windows of the expert's length rendered per step for the sync loss
     sync_region: str = "mouth"  # pixels the sync loss may move: "mouth" (lips and a margin) or "crop" (all it sees)
+    sync_loss: str = "contrastive"  # one of SYNC_LOSSES
     freeze_motion: bool = False  # train the renderer only: the motion encoder and landmark head keep their weights
     mouth_residual_only: bool = False  # train the decoder's mouth residual (and mouth detail) alone: the rest renders as given
     # Draw at the target frame's true landmarks instead of the landmark head's: what the renderer
@@ -88,6 +93,8 @@ class Stage1TrainConfig:
             raise ValueError("the sync loss (sync_weight > 0) needs a lip-sync expert's weights (sync_expert)")
         if self.sync_region not in SYNC_REGIONS:
             raise ValueError(f"sync_region must be one of {SYNC_REGIONS}, got {self.sync_region!r}")
+        if self.sync_loss not in SYNC_LOSSES:
+            raise ValueError(f"sync_loss must be one of {SYNC_LOSSES}, got {self.sync_loss!r}")
         if not 0 <= self.open_mouth <= 1:
             raise ValueError(f"open_mouth is a probability in [0, 1], got {self.open_mouth}")
         if self.sync_windows < 1:
@@ -220,15 +227,27 @@ def invariance_loss(model: HeadImitator, latents: torch.Tensor, batch: dict, per
     return ((latents[cross].float() - own.float()) ** 2 / spread).mean()
 
 
+def expert_feature_loss(expert: SyncNet, crops: torch.Tensor, true_crops: torch.Tensor) -> torch.Tensor:
+    """A perceptual loss read by the lip-sync expert's visual encoder: each block's
+    activations of the rendered mouth-crop windows against the true windows', L1 relative to
+    the true activations' mean magnitude, averaged over the blocks. Windows (B, window, h, w)."""
+    with torch.no_grad():
+        targets = expert.visual_encoder.features(true_crops)
+    rendered = expert.visual_encoder.features(crops)
+    return torch.stack([(r - t).abs().mean() / (t.abs().mean() + 1e-6) for r, t in zip(rendered, targets)]).mean()
+
+
 def sync_expert_loss(model, expert: SyncNet, batch: dict, region: str = "mouth",
-                     true_landmarks: bool = False) -> torch.Tensor:
+                     true_landmarks: bool = False, kind: str = "contrastive") -> torch.Tensor:
     """Wav2Lip's expert loss with in-clip negatives: each window of frames (a batch of
     `SyncWindowDataset` items) is rendered from its source frame, cut into the expert's
     mouth crops, and must be told its own audio among its shifted audio windows (cross
     entropy over the expert's scaled cosine similarities; the expert stays frozen). With
-    `region` "mouth" its gradient reaches only the pixels of the lips and a margin
-    (`mouth_region` at the true landmarks); with "crop", all that the expert sees. With
-    `true_landmarks`, the windows are drawn at their true landmarks (`Stage1TrainConfig`)."""
+    `kind` "features" the windows must instead look to the expert's visual encoder as the
+    true frames do (`expert_feature_loss`). With `region` "mouth" its gradient reaches only
+    the pixels of the lips and a margin (`mouth_region` at the true landmarks); with "crop",
+    all that the expert sees. With `true_landmarks`, the windows are drawn at their true
+    landmarks (`Stage1TrainConfig`)."""
     b, window = batch["driving"].shape[:2]
     driving_landmarks = batch["driving_landmarks"].flatten(0, 1)
     out = model(batch["source"].repeat_interleave(window, 0), batch["source_landmarks"].repeat_interleave(window, 0),
@@ -238,7 +257,12 @@ def sync_expert_loss(model, expert: SyncNet, batch: dict, region: str = "mouth",
         mask = mouth_region(driving_landmarks, image.shape[-1]).unsqueeze(1)  # (B * window, 1, H, W)
         image = image * mask + image.detach() * (1 - mask)
     crops = crop_images(image, batch["crop_matrices"].flatten(0, 1), expert.config.crop_size)
-    visual = expert.embed_visual(crops.view(b, window, *expert.config.crop_size))  # (B, E)
+    crops = crops.view(b, window, *expert.config.crop_size)
+    if kind == "features":
+        true_crops = crop_images(batch["driving"].flatten(0, 1).float(), batch["crop_matrices"].flatten(0, 1),
+                                 expert.config.crop_size)
+        return expert_feature_loss(expert, crops, true_crops.view_as(crops))
+    visual = expert.embed_visual(crops)  # (B, E)
     with torch.no_grad():
         audio = expert.embed_audio(torch.cat([batch["audio"], batch["shifted"].flatten(0, 1)]))
     aligned, shifted = audio[:b], audio[b:].view(b, batch["shifted"].shape[1], -1)  # (B, E), (B, K, E)
@@ -273,7 +297,7 @@ def _losses(model, batch, cfg: Stage1TrainConfig, generator: torch.Generator, di
         losses["mouth"] = F.l1_loss(mouth_crops(image, landmarks), mouth_crops(target, landmarks))
         total = total + cfg.mouth_weight * losses["mouth"]
     if expert is not None:  # lip sync as an expert reads it, which no pixel loss weighs
-        losses["sync"] = sync_expert_loss(model, expert, sync_batch, cfg.sync_region, cfg.true_landmarks)
+        losses["sync"] = sync_expert_loss(model, expert, sync_batch, cfg.sync_region, cfg.true_landmarks, cfg.sync_loss)
         total = total + cfg.sync_weight * losses["sync"]
     if cfg.invariance_weight > 0 and bool(batch["cross"].any()):
         losses["invariance"] = invariance_loss(unwrap(model), out.driving_latent, batch)

@@ -112,12 +112,19 @@ class VisualEncoder(nn.Module):
         self.head = nn.Linear(cin * _halved(config.crop_height, steps) * _halved(config.crop_width, steps),
                               config.embed_dim)
 
-    def forward(self, crops: torch.Tensor) -> torch.Tensor:
+    def features(self, crops: torch.Tensor) -> list[torch.Tensor]:
+        """Each block's activations, (B, C, h', w') from the first to the last."""
         # Standardise each window: skin tone, lighting and contrast say nothing about sync.
         mean = crops.mean(dim=(1, 2, 3), keepdim=True)
         std = crops.std(dim=(1, 2, 3), keepdim=True).clamp(min=1e-3)
-        x = self.convs((crops - mean) / std)  # (B, C, h', w')
-        return F.normalize(self.head(x.flatten(1)), dim=-1)  # (B, E)
+        x, activations = (crops - mean) / std, []
+        for block in self.convs:
+            x = block(x)
+            activations.append(x)
+        return activations
+
+    def forward(self, crops: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.head(self.features(crops)[-1].flatten(1)), dim=-1)  # (B, E)
 
 
 class SyncNet(nn.Module):
