@@ -366,3 +366,30 @@ $IL eval stage2 --ckpt weights/invariance_pair/stage2_tiny.safetensors \
 $PY scripts/stage2_head_sweep.py --stage2 weights/invariance_pair/stage2_tiny.safetensors \
     --stage1 weights/invariance_pair/stage1_tiny.safetensors --data data/s1train --split val \
     --train-data data/s1train --settings 1:1 2:1 3:1 3.5:1 --out weights/invariance_pair/stage2_head_sweep_val.json
+# A perceptual loss read by a lip-sync expert (weights/README.md, "A perceptual loss read by a lip-sync expert";
+# 2026-12-07, fourteenth session; not shipped): the control above with --sync-loss features, read by the seed-1
+# expert (runs/syncnet_expert, made by the command in "Training the renderer through a lip-sync expert"; 2289 s).
+$IL train stage1 --data data/s1train --out runs/stage1_syncfeat --init weights/stage1_tiny.safetensors \
+    --freeze-motion --mouth-residual --mouth-gan-weight 0.05 --region-weight 1 --sync-weight 0.1 \
+    --sync-expert runs/syncnet_expert/syncnet.safetensors --sync-windows 4 --sync-region crop --sync-loss features \
+    --steps 300 --batch-size 16 --lr 1e-4 --checkpoint-every 50 --seed 5
+$PY scripts/lip_sync_budget.py --stage1 runs/stage1_syncfeat/stage1.safetensors \
+    --also-judge runs/syncnet_expert/syncnet.safetensors --data data/s1train --split val --clips 8 \
+    --out runs/stage1_syncfeat/budget_val8.json
+$IL eval stage1 --ckpt runs/stage1_syncfeat/stage1.safetensors --data data/s1test --split test \
+    --probe-data data/s1train --out runs/stage1_syncfeat/report.json
+$IL eval stage2 --ckpt weights/stage2_tiny.safetensors --stage1 runs/stage1_syncfeat/stage1.safetensors \
+    --syncnet weights/syncnet_synconv.safetensors --data data/s1test --train-data data/s1train \
+    --out runs/stage1_syncfeat/stage2_report.json
+for CLIP in conv0008_b conv0004_a; do
+    $PY scripts/mouth_closeups.py --stage1 weights/stage1_tiny.safetensors runs/stage1_syncfeat/stage1.safetensors \
+        --clip data/s1train/$CLIP --order jaw_open --out runs/closeups_syncfeat_$CLIP.png
+done
+# Its three reports in one file.
+$PY - <<'PYTHON'
+import json
+reports = {name: json.load(open(f"runs/stage1_syncfeat/{name}.json")) for name in ("budget_val8", "report", "stage2_report")}
+json.dump({"val8_lip_sync_budget": reports["budget_val8"], "test_stage1_report": reports["report"],
+           "test_stage2_report_shipped_stage2": reports["stage2_report"]},
+          open("weights/stage1_expert_features_val.json", "w"), indent=1)
+PYTHON
