@@ -122,3 +122,32 @@ def test_evaluate_clip_passes_the_sampler_on(synconv_many, weights, monkeypatch)
         with pytest.raises(Stop):
             evaluate.evaluate_clip(stage1, stage2, sync, clip, **settings)
     assert asked == [{"sampler": None, "steps": None}, {"sampler": "dpmsolver++", "steps": 7}]
+
+
+def test_generated_mouth_budget_replaces_only_the_part_read_and_finds_a_late_mouth():
+    """scripts/generated_mouth_budget.py: a part's reading replaces those columns of the true
+    motion alone, inside SynConv's ranges; a reading that comes 2 frames late at half the
+    amplitude is found so."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "generated_mouth_budget.py"
+    spec = importlib.util.spec_from_file_location("generated_mouth_budget", path)
+    budget = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(budget)
+
+    params = np.random.default_rng(0).uniform(0, 0.5, (40, len(PARAM_NAMES)))
+    read = np.full_like(params, 2.0)
+    drawn = budget.with_part(params, read, budget.PARTS["jaw"])
+    jaw = PARAM_NAMES.index("jaw_open")
+    assert np.all(drawn[:, jaw] == 1.0)  # clipped to jaw_open's range
+    assert np.array_equal(np.delete(drawn, jaw, axis=1), np.delete(params, jaw, axis=1))
+    lips = budget.with_part(params, read, budget.PARTS["lips"])
+    assert np.array_equal(lips[:, jaw], params[:, jaw]) and not np.array_equal(lips, params)
+
+    truth = np.sin(np.arange(300) / 4.0) + 0.2 * np.random.default_rng(1).normal(size=300)
+    late = 0.5 * np.roll(truth, 2)
+    found = budget.follows(truth, late)
+    assert found["best lag (frames)"] == 2 and found["std ratio"] == pytest.approx(0.5)
+    assert found["correlation at the best lag"] > 0.99 > found["correlation"]
+    assert budget.follows(truth, truth)["best lag (frames)"] == 0
