@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from infp_lab.data.clip import list_clips, load_clip
+from infp_lab.data.clip import ClipFormatError, list_clips, load_clip
 from infp_lab.render.appearance import Appearance
 from infp_lab.render.face_model import PARAM_NAMES, project_landmarks
 from infp_lab.render.face_renderer import render_frames
@@ -88,13 +88,24 @@ def main() -> None:
     args = parser.parse_args()
 
     stage1, stage2 = HeadImitator.from_pretrained(args.stage1).eval(), MotionGenerator.from_pretrained(args.stage2).eval()
+    if stage1.config.latent_dim != stage2.config.latent_dim:
+        parser.error(f"{args.stage2} generates {stage2.config.latent_dim}-d latents but {args.stage1} uses "
+                     f"{stage1.config.latent_dim}-d ones: give the stage-1 weights stage 2 was trained on")
+    try:
+        paths = list_clips(args.data, args.split)[:args.clips]
+    except ClipFormatError as error:
+        parser.error(str(error))
+    synthetic = [path for path in paths if load_clip(path, load_audio_tracks=False).render_spec is not None]
+    if not paths or len(synthetic) < len(paths):
+        parser.error(f"{args.data} ({args.split} split) must hold SynConv clips, whose motion parameters SynConv "
+                     f"can draw again; found {len(synthetic)} among {len(paths)} clips")
     judge = SyncNet.from_pretrained(args.syncnet).eval()
     reader = References.from_training_clips(stage1, args.train_data).reader
     size = stage1.config.image_size
     rows: dict[str, list[float]] = {}
     per_clip: list[dict] = []
     param_stats: dict[str, list[float]] = {}
-    for path in tqdm(list_clips(args.data, args.split)[:args.clips], desc="clips"):
+    for path in tqdm(paths, desc="clips"):
         clip = load_clip(path)
         with torch.no_grad():
             true_latents = encode_clip(stage1, clip)
