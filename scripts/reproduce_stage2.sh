@@ -242,6 +242,8 @@ $PY scripts/stage2_experiments.py ablation --stage1 weights/stage1_tiny.safetens
 cp runs/stage2_ablation5/ablation.json weights/stage2_ablation.json
 # Where the generated video loses its lip sync (weights/README.md, "Where the generated video loses its lip
 # sync"; 2026-12-07, fourteenth session): the generated mouth drawn by SynConv's own renderer, beside the
-# stage-1 renderer's drawing, on the first 6 test clips of data/s1test (9 min on 2 cores).
+# stage-1 renderer's drawing, on the first 6 test clips of data/s1test and of data/s1test300 (9 min each on 2 cores).
 $PY scripts/generated_mouth_budget.py --stage2 weights/stage2_tiny.safetensors --stage1 weights/stage1_tiny.safetensors \
     --data data/s1test --train-data data/s1train --clips 6 --out weights/stage2_generated_mouth_budget.json
+$PY scripts/generated_mouth_budget.py --stage2 weights/stage2_tiny.safetensors --stage1 weights/stage1_tiny.safetensors \
+    --data data/s1test300 --train-data data/s1train --clips 6 --out weights/stage2_generated_mouth_budget_seed300.json
