@@ -29,17 +29,14 @@ import json
 from pathlib import Path
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
 from infp_lab.data.clip import ClipFormatError, list_clips, load_clip
 from infp_lab.render.appearance import Appearance
 from infp_lab.render.face_model import PARAM_NAMES, project_landmarks
 from infp_lab.render.face_renderer import render_frames
-from infp_lab.stage1.inference import clip_frames, clip_landmarks, encode_clip
 from infp_lab.stage1.model import HeadImitator
-from infp_lab.stage2.evaluate import References, render_first_frame, uint8_video
-from infp_lab.stage2.generate import generate_from_audio
+from infp_lab.stage2.evaluate import References, evaluate_clip
 from infp_lab.stage2.model import MotionGenerator
 from infp_lab.syncnet import SyncNet, sync_scores
 
@@ -95,29 +92,26 @@ def main() -> None:
         paths = list_clips(args.data, args.split)[:args.clips]
     except ClipFormatError as error:
         parser.error(str(error))
-    synthetic = [path for path in paths if load_clip(path, load_audio_tracks=False).render_spec is not None]
-    if not paths or len(synthetic) < len(paths):
+    clips = [load_clip(path) for path in paths]
+    synthetic = [clip for clip in clips if clip.render_spec is not None]
+    if not clips or len(synthetic) < len(clips):
         parser.error(f"{args.data} ({args.split} split) must hold SynConv clips, whose motion parameters SynConv "
-                     f"can draw again; found {len(synthetic)} among {len(paths)} clips")
+                     f"can draw again; found {len(synthetic)} among {len(clips)} clips")
     judge = SyncNet.from_pretrained(args.syncnet).eval()
     reader = References.from_training_clips(stage1, args.train_data).reader
     size = stage1.config.image_size
     rows: dict[str, list[float]] = {}
     per_clip: list[dict] = []
     param_stats: dict[str, list[float]] = {}
-    for path in tqdm(paths, desc="clips"):
-        clip = load_clip(path)
-        with torch.no_grad():
-            true_latents = encode_clip(stage1, clip)
-            generated = generate_from_audio(stage2, clip.self_audio, clip.other_audio, clip.sample_rate,
-                                            seed=args.seed, start=true_latents[:1]).latents
-        frames = min(len(true_latents), len(generated), len(clip.motion["params"]))
+    for clip in tqdm(clips, desc="clips"):
+        # The truth and the stage-1 renderer on the true and the generated latents, as the stage-2 report has them.
+        result = evaluate_clip(stage1, stage2, judge, clip, seed=args.seed)
+        frames = min(result["frames"], len(clip.motion["params"]))
         audio = clip.self_audio[: int(round(frames * clip.sample_rate / clip.fps))]
         params = clip.motion["params"][:frames]
         appearance = Appearance.from_dict(clip.render_spec["appearance"])
-        scores = {"truth": sync_scores(judge, uint8_video(clip_frames(clip, size, np.arange(frames))),
-                                       clip_landmarks(clip, np.arange(frames)).numpy() * size, audio).lse_c}
-        readings = {"true": reader(true_latents[:frames].numpy()), "generated": reader(generated[:frames].numpy())}
+        scores = {"truth": result["sync_truth"].lse_c}
+        readings = {"true": reader(result["true_latents"][:frames]), "generated": reader(result["latents"][:frames])}
         for name, read in readings.items():
             for part, names in PARTS.items():
                 drawn = with_part(params, read, names)
@@ -128,9 +122,8 @@ def main() -> None:
                 column = PARAM_NAMES.index(param)
                 for key, value in follows(params[:, column], read[:, column]).items():
                     param_stats.setdefault(f"{param} read from the {name} latents: {key}", []).append(value)
-        for name, latents in (("true", true_latents[:frames]), ("generated", generated[:frames])):
-            video, landmarks = render_first_frame(stage1, clip, latents)
-            scores[f"render of the {name} latents"] = sync_scores(judge, uint8_video(video), landmarks, audio).lse_c
+        scores["render of the true latents"] = result["sync_reconstruction"].lse_c
+        scores["render of the generated latents"] = result["sync_generated"].lse_c
         for key, value in scores.items():
             rows.setdefault(key, []).append(float(value))
         per_clip.append({"clip": clip.name, "species": appearance.species,
