@@ -173,6 +173,13 @@ def _add_train_commands(sub: argparse._SubParsersAction) -> None:
     stage2.add_argument("--head-weight", type=float, default=0.0,
                         help="weight of the head-motion loss (roll, turn and nod through the stage-1 landmark head) "
                              "of clean-latent models")
+    stage2.add_argument("--guide-mouth-weight", type=float, default=0.0,
+                        help="weight of the lips' shape read linearly out of the guider's motion feature f_m")
+    stage2.add_argument("--whitened-weight", type=float, default=0.0,
+                        help="weight of the error along every principal direction of the latents alike, each "
+                             "relative to its variance (clean-latent models)")
+    stage2.add_argument("--whitened-floor", type=float, default=1e-3,
+                        help="variance floor of that term, in the normalised latents' units")
     stage2.add_argument("--head-features", nargs="+", default=["roll", "turn", "nod"], choices=("roll", "turn", "nod"),
                         help="which of the head's roll, turn and nod the head-motion loss compares")
     stage2.add_argument("--resume", action="store_true", help="continue the run in --out")
@@ -244,7 +251,8 @@ def _train_stage2(args: argparse.Namespace) -> None:
     cfg = Stage2TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr,
                             one_sided_steps=args.one_sided_steps, checkpoint_every=args.checkpoint_every,
                             velocity_weight=args.velocity_weight, mouth_weight=args.mouth_weight,
-                            head_weight=args.head_weight,
+                            head_weight=args.head_weight, guide_mouth_weight=args.guide_mouth_weight,
+                            whitened_weight=args.whitened_weight, whitened_floor=args.whitened_floor,
                             head_features=tuple(args.head_features), seed=args.seed, workers=args.workers)
     result = train_stage2(args.data, args.stage1, args.out, args.preset, cfg, resume=args.resume,
                           device=args.device, cache_dir=args.cache, ablation=args.ablation,

@@ -20,7 +20,10 @@ from infp_lab.stage1.model import HeadImitator
 from infp_lab.stage2 import MotionGenerator, preset
 from infp_lab.stage2.data import WindowDataset, cache_latents, cached_latents, latent_stats
 from infp_lab.stage2.pose import pose_directions
-from infp_lab.stage2.train import HeadMotionLoss, MouthShapeLoss, Stage2TrainConfig, train_stage2, window_loss
+from infp_lab.stage2.train import (
+    GuideMouthLoss, HeadMotionLoss, MouthShapeLoss, Stage2TrainConfig, WhitenedLatentLoss, train_stage2,
+    window_loss,
+)
 from infp_lab.train.common import read_scalars
 
 CONFIG = preset("tiny", 64)
@@ -172,6 +175,25 @@ def test_train_export_and_resume(cache, stage1_file, synconv_dir, tmp_path):
     b = MotionGenerator.from_pretrained(tmp_path / "b" / "stage2.safetensors").state_dict()
     assert all(torch.allclose(v, b[k], atol=1e-6) for k, v in model.state_dict().items())
 
+    # with the guide-mouth read-out: kept in the checkpoint (not the weights), resumed exactly
+    lips = replace(FAST, guide_mouth_weight=1.0)
+    whole = train_stage2(synconv_dir, stage1_file, tmp_path / "c", "tiny", lips, device="cpu", progress=False,
+                         cache_dir=folder)
+    lips_state = torch.load(tmp_path / "c" / "checkpoint.pt", weights_only=True)
+    encoder = "self_audio_encoder.frame_mlp.0.weight"
+    assert not torch.allclose(lips_state["model"][encoder], state["model"][encoder])  # the term changed the training
+    assert "train/guide_mouth" in read_scalars(tmp_path / "c" / "metrics.csv")
+    readout = lips_state["guide_mouth"]
+    assert set(readout) == {"mean", "std", "readout.weight", "readout.bias"}
+    assert not any("readout" in k for k in load_weights(tmp_path / "c" / "stage2.safetensors", "infp-lab/stage2")[0])
+    train_stage2(synconv_dir, stage1_file, tmp_path / "d", "tiny", replace(lips, steps=2), device="cpu",
+                 progress=False, cache_dir=folder)
+    assert train_stage2(synconv_dir, stage1_file, tmp_path / "d", "tiny", lips, resume=True, device="cpu",
+                        progress=False, cache_dir=folder)["loss"] == pytest.approx(whole["loss"], rel=1e-5)
+    with pytest.raises(ValueError, match="without --guide-mouth-weight"):
+        train_stage2(synconv_dir, stage1_file, tmp_path / "b", "tiny", lips, resume=True, device="cpu",
+                     progress=False, cache_dir=folder)
+
     with pytest.raises(FileExistsError, match="--resume"):
         train_stage2(synconv_dir, stage1_file, tmp_path / "a", "tiny", FAST, device="cpu", progress=False,
                      cache_dir=folder)
@@ -233,6 +255,68 @@ def _assert_term_reaches_the_loss(paths, stage1, name: str, term) -> None:
     assert all(p.grad is None for p in stage1.parameters())  # the landmark head stays frozen
 
 
+def test_whitened_loss_weighs_every_principal_direction_alike(cache, stage1_file):
+    _, paths = cache
+    latents = torch.from_numpy(np.concatenate([np.load(p)["latents"] for p in paths]))
+    mean, std = (torch.from_numpy(x) for x in latent_stats(paths))
+    normalised = (latents - mean) / std
+    whitened = WhitenedLatentLoss(normalised, floor=1e-3)
+    directions = whitened.directions
+    torch.testing.assert_close(directions.T @ directions, torch.eye(64), atol=1e-4, rtol=0)
+    variances = (normalised - normalised.mean(dim=0)).double().pow(2).mean(dim=0)  # per channel
+    along = ((normalised - normalised.mean(dim=0)) @ directions).pow(2).mean(dim=0)  # per direction
+    torch.testing.assert_close(whitened.weights, 1 / (along + 1e-3), rtol=1e-3, atol=0)
+    assert along.sum().item() == pytest.approx(variances.sum().item(), rel=1e-4)  # a rotation of the same spread
+    a = normalised[:100].reshape(2, 50, 64)
+    assert whitened(a, a).item() == pytest.approx(0.0, abs=1e-12)
+    # the same small error costs far more along the faintest direction than along the strongest
+    faint, strong = directions[:, 0], directions[:, -1]  # eigh: ascending variances
+    cost = [whitened(a + 0.01 * d, a).item() for d in (faint, strong)]
+    assert cost[0] == pytest.approx(0.01 ** 2 * whitened.weights[0].item() / 64, rel=1e-3)
+    assert cost[0] > 100 * cost[1]
+    with pytest.raises(ValueError, match="floor must be > 0"):
+        WhitenedLatentLoss(normalised, floor=0)
+    _assert_term_reaches_the_loss(paths, HeadImitator.from_pretrained(stage1_file), "whitened", whitened)
+
+
+def test_guide_mouth_loss_reads_the_lips_out_of_f_m(cache, stage1_file):
+    _, paths = cache
+    stage1 = HeadImitator.from_pretrained(stage1_file)
+    latents = torch.from_numpy(np.concatenate([np.load(p)["latents"] for p in paths]))
+    torch.manual_seed(0)
+    guide_mouth = GuideMouthLoss(stage1, latents, CONFIG.dim)
+    assert [name for name, _ in guide_mouth.named_parameters()] == ["readout.weight", "readout.bias"]  # not stage 1
+    with torch.no_grad():
+        shapes = stage1.mouth_shape(latents).flatten(1)  # (N, 40)
+        torch.testing.assert_close(guide_mouth.mean, shapes.mean(dim=0))
+        torch.testing.assert_close(guide_mouth.std, shapes.std(dim=0))
+        window = latents[:100].reshape(2, 50, 64)
+        target = (stage1.mouth_shape(window.flatten(0, 1)).flatten(1) - guide_mouth.mean) / guide_mouth.std
+        # a read-out that gives the true lips from a feature holding them scores 0; a silent one, the variance
+        feature = torch.cat([target, torch.zeros(100, CONFIG.dim - target.shape[1])], dim=1).reshape(2, 50, -1)
+        guide_mouth.readout.weight.copy_(torch.eye(target.shape[1], CONFIG.dim))
+        guide_mouth.readout.bias.zero_()
+        assert guide_mouth(feature, window).item() == pytest.approx(0.0, abs=1e-9)
+        assert guide_mouth(torch.zeros_like(feature), window).item() == pytest.approx(target.pow(2).mean().item())
+
+    torch.manual_seed(0)
+    model = MotionGenerator(CONFIG)
+    model.set_latent_stats(*(torch.from_numpy(x) for x in latent_stats(paths)))
+    dataset = WindowDataset(paths, WINDOW, CONTEXT, LOOKAHEAD, seed=0)
+    batch = torch.utils.data.default_collate([dataset[i] for i in range(4)])
+    plain = window_loss(model, batch, torch.Generator().manual_seed(1))
+    weighted = window_loss(model, batch, torch.Generator().manual_seed(1), guide_mouth=guide_mouth,
+                           guide_mouth_weight=2.0)
+    assert weighted["guide_mouth"].item() > 0
+    assert weighted["loss"].item() == pytest.approx(plain["loss"].item() + 2.0 * weighted["guide_mouth"].item(), rel=1e-5)
+    weighted["guide_mouth"].backward()
+    grads = {name: p.grad is not None and p.grad.abs().sum() > 0 for name, p in model.named_parameters()}
+    assert any(v for k, v in grads.items() if k.startswith("self_audio_encoder."))  # f_m learns to hold the lips
+    assert not any(v for k, v in grads.items() if k.startswith("dit."))  # the denoiser is not asked
+    assert guide_mouth.readout.weight.grad.abs().sum() > 0
+    assert all(p.grad is None for p in stage1.parameters())
+
+
 def test_head_loss_compares_the_decoded_head_motion(cache, stage1_file):
     from infp_lab.metrics import landmark_head_pose
 
@@ -275,7 +359,7 @@ def test_bad_inputs_are_one_clear_line(synconv_dir, stage1_file, tmp_path, capsy
     assert main([*base, "--stage1", str(stage1_file), "--preset", "huge"]) == 2
     err = capsys.readouterr().err
     assert "unknown stage-2 preset" in err and "Traceback" not in err
-    for option in ("--velocity-weight", "--mouth-weight", "--head-weight"):
+    for option in ("--velocity-weight", "--mouth-weight", "--head-weight", "--whitened-weight"):
         assert main([*base, "--stage1", str(stage1_file), "--ablation", "epsilon_prediction", option, "1"]) == 2
         assert f"{option} needs a model that predicts the clean latents" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
@@ -283,7 +367,7 @@ def test_bad_inputs_are_one_clear_line(synconv_dir, stage1_file, tmp_path, capsy
         Stage2TrainConfig(p_motion=1.5)
     with pytest.raises(ValueError, match="velocity_weight"):
         Stage2TrainConfig(velocity_weight=-1)
-    for field in ("mouth_weight", "head_weight"):
+    for field in ("mouth_weight", "head_weight", "guide_mouth_weight", "whitened_weight", "whitened_floor"):
         with pytest.raises(ValueError, match=field):
             Stage2TrainConfig(**{field: -1})
     with pytest.raises(ValueError, match="head_features"):

@@ -92,7 +92,8 @@ def diffusion_loss(model: nn.Module, latents: torch.Tensor, self_audio: torch.Te
 
     Returns:
         dict with "loss" (scalar, with grad), "predicted" (the network's output, with grad),
-        "timesteps" (B,), the three drop masks and the guider's attention weights (detached).
+        "timesteps" (B,), the three drop masks, the guider's motion feature f_m of the window
+        ("motion_feature", (B, W, D), with grad, before any drop) and its attention weights (detached).
     """
     core = getattr(model, "module", model)  # DDP wrapper or not
     batch, device = latents.shape[0], latents.device
@@ -133,7 +134,7 @@ def diffusion_loss(model: nn.Module, latents: torch.Tensor, self_audio: torch.Te
         if prediction != "sample":
             raise ValueError("the velocity loss needs a model that predicts the clean latents (prediction 'sample')")
         loss = loss + velocity_weight * _velocity_loss(predicted.float(), latents.float(), drop_previous)
-    return dict(loss=loss, predicted=predicted, timesteps=timesteps, drop_motion=drop_motion,
+    return dict(loss=loss, predicted=predicted, motion_feature=guide.feature, timesteps=timesteps, drop_motion=drop_motion,
                 drop_previous=drop_previous, drop_style=drop_style, verbal_attention=guide.verbal_attention.detach(),
                 nonverbal_attention=guide.nonverbal_attention.detach())
 

@@ -7,7 +7,10 @@ the previous motion and the style at random (classifier-free guidance). As in th
 the first `one_sided_steps` steps see only windows where one side speaks (talking only or
 listening only), which initialises the memory banks; whole conversations follow. Optional
 terms compare what the frozen stage-1 landmark head decodes from the predicted and the true
-clean latents: the lips (MouthShapeLoss) and the head's motion (HeadMotionLoss). AdamW
+clean latents: the lips (MouthShapeLoss) and the head's motion (HeadMotionLoss); another asks
+a linear read-out of the guider's motion feature f_m for the true lips (GuideMouthLoss), and
+another weighs the error along every principal direction of the latents alike
+(WhitenedLatentLoss), where the plain MSE hardly sees the faint ones that hold the lips. AdamW
 with warm-up and cosine decay, gradient clipping, EMA weights, a validation loss on fixed
 held-out windows, CSV/TensorBoard scalars, atomic resumable checkpoints, bf16 autocast on
 CUDA, DDP under torchrun.
@@ -60,6 +63,9 @@ class Stage2TrainConfig:
     mouth_weight: float = 0.0  # a lip-shape term of the loss (clean-latent models only; see MouthShapeLoss)
     head_weight: float = 0.0  # a head-motion term of the loss (clean-latent models only; see HeadMotionLoss)
     head_features: tuple[str, ...] = ("roll", "turn", "nod")  # what that term compares (HeadMotionLoss.FEATURES)
+    guide_mouth_weight: float = 0.0  # the lips read out of the guider's f_m (any model; see GuideMouthLoss)
+    whitened_weight: float = 0.0  # the error along each principal direction alike (clean-latent models; WhitenedLatentLoss)
+    whitened_floor: float = 1e-3  # that term's variance floor, in the normalised latents' units
     checkpoint_every: int = 250
     val_batches: int = 4
     seed: int = 0
@@ -71,9 +77,13 @@ class Stage2TrainConfig:
             problems.append("steps must be >= 0, batch_size, checkpoint_every and val_batches >= 1")
         if self.warmup < 0 or self.one_sided_steps < 0 or self.workers < 0:
             problems.append("warmup, one_sided_steps and workers must be >= 0")
-        if min(self.velocity_weight, self.mouth_weight, self.head_weight) < 0:
-            problems.append(f"velocity_weight, mouth_weight and head_weight must be >= 0, got "
-                            f"{self.velocity_weight}, {self.mouth_weight} and {self.head_weight}")
+        weights = (self.velocity_weight, self.mouth_weight, self.head_weight, self.guide_mouth_weight,
+                   self.whitened_weight)
+        if min(weights) < 0:
+            problems.append(f"velocity_weight, mouth_weight, head_weight, guide_mouth_weight and whitened_weight "
+                            f"must be >= 0, got {', '.join(map(str, weights))}")
+        if not self.whitened_floor > 0:
+            problems.append(f"whitened_floor must be > 0, got {self.whitened_floor}")
         unknown = set(self.head_features) - set(HeadMotionLoss.FEATURES)
         if unknown or not self.head_features:
             problems.append(f"head_features must be some of {', '.join(HeadMotionLoss.FEATURES)}, "
@@ -153,13 +163,74 @@ class HeadMotionLoss:
         return (error / self.variance).mean()
 
 
+class WhitenedLatentLoss:
+    """The clean-latent error along each principal direction of the training latents, each
+    relative to its own variance: for models that predict the clean latents.
+
+    The normalised latents' variance is nearly all in a few directions (where the head is
+    held and turned); the lips' rounding and pressing live in directions with a thousandth of
+    it or less (weights/README.md, "The lips are faint in the latent"), so the plain MSE
+    hardly asks for them. Here the error along direction i is divided by its variance v_i
+    plus `floor` (which keeps directions fainter than it from counting as much as the rest),
+    then averaged: weight 1 gives the directions with v_i >> floor equal say.
+    """
+
+    def __init__(self, normalised_latents: torch.Tensor, floor: float = 1e-3):
+        """`normalised_latents`: (N, Dm) training frames in the space the diffusion works in."""
+        if not floor > 0:
+            raise ValueError(f"floor must be > 0, got {floor}")
+        x = normalised_latents.double()
+        centred = x - x.mean(dim=0)
+        variances, self.directions = torch.linalg.eigh(centred.T @ centred / len(x))  # ascending, (Dm,), (Dm, Dm)
+        self.weights = 1.0 / (variances.clamp(min=0) + floor)
+        self.directions, self.weights = self.directions.float(), self.weights.float()
+
+    def __call__(self, predicted: torch.Tensor, latents: torch.Tensor) -> torch.Tensor:
+        """Normalised predicted and true latents (B, W, Dm) -> scalar loss."""
+        error = (predicted.float() - latents.float()) @ self.directions.to(predicted.device)
+        return (error.pow(2) * self.weights.to(predicted.device)).mean()
+
+
+class GuideMouthLoss(nn.Module):
+    """The lips read out of the guider's motion feature f_m, an auxiliary term for any model.
+
+    The audio tells the lips' shape well, but little of it reached f_m when stage 2 learnt
+    from the diffusion loss alone (weights/README.md, "Where the generated video loses its lip
+    sync"). Here a linear read-out of f_m (its only parameters, used in training only and
+    kept in the checkpoint, not in the weights) must give the lips' shape that the frozen
+    stage-1 landmark head decodes from the true latents (`HeadImitator.mouth_shape`), each
+    coordinate standardised over training frames: an MSE, so weight 1 gives the lips' shape
+    as much say as the whole normalised latent. It reads no dataset labels.
+    """
+
+    def __init__(self, stage1: HeadImitator, training_latents: torch.Tensor, feature_dim: int):
+        """`training_latents`: raw latents (N, Dm) of training frames, for the standardisation;
+        `feature_dim`: the size of f_m."""
+        super().__init__()
+        self.mouth_shape = stage1.eval().requires_grad_(False).mouth_shape  # a frozen function, not a submodule
+        with torch.no_grad():
+            shapes = self.mouth_shape(training_latents).flatten(1)  # (N, 2 * points)
+        self.register_buffer("mean", shapes.mean(dim=0))
+        self.register_buffer("std", shapes.std(dim=0).clamp(min=1e-6))
+        self.readout = nn.Linear(feature_dim, shapes.shape[1])
+
+    def forward(self, feature: torch.Tensor, latents: torch.Tensor) -> torch.Tensor:
+        """f_m (B, W, D) and the true raw latents (B, W, Dm) -> scalar loss."""
+        with torch.no_grad():
+            target = (self.mouth_shape(latents.flatten(0, 1).float()).flatten(1) - self.mean) / self.std
+        return nn.functional.mse_loss(self.readout(feature.flatten(0, 1).float()), target)
+
+
 def window_loss(model, batch: dict, generator: torch.Generator | None, p_motion: float = 0.0,
                 p_previous: float = 0.0, p_style: float = 0.0, velocity_weight: float = 0.0,
                 mouth: MouthShapeLoss | None = None, mouth_weight: float = 0.0,
-                head: HeadMotionLoss | None = None, head_weight: float = 0.0) -> dict:
+                head: HeadMotionLoss | None = None, head_weight: float = 0.0,
+                guide_mouth: GuideMouthLoss | None = None, guide_mouth_weight: float = 0.0,
+                whitened: WhitenedLatentLoss | None = None, whitened_weight: float = 0.0) -> dict:
     """`diffusion_loss` on a batch of WindowDataset items (raw latents are normalised here;
-    the style reference stays raw), plus `mouth_weight` times the `mouth` term and
-    `head_weight` times the `head` term."""
+    the style reference stays raw), plus `mouth_weight` times the `mouth` term,
+    `head_weight` times the `head` term, `guide_mouth_weight` times the `guide_mouth` one and
+    `whitened_weight` times the `whitened` one."""
     core = unwrap(model)
     losses = diffusion_loss(model, core.normalise(batch["latents"]), batch["self_audio"], batch["other_audio"],
                             core.normalise(batch["previous"]), batch["has_previous"], batch["style_reference"],
@@ -172,6 +243,14 @@ def window_loss(model, batch: dict, generator: torch.Generator | None, p_motion:
             raise ValueError(f"the {name} loss needs a model that predicts the clean latents (prediction 'sample')")
         losses[name] = term(core.denormalise(losses["predicted"]), batch["latents"])
         losses["loss"] = losses["loss"] + weight * losses[name]
+    if whitened is not None and whitened_weight > 0:
+        if core.config.diffusion.prediction != "sample":
+            raise ValueError("the whitened loss needs a model that predicts the clean latents (prediction 'sample')")
+        losses["whitened"] = whitened(losses["predicted"], core.normalise(batch["latents"]))
+        losses["loss"] = losses["loss"] + whitened_weight * losses["whitened"]
+    if guide_mouth is not None and guide_mouth_weight > 0:
+        losses["guide_mouth"] = guide_mouth(losses["motion_feature"], batch["latents"])
+        losses["loss"] = losses["loss"] + guide_mouth_weight * losses["guide_mouth"]
     return losses
 
 
@@ -250,7 +329,7 @@ def train_stage2(data: str | Path, stage1_weights: str | Path, out: str | Path, 
         raise ValueError(f"stage-2 training reads cached log-mel features; preset {preset_name!r} has the "
                          f"{config.audio.type!r} audio encoder")
     for name, weight in (("--velocity-weight", train_cfg.velocity_weight), ("--mouth-weight", train_cfg.mouth_weight),
-                         ("--head-weight", train_cfg.head_weight)):
+                         ("--head-weight", train_cfg.head_weight), ("--whitened-weight", train_cfg.whitened_weight)):
         if weight > 0 and config.diffusion.prediction != "sample":
             raise ValueError(f"{name} needs a model that predicts the clean latents; this one predicts "
                              f"{config.diffusion.prediction!r}")
@@ -282,9 +361,23 @@ def train_stage2(data: str | Path, stage1_weights: str | Path, out: str | Path, 
     if train_cfg.head_weight > 0:
         head = HeadMotionLoss(stage1.to(torch_device), [torch.from_numpy(z).to(torch_device) for z in train_clips],
                               config.dit.window, train_cfg.head_features)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay)
+    whitened = None
+    if train_cfg.whitened_weight > 0:
+        whitened = WhitenedLatentLoss(model.normalise(torch.from_numpy(train_latents).to(torch_device)),
+                                      train_cfg.whitened_floor)
+    guide_mouth = None
+    trained = list(model.parameters())
+    if train_cfg.guide_mouth_weight > 0:
+        guide_mouth = GuideMouthLoss(stage1.to(torch_device), torch.from_numpy(train_latents).to(torch_device),
+                                     config.dim).to(torch_device)
+        trained += list(guide_mouth.parameters())
+    optimizer = torch.optim.AdamW(trained, lr=train_cfg.lr, weight_decay=train_cfg.weight_decay)
     start = 0
     if state is not None:
+        if guide_mouth is not None:
+            if "guide_mouth" not in state:
+                raise ValueError(f"{checkpoint_path} was trained without --guide-mouth-weight; use another --out")
+            guide_mouth.load_state_dict(state["guide_mouth"])
         model.load_state_dict(state["model"])
         ema.load_state_dict(state["ema"])
         optimizer.load_state_dict(state["optimizer"])
@@ -320,7 +413,8 @@ def train_stage2(data: str | Path, stage1_weights: str | Path, out: str | Path, 
             save_training_checkpoint(checkpoint_path, {
                 "model": unwrap(model).state_dict(), "ema": ema.state_dict(), "optimizer": optimizer.state_dict(),
                 "step": step, "config": config.to_dict(), "train_config": asdict(train_cfg), "val": metrics,
-                f"generator_{info.rank}": generator.get_state(), **provenance})
+                f"generator_{info.rank}": generator.get_state(), **provenance,
+                **({} if guide_mouth is None else {"guide_mouth": guide_mouth.state_dict()})})
             eval_model.save_pretrained(out / "stage2.safetensors", extra={"step": step, "val": metrics, **provenance})
         return metrics
 
@@ -335,16 +429,21 @@ def train_stage2(data: str | Path, stage1_weights: str | Path, out: str | Path, 
         with autocast(torch_device):
             losses = window_loss(model, batch, generator, train_cfg.p_motion, train_cfg.p_previous, train_cfg.p_style,
                                  train_cfg.velocity_weight, mouth, train_cfg.mouth_weight, head,
-                                 train_cfg.head_weight)
+                                 train_cfg.head_weight, guide_mouth, train_cfg.guide_mouth_weight, whitened,
+                                 train_cfg.whitened_weight)
         optimizer.zero_grad(set_to_none=True)
         losses["loss"].backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        if guide_mouth is not None and info.world_size > 1:  # the read-out is outside DDP: average its gradients
+            for parameter in guide_mouth.parameters():
+                dist.all_reduce(parameter.grad, op=dist.ReduceOp.AVG)
+        torch.nn.utils.clip_grad_norm_(trained, 1.0)
         optimizer.step()
         ema.update(unwrap(model), step)
         step += 1
         bar.update()
         if step % 10 == 0 or step == train_cfg.steps:
-            terms = {f"train/{name}": losses[name].item() for name in ("mouth", "head") if name in losses}
+            terms = {f"train/{name}": losses[name].item() for name in ("mouth", "head", "guide_mouth", "whitened")
+                     if name in losses}
             logger.log(step, **{"train/loss": losses["loss"].item(), "train/one_sided": float(step <= switch)},
                        **terms,
                        **attention_peaks(losses, batch["state"]), lr=lr,
