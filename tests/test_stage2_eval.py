@@ -151,3 +151,27 @@ def test_generated_mouth_budget_replaces_only_the_part_read_and_finds_a_late_mou
     assert found["best lag (frames)"] == 2 and found["std ratio"] == pytest.approx(0.5)
     assert found["correlation at the best lag"] > 0.99 > found["correlation"]
     assert budget.follows(truth, truth)["best lag (frames)"] == 0
+
+
+def test_lips_in_the_latent_fits_and_scores_the_mouth_parameters():
+    """scripts/lips_in_the_latent.py: `fit_r` finds a parameter that is a mix of the features
+    (r 1) and not one that is independent of them; `clip_r` scores the four mouth columns."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "lips_in_the_latent.py"
+    spec = importlib.util.spec_from_file_location("lips_in_the_latent", path)
+    lips = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(lips)
+
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(2000, 5))
+    targets = np.c_[features @ rng.normal(size=5) + 3.0, rng.normal(size=2000)]
+    mixed, independent = lips.fit_r(features, targets)
+    assert mixed == pytest.approx(1.0) and abs(independent) < 0.1
+
+    truth = rng.uniform(0, 1, (300, len(PARAM_NAMES)))
+    read = truth.copy()
+    smile = PARAM_NAMES.index("smile")
+    read[:, smile] = -read[:, smile]
+    assert lips.clip_r(truth, read) == pytest.approx([1.0, -1.0, 1.0, 1.0])  # jaw_open, smile, lip_round, lip_press
