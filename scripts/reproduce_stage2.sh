@@ -250,11 +250,12 @@ $PY scripts/generated_mouth_budget.py --stage2 weights/stage2_tiny.safetensors -
 # The lips are faint in the latent (weights/README.md, "The lips are faint in the latent"; 2026-12-07,
 # fifteenth session): where the lips live in the stage-1 latent, what the audio tells of them and how the
 # shipped model's generated latents carry them (about 15 min on 2 cores), then two trial terms of the stage-2
-# loss, each the shipped command plus one option (18 min each), with their generated lips and their lip sync on
+# loss (three trials), each the shipped command plus one option (18 min each), with their generated lips and their lip sync on
 # 8 validation clips at the library's defaults (the shipped model's chosen ones; 11 min each). Not shipped.
 $PY scripts/lips_in_the_latent.py --stage2 weights/stage2_tiny.safetensors --clips 8 --audio-probe-steps 1500 \
     --out weights/stage2_lips_in_the_latent.json
-for RUN in "stage2_guide_mouth1 --guide-mouth-weight 1" "stage2_whitened1 --whitened-weight 1"; do
+for RUN in "stage2_guide_mouth1 --guide-mouth-weight 1" "stage2_whitened1 --whitened-weight 1" \
+           "stage2_whitened1_floor1e-4 --whitened-weight 1 --whitened-floor 1e-4"; do
     set -- $RUN
     NAME=$1; shift
     $IL train stage2 --data data/s1train --stage1 weights/stage1_tiny.safetensors --out "runs/$NAME" \
@@ -270,5 +271,7 @@ $PY -c 'import json; r = lambda p: json.load(open(p))
 print(json.dumps({name: {"option": option, "lips": r(f"runs/{name}/lips_in_the_latent.json")["generated"],
                          "val8_at_the_defaults": r(f"runs/{name}/pose_gain_val/pose-sweep.json")["rows"]}
                   for name, option in (("stage2_guide_mouth1", "--guide-mouth-weight 1"),
-                                       ("stage2_whitened1", "--whitened-weight 1"))}, indent=1))' \
+                                       ("stage2_whitened1", "--whitened-weight 1"),
+                                       ("stage2_whitened1_floor1e-4", "--whitened-weight 1 --whitened-floor 1e-4"))},
+                 indent=1))' \
     > weights/stage2_lip_terms_val.json
