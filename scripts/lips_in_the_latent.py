@@ -58,8 +58,20 @@ def clip_r(truth: np.ndarray, read: np.ndarray) -> list[float]:
     return [float(np.corrcoef(truth[:, c], read[:, c])[0, 1]) for c in COLUMNS]
 
 
-def principal_directions(stage1: HeadImitator, clips: list) -> dict:
-    encoded = [encode_clip(stage1, clip) for clip in tqdm(clips, desc="encoding")]
+def encoder(stage1: HeadImitator):
+    """`encode_clip` of `stage1`, each clip encoded once however often it is asked for."""
+    cache: dict[str, torch.Tensor] = {}
+
+    def encode(clip) -> torch.Tensor:
+        if clip.name not in cache:
+            cache[clip.name] = encode_clip(stage1, clip)
+        return cache[clip.name]
+
+    return encode
+
+
+def principal_directions(stage1: HeadImitator, clips: list, encode) -> dict:
+    encoded = [encode(clip) for clip in tqdm(clips, desc="encoding")]
     latents = torch.cat(encoded)
     params = np.concatenate([clip.motion["params"][:len(z), COLUMNS] for clip, z in zip(clips, encoded)])
     normalised = ((latents - latents.mean(0)) / latents.std(0)).double().numpy()
@@ -119,11 +131,11 @@ def audio_probe(config, train: list, val: list, steps: int, seed: int = 0) -> di
     return {"steps": steps, "val_clips": len(val), "r": dict(zip(MOUTH, np.nanmean(rs, axis=0).tolist()))}
 
 
-def generated(stage1: HeadImitator, stage2: MotionGenerator, reader, clips: list, seed: int) -> dict:
+def generated(encode, stage2: MotionGenerator, reader, clips: list, seed: int) -> dict:
     """Mean r of the mouth parameters read from the true and from the generated latents."""
     true_rs, generated_rs = [], []
     for clip in tqdm(clips, desc="generating"):
-        true = encode_clip(stage1, clip)
+        true = encode(clip)
         latents = generate_from_audio(stage2, clip.self_audio, clip.other_audio, clip.sample_rate, seed=seed,
                                       start=true[:1]).latents
         frames = min(len(true), len(latents))
@@ -148,6 +160,7 @@ def main() -> None:
     args = parser.parse_args()
 
     stage1 = HeadImitator.from_pretrained(args.stage1).eval()
+    encode = encoder(stage1)
     try:
         train_paths, val_paths = list_clips(args.data, "train"), list_clips(args.data, "val")
     except ClipFormatError as error:
@@ -160,7 +173,7 @@ def main() -> None:
     val = [load_clip(p) for p in val_paths]
     report = {"stage1": str(args.stage1), "data": str(args.data), "parameters": list(MOUTH)}
     if args.pca_clips > 0:
-        report.update(principal_directions(stage1, train[:args.pca_clips]))
+        report.update(principal_directions(stage1, train[:args.pca_clips], encode))
     if args.audio_probe_steps > 0:
         config = (MotionGenerator.from_pretrained(args.stage2).config if args.stage2
                   else preset("tiny", stage1.config.latent_dim))
@@ -171,7 +184,7 @@ def main() -> None:
             parser.error(f"{args.stage2} does not fit {args.stage1}: give the stage-1 weights it was trained on")
         reader = References.from_training_clips(stage1, args.data).reader
         report["stage2"] = str(args.stage2)
-        report["generated"] = {split: generated(stage1, stage2, reader, clips[:args.clips], args.seed)
+        report["generated"] = {split: generated(encode, stage2, reader, clips[:args.clips], args.seed)
                                for split, clips in (("val", val), ("train", train))}
     print(json.dumps({k: v for k, v in report.items() if k not in ("latent_direction_variances",
                                                                      "mouth_shape_variance_shares")}, indent=1))

@@ -187,8 +187,8 @@ class WhitenedLatentLoss:
 
     def __call__(self, predicted: torch.Tensor, latents: torch.Tensor) -> torch.Tensor:
         """Normalised predicted and true latents (B, W, Dm) -> scalar loss."""
-        error = (predicted.float() - latents.float()) @ self.directions.to(predicted.device)
-        return (error.pow(2) * self.weights.to(predicted.device)).mean()
+        error = (predicted.float() - latents.float()) @ self.directions  # on the training latents' device
+        return (error.pow(2) * self.weights).mean()
 
 
 class GuideMouthLoss(nn.Module):
