@@ -15,7 +15,7 @@ import torch
 from infp_lab.render import LANDMARK_GROUPS
 from infp_lab.stage1.config import PRESETS, preset
 from infp_lab.stage1.data import FramePairDataset, canonical_landmarks
-from infp_lab.stage1.hybrid import driven_maps, hybrid_representation, landmark_map, region_mask
+from infp_lab.stage1.hybrid import MOUTH, driven_maps, hybrid_representation, landmark_map, region_mask
 from infp_lab.stage1.model import HeadImitator
 
 SAMPLES = Path(__file__).resolve().parents[1] / "data_samples" / "synconv"
@@ -285,6 +285,77 @@ def test_the_mouth_prior_is_part_of_the_saved_config(tmp_path):
         images = [m.render(frames, closed, appearance, latent, latent, target=opened)[0] for m in (smooth, model)]
     changed = (images[0] - images[1]).abs().amax(dim=1)[0]  # (H, W)
     assert changed.max() > 0.01 and changed[:48].max() == 0
+
+
+def _sample_face_and_landmarks(frames=(0,)):
+    from infp_lab.data.clip import load_clip
+    from infp_lab.stage1.inference import clip_frames, clip_landmarks
+
+    clip = load_clip(SAMPLES / "conv0000_a")
+    return clip_frames(clip, 128, np.array(frames)), clip_landmarks(clip, np.array(frames))
+
+
+def test_the_mouth_composite_moves_the_source_lips_onto_the_driven_ones():
+    """The composite warps the source's lips by a mesh onto the driven lip landmarks: driven
+    by its own landmarks moved 3 pixels down, the source's lips come out 3 pixels lower; away
+    from the mouth the render is untouched; an opened jaw draws the opening between the
+    driven inner lips dark, where a closed one leaves the lips' colour."""
+    from infp_lab.stage1.hybrid import INNER_LIP
+    from infp_lab.stage1.mouth_composite import composite_mouth
+
+    face, landmarks = _sample_face_and_landmarks()
+    render = torch.full_like(face, 0.5)  # a flat grey "render" shows what the composite draws
+    moved = landmarks.clone()
+    moved[:, :, 1] += 3 / 128
+    lips = (landmarks[0, list(MOUTH)] * 128).round().long()
+    x0, x1 = lips[:, 0].min().item(), lips[:, 0].max().item()
+    y0, y1 = lips[:, 1].min().item(), lips[:, 1].max().item()
+    box = (slice(None), slice(y0 + 4, y1 + 3), slice(x0 + 3, x1 - 2))  # inside the moved lips
+    wanted = torch.roll(face, 3, dims=2)[0][box]  # the source's lips, 3 pixels down
+    error = lambda driven: (composite_mouth(render, face, landmarks, driven)[0][box] - wanted).abs().mean()
+    assert error(moved) < 0.03 and error(moved) < 0.3 * error(landmarks)
+    out = composite_mouth(render, face, landmarks, moved)
+    assert torch.equal(out[0, :, :y0 - 12], render[0, :, :y0 - 12])  # the eyes and above: untouched
+
+    opened = landmarks.clone()
+    lower = [60 + k for k in (4, 5, 6, 7)] + [55, 56, 57, 58, 59]  # the lower lip, inner and outer
+    lower = [i for i in lower if i not in (60, 64)]
+    opened[:, lower, 1] += 6 / 128
+    out = composite_mouth(face, face, landmarks, opened)
+    gap_top, gap_bottom = (opened[0, INNER_LIP[2], 1] * 128).item(), (opened[0, INNER_LIP[6], 1] * 128).item()
+    x = int((opened[0, INNER_LIP[2], 0] * 128).item())
+    middle = out[0, :, int(gap_top) + 2:int(gap_bottom) - 1, x - 1:x + 2]
+    assert middle.numel() > 0 and middle.mean() < 0.5 * face[0, :, int(gap_top):int(gap_bottom), x].mean()
+    closed = composite_mouth(face, face, landmarks, landmarks)
+    assert (closed - face).abs().mean() < 1e-3  # the source's own landmarks: its own mouth back
+
+
+def test_the_mouth_composite_is_part_of_the_saved_config(tmp_path):
+    """A model with the composite saves and rebuilds as one, older files have none, and it
+    renders only the mouth differently from the same weights without it."""
+    from dataclasses import replace
+
+    from infp_lab.stage1.config import Stage1Config
+
+    config = preset("tiny")
+    composite = replace(config, decoder=replace(config.decoder, mouth_composite=True))
+    torch.manual_seed(0)
+    plain = HeadImitator(config).eval()
+    model = HeadImitator(composite).eval()
+    model.load_state_dict(plain.state_dict())
+    model.save_pretrained(tmp_path / "composite.safetensors")
+    assert HeadImitator.from_pretrained(tmp_path / "composite.safetensors").config == composite
+    old = config.to_dict()
+    del old["decoder"]["mouth_composite"]
+    assert Stage1Config.from_dict(old).decoder.mouth_composite is False
+    face, landmarks = _sample_face_and_landmarks()
+    closed, opened = _closed_and_open_landmarks()
+    opened = opened - closed + landmarks  # the canonical jaw opening, on the sample face
+    with torch.no_grad():
+        appearance, latent = plain.encode_appearance(face), plain.encode_motion(face, landmarks)
+        images = [m.render(face, landmarks, appearance, latent, latent, target=opened)[0] for m in (plain, model)]
+    changed = (images[0] - images[1]).abs().amax(dim=1)[0]  # (H, W)
+    assert changed.max() > 0.1 and changed[:60].max() == 0
 
 
 def test_render_draws_at_the_landmarks_it_is_given():

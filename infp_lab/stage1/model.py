@@ -22,6 +22,7 @@ from infp_lab.stage1.config import Stage1Config
 from infp_lab.stage1.decoder import Decoder
 from infp_lab.stage1.hybrid import INNER_LIP, MOUTH, interocular
 from infp_lab.stage1.motion_encoder import LandmarkHead, MotionEncoder, ParamHead
+from infp_lab.stage1.mouth_composite import composite_mouth
 from infp_lab.stage1.warping import FlowEstimator, landmark_flow, sharpen_mouth, warp
 
 WEIGHTS_KIND = "infp-lab/stage1"
@@ -122,6 +123,8 @@ class HeadImitator(nn.Module):
             flow_2d = sharpen_mouth(flow_2d, prior, source_landmarks, target, source.shape[-1],
                                     self.config.flow.mouth_prior_sigma)
         image, blend = self.decoder(warped, driving_latent, source, flow_2d, target)
+        if self.config.decoder.mouth_composite:
+            image = composite_mouth(image, source, source_landmarks, target)
         return image, flow, occlusion, blend
 
     def forward(self, source: torch.Tensor, source_landmarks: torch.Tensor, driving: torch.Tensor,
