@@ -393,3 +393,34 @@ json.dump({"val8_lip_sync_budget": reports["budget_val8"], "test_stage1_report":
            "test_stage2_report_shipped_stage2": reports["stage2_report"]},
           open("weights/stage1_expert_features_val.json", "w"), indent=1)
 PYTHON
+
+# The lips moved by a mesh and the inside of the mouth drawn dark (weights/README.md, sixteenth session; not
+# shipped): the shipped weights with decoder.mouth_composite on (the tensors unchanged), its generated video on
+# 8 validation clips (13 min on 2 cores) and its stage-1 report (1.5 min). The second-seed stage-2 report on the
+# seed-300 split (about 15 min) goes into the same file.
+mkdir -p runs/stage1_composite
+$PY - <<'PYTHON'
+from dataclasses import replace
+from infp_lab.stage1.model import HeadImitator
+model = HeadImitator.from_pretrained("weights/stage1_tiny.safetensors")
+model.config = replace(model.config, decoder=replace(model.config.decoder, mouth_composite=True))
+model.save_pretrained("runs/stage1_composite/stage1_composite.safetensors")
+PYTHON
+$PY scripts/stage2_experiments.py pose-sweep --stage2 weights/stage2_tiny.safetensors \
+    --stage1 runs/stage1_composite/stage1_composite.safetensors --syncnet weights/syncnet_synconv.safetensors \
+    --data data/s1train --split val --train-data data/s1train --out runs/stage1_composite/pose_gain_val --clips 8 --gains 1
+$IL eval stage1 --ckpt runs/stage1_composite/stage1_composite.safetensors --data data/s1test --split test \
+    --probe-data data/s1train --out runs/stage1_composite/report.json
+$IL eval stage2 --ckpt weights/stage2_tiny.safetensors --stage1 weights/stage1_tiny.safetensors \
+    --syncnet weights/syncnet_synconv.safetensors --data data/s1test300 --train-data data/s1train \
+    --out runs/stage1_composite/stage2_report_seed300_sampling_seed1.json --seed 1
+$PY - <<'PYTHON'
+import json
+load = lambda path: json.load(open(path))
+json.dump({"val8_generated_plain": load("weights/stage2_pose_gain_val.json")["rows"]["1.0"],
+           "val8_generated_composite": load("runs/stage1_composite/pose_gain_val/pose-sweep.json")["rows"]["1.0"],
+           "val8_ground_truth": load("weights/stage2_pose_gain_val.json")["rows"]["ground_truth"],
+           "test_stage1_report_composite": load("runs/stage1_composite/report.json"),
+           "test300_stage2_report_plain_sampling_seed1": load("runs/stage1_composite/stage2_report_seed300_sampling_seed1.json")},
+          open("weights/stage1_mouth_composite.json", "w"), indent=1)
+PYTHON
