@@ -298,8 +298,9 @@ def _sample_face_and_landmarks(frames=(0,)):
 def test_the_mouth_composite_moves_the_source_lips_onto_the_driven_ones():
     """The composite warps the source's lips by a mesh onto the driven lip landmarks: driven
     by its own landmarks moved 3 pixels down, the source's lips come out 3 pixels lower; away
-    from the mouth the render is untouched; an opened jaw draws the opening between the
-    driven inner lips dark, where a closed one leaves the lips' colour."""
+    from the mouth the render is untouched; an opened jaw fills the opening between the driven
+    inner lips with the lips' colour darkened, but keeps what the render drew brighter than the
+    lips there (the decoder's teeth); the source's own landmarks give its own mouth back."""
     from infp_lab.stage1.hybrid import INNER_LIP
     from infp_lab.stage1.mouth_composite import composite_mouth
 
@@ -321,11 +322,16 @@ def test_the_mouth_composite_moves_the_source_lips_onto_the_driven_ones():
     lower = [60 + k for k in (4, 5, 6, 7)] + [55, 56, 57, 58, 59]  # the lower lip, inner and outer
     lower = [i for i in lower if i not in (60, 64)]
     opened[:, lower, 1] += 6 / 128
-    out = composite_mouth(face, face, landmarks, opened)
     gap_top, gap_bottom = (opened[0, INNER_LIP[2], 1] * 128).item(), (opened[0, INNER_LIP[6], 1] * 128).item()
     x = int((opened[0, INNER_LIP[2], 0] * 128).item())
-    middle = out[0, :, int(gap_top) + 2:int(gap_bottom) - 1, x - 1:x + 2]
-    assert middle.numel() > 0 and middle.mean() < 0.5 * face[0, :, int(gap_top):int(gap_bottom), x].mean()
+    middle = lambda image: image[0, :, int(gap_top) + 2:int(gap_bottom) - 1, x - 1:x + 2]
+    lips = face[0, :, y0 + 1:y1, x0 + 3:x1 - 2].mean()  # about the source's lip colour
+    dark, bright = torch.full_like(face, 0.05), torch.full_like(face, 0.95)
+    assert middle(dark).numel() > 0
+    cavity = middle(composite_mouth(dark, face, landmarks, opened))  # a render with no teeth there
+    assert 0.2 * lips < cavity.mean() < 0.8 * lips
+    teeth = middle(composite_mouth(bright, face, landmarks, opened))  # what the decoder drew brighter than lips
+    assert torch.allclose(teeth, torch.full_like(teeth, 0.95))
     closed = composite_mouth(face, face, landmarks, landmarks)
     assert (closed - face).abs().mean() < 1e-3  # the source's own landmarks: its own mouth back
 

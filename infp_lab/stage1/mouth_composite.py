@@ -1,7 +1,8 @@
 """The mouth drawn by geometry on top of the render (off by default; weights/README.md,
 "The lips moved by a mesh"): the source portrait's own lips moved by a piecewise-affine
 warp so that its lip landmarks land on the driven ones, and the opening between the driven
-inner lips filled with the source's lip colour, darkened.
+inner lips filled with the source's lip colour, darkened, except where the render drew
+something brighter than the lips there (the decoder's teeth).
 
 The tiny decoder draws the lips' shape poorly: it keeps a half-open mouth closed, opens a
 wide one half as far and draws pursed lips wide, whatever landmarks it is given. A mesh
@@ -17,7 +18,7 @@ import torch.nn.functional as F
 from infp_lab.stage1.hybrid import INNER_LIP, MOUTH
 
 RING_SCALE = 1.6  # anchors this far out from the lips' centre, where the warp fades into the render
-CAVITY_SHADE = 0.3  # the inside of the mouth: the source's mean lip colour times this
+CAVITY_SHADE = 0.5  # the inside of the mouth: the source's mean lip colour times this
 SUPERSAMPLE = 2  # sub-pixel samples per side for the masks' soft edges
 
 # Points of the mesh: the 12 outer-lip landmarks, the 8 inner-lip ones, then 12 ring anchors
@@ -105,7 +106,7 @@ def composite_mouth(image: torch.Tensor, source: torch.Tensor, source_landmarks:
                     driven_landmarks: torch.Tensor) -> torch.Tensor:
     """The render (B, 3, H, W) in [0, 1] with the source's (B, 3, H, W) lips warped from its
     landmarks to the driven ones (both (B, L, 2) in [0, 1]) and the opening between the
-    driven inner lips drawn dark."""
+    driven inner lips drawn dark where the render is not brighter than the source's lips."""
     b, _, h, w = image.shape
     device = image.device
     fine_h, fine_w = h * SUPERSAMPLE, w * SUPERSAMPLE
@@ -140,7 +141,11 @@ def composite_mouth(image: torch.Tensor, source: torch.Tensor, source_landmarks:
                                align_corners=False)[0]  # (3, y1 - y0, x1 - x0)
         opening = (_locate(dst_points[k], opening_tris, pixels)[0] >= 0).float()
         weight, opening = weight.view(1, y1 - y0, x1 - x0), opening.view(1, y1 - y0, x1 - x0)
-        layer = warped * (1 - opening) + (CAVITY_SHADE * lip_colour).view(3, 1, 1) * opening
+        cavity = (CAVITY_SHADE * lip_colour).view(3, 1, 1).expand(3, y1 - y0, x1 - x0)
+        rendered = F.interpolate(image[k:k + 1].float(), size=(fine_h, fine_w), mode="nearest")[0, :, y0:y1, x0:x1]
+        bright = rendered.mean(dim=0, keepdim=True) > lip_colour.mean()  # (1, h, w): the decoder's teeth
+        cavity = torch.where(bright, rendered, cavity)
+        layer = warped * (1 - opening) + cavity * opening
         alpha = torch.zeros(1, 1, fine_h, fine_w, device=device)
         painted = torch.zeros(1, 3, fine_h, fine_w, device=device)
         alpha[0, :, y0:y1, x0:x1] = torch.maximum(weight, opening)
