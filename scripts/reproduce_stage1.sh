@@ -417,6 +417,10 @@ $IL eval stage1 --ckpt runs/stage1_composite/stage1_composite.safetensors --data
     --probe-data data/s1train --out runs/stage1_composite/report_val.json
 $IL eval stage1 --ckpt weights/stage1_tiny.safetensors --data data/s1train --split val \
     --probe-data data/s1train --out runs/stage1_composite/report_val_plain.json
+for FILE in weights/stage1_tiny.safetensors runs/stage1_composite/stage1_composite.safetensors; do
+    $IL eval stage1 --ckpt $FILE --data data/s1test300 --split test --probe-data data/s1train \
+        --out runs/stage1_composite/report_seed300_$(basename $FILE .safetensors).json
+done
 $IL eval stage2 --ckpt weights/stage2_tiny.safetensors --stage1 weights/stage1_tiny.safetensors \
     --syncnet weights/syncnet_synconv.safetensors --data data/s1test300 --train-data data/s1train \
     --out runs/stage1_composite/stage2_report_seed300_sampling_seed1.json --seed 1
@@ -429,6 +433,8 @@ report.update({
     "val8_ground_truth": load("weights/stage2_pose_gain_val.json")["rows"]["ground_truth"],
     "val8_generated_composite_keep_teeth": load("runs/stage1_composite/pose_gain_val/pose-sweep.json")["rows"]["1.0"],
     "test_stage1_report_composite_keep_teeth": load("runs/stage1_composite/report.json"),
+    "test300_stage1_report_plain": load("runs/stage1_composite/report_seed300_stage1_tiny.json"),
+    "test300_stage1_report_composite_keep_teeth": load("runs/stage1_composite/report_seed300_stage1_composite.json"),
     "test300_stage2_report_plain_sampling_seed1": load("runs/stage1_composite/stage2_report_seed300_sampling_seed1.json")})
 report["val36_stage1_self_reenactment"].update({"plain": load("runs/stage1_composite/report_val_plain.json")["self_reenactment"],
                                                 "0.5": load("runs/stage1_composite/report_val.json")["self_reenactment"]})
