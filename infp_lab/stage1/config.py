@@ -62,7 +62,7 @@ class DecoderConfig:
     mouth_map: str = "lips"  # the driven maps' mouth: "lips" (over the inner lips) or "gap" (the opening alone)
     mouth_interior: bool = False  # also masks of the opening, teeth and tongue (stage1/hybrid.py; tried, weights/README.md)
     mouth_detail: int = 0  # > 0: the mouth redrawn at this many times the image's resolution (decoder.MouthDetail)
-    mouth_composite: bool = False  # the source's lips moved by a mesh onto the driven ones, the opening drawn dark (stage1/mouth_composite.py)
+    mouth_composite: bool = False  # the source's lips moved by a mesh onto the driven ones, the opening darkened (stage1/mouth_composite.py)
 
     def __post_init__(self) -> None:
         if self.mouth_map not in MOUTH_MAPS:

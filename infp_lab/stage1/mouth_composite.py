@@ -102,6 +102,12 @@ def _box(points: torch.Tensor, fine_h: int, fine_w: int) -> tuple[int, int, int,
     return y0, y1, x0, x1, torch.stack(torch.meshgrid(xs, ys, indexing="xy"), dim=-1).reshape(-1, 2)
 
 
+def _sample(image: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+    """Bilinear samples (3, P) of one image (1, 3, H, W) at points (P, 2) as (x, y) in [0, 1]."""
+    grid = (points * 2 - 1).view(1, -1, 1, 2)
+    return F.grid_sample(image.float(), grid, mode="bilinear", padding_mode="border", align_corners=False)[0, :, :, 0]
+
+
 def composite_mouth(image: torch.Tensor, source: torch.Tensor, source_landmarks: torch.Tensor,
                     driven_landmarks: torch.Tensor) -> torch.Tensor:
     """The render (B, 3, H, W) in [0, 1] with the source's (B, 3, H, W) lips warped from its
@@ -122,12 +128,11 @@ def composite_mouth(image: torch.Tensor, source: torch.Tensor, source_landmarks:
     on_lip_triangle = torch.arange(len(warp_tris), device=device) >= len(RING_TRIANGLES)  # (T,)
     out = []
     for k in range(b):
-        fine_source = F.interpolate(source[k:k + 1].float(), size=(fine_h, fine_w), mode="bilinear", align_corners=False)
         # the cavity's colour: the source's lips (the lip triangles at its own landmarks), darkened
-        sy0, sy1, sx0, sx1, src_pixels = _box(src_points[k, :20], fine_h, fine_w)
+        src_pixels = _box(src_points[k, :20], fine_h, fine_w)[-1]
         on_lips = _locate(src_points[k], lip_tris, src_pixels)[0] >= 0
-        source_box = fine_source[0, :, sy0:sy1, sx0:sx1].reshape(3, -1)
-        lip_colour = source_box[:, on_lips].mean(dim=1) if on_lips.any() else fine_source[0].mean(dim=(1, 2))
+        lip_colour = (_sample(source[k:k + 1], src_pixels[on_lips]).mean(dim=1) if on_lips.any()
+                      else source[k].float().mean(dim=(1, 2)))
 
         y0, y1, x0, x1, pixels = _box(dst_points[k], fine_h, fine_w)
         index, bary = _locate(dst_points[k], warp_tris, pixels)
@@ -136,13 +141,13 @@ def composite_mouth(image: torch.Tensor, source: torch.Tensor, source_landmarks:
         sample_at = (bary[..., None] * corners).sum(dim=1)  # (P, 2) in [0, 1]
         fade = 1 - (bary * ring_vertex[index].float()).sum(dim=1)  # 1 on the lips, 0 at the ring anchors
         weight = torch.where(on_lip_triangle[index], torch.ones_like(fade), fade) * found.float()
-        grid = (sample_at * 2 - 1).view(1, y1 - y0, x1 - x0, 2)
-        warped = F.grid_sample(source[k:k + 1].float(), grid, mode="bilinear", padding_mode="border",
-                               align_corners=False)[0]  # (3, y1 - y0, x1 - x0)
+        warped = _sample(source[k:k + 1], sample_at).view(3, y1 - y0, x1 - x0)
         opening = (_locate(dst_points[k], opening_tris, pixels)[0] >= 0).float()
         weight, opening = weight.view(1, y1 - y0, x1 - x0), opening.view(1, y1 - y0, x1 - x0)
         cavity = (CAVITY_SHADE * lip_colour).view(3, 1, 1).expand(3, y1 - y0, x1 - x0)
-        rendered = F.interpolate(image[k:k + 1].float(), size=(fine_h, fine_w), mode="nearest")[0, :, y0:y1, x0:x1]
+        rows = torch.arange(y0, y1, device=device) // SUPERSAMPLE  # the render's pixels under the sub-pixels
+        columns = torch.arange(x0, x1, device=device) // SUPERSAMPLE
+        rendered = image[k].float()[:, rows[:, None], columns[None, :]]  # (3, y1 - y0, x1 - x0)
         bright = rendered.mean(dim=0, keepdim=True) > lip_colour.mean()  # (1, h, w): the decoder's teeth
         cavity = torch.where(bright, rendered, cavity)
         layer = warped * (1 - opening) + cavity * opening
