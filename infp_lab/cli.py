@@ -320,6 +320,7 @@ def _add_eval_commands(sub: argparse._SubParsersAction) -> None:
     stage1.add_argument("--probe-data", type=Path, default=None,
                         help="training clips whose identities the motion probe is fitted on (default: half the test ones)")
     stage1.add_argument("--seed", type=int, default=0)
+    _add_mouth_composite_option(stage1)
     stage1.set_defaults(func=_eval_stage1)
 
     stage2 = evaluate.add_parser("stage2", help="end to end from audio: image, sync, motion and interaction metrics")
@@ -336,7 +337,15 @@ def _add_eval_commands(sub: argparse._SubParsersAction) -> None:
         stage2.add_argument(option, type=float, default=None,
                             help=f"{text} (default: the weights' own, see `infp-lab defaults`)")
     stage2.add_argument("--seed", type=int, default=0)
+    _add_mouth_composite_option(stage2)
     stage2.set_defaults(func=_eval_stage2)
+
+
+def _add_mouth_composite_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--mouth-composite", action=argparse.BooleanOptionalAction, default=None,
+                        help="render with (or, --no-mouth-composite, without) the mouth drawn by geometry over the "
+                             "render: the portrait's own lips moved onto the driven landmarks and the opening drawn "
+                             "dark (decoder.mouth_composite; default: as the stage-1 weights say)")
 
 
 def _write_report(report: dict, out: Path) -> None:
@@ -354,7 +363,7 @@ def _eval_stage2(args: argparse.Namespace) -> None:
                                 None if args.split == "all" else args.split, max_clips=args.clips,
                                 audio_scale=args.audio_scale, seed=args.seed,
                                 guidance_smoothing=args.guidance_smoothing, pose_gain=args.pose_gain,
-                                pose_smoothing=args.pose_smoothing)
+                                pose_smoothing=args.pose_smoothing, mouth_composite=args.mouth_composite)
     _write_report(report, args.out)
 
 
@@ -362,7 +371,8 @@ def _eval_stage1(args: argparse.Namespace) -> None:
     from infp_lab.stage1.evaluate import evaluate_stage1
 
     report = evaluate_stage1(args.ckpt, args.data, None if args.split == "all" else args.split,
-                             pairs_per_clip=args.pairs, seed=args.seed, probe_data=args.probe_data)
+                             pairs_per_clip=args.pairs, seed=args.seed, probe_data=args.probe_data,
+                             mouth_composite=args.mouth_composite)
     _write_report(report, args.out)
 
 

@@ -350,7 +350,13 @@ def test_the_mouth_composite_is_part_of_the_saved_config(tmp_path):
     model = HeadImitator(composite).eval()
     model.load_state_dict(plain.state_dict())
     model.save_pretrained(tmp_path / "composite.safetensors")
+    plain.save_pretrained(tmp_path / "plain.safetensors")
     assert HeadImitator.from_pretrained(tmp_path / "composite.safetensors").config == composite
+    # turned on or off at load time whatever the file says, the tensors as they were
+    assert HeadImitator.from_pretrained(tmp_path / "plain.safetensors", mouth_composite=True).config == composite
+    switched_off = HeadImitator.from_pretrained(tmp_path / "composite.safetensors", mouth_composite=False)
+    assert switched_off.config == config
+    assert all(torch.equal(v, plain.state_dict()[k]) for k, v in switched_off.state_dict().items())
     old = config.to_dict()
     del old["decoder"]["mouth_composite"]
     assert Stage1Config.from_dict(old).decoder.mouth_composite is False
@@ -1057,6 +1063,7 @@ def test_export_and_evaluate(tmp_path):
     assert all(torch.equal(v, ema[k].to(v.dtype)) for k, v in load_file(str(exported)).items())
     report = evaluate_stage1(exported, SAMPLES, split=None, pairs_per_clip=2)
     assert torch.is_grad_enabled(), "evaluation must not switch gradients off for the caller"
+    assert report["mouth_composite"] is False  # as the weights say
     for value in (report["self_reenactment"]["psnr"], report["cross_reenactment"]["landmark_error"],
                   report["probes"]["params_from_motion_latent"]["r2_mean"]):
         assert np.isfinite(value)
@@ -1320,3 +1327,29 @@ def test_identity_subspace_projection_removes_a_shared_offset():
     removed = subspace.project(latents, mean, whiten, directions[:, :1]).reshape(identities, motions, dim)
     assert np.abs(removed - removed.mean(axis=0)).max() < 0.01  # what told the identities apart is gone
     assert np.allclose(subspace.project(latents, mean, whiten, directions[:, :0]), latents)
+
+
+@pytest.mark.parametrize("flag, expected", [([], None), (["--mouth-composite"], True), (["--no-mouth-composite"], False)])
+def test_eval_commands_pass_the_mouth_composite_on(tmp_path, monkeypatch, flag, expected):
+    """`infp-lab eval stage1 / stage2 --mouth-composite` reaches the evaluators (default: the weights')."""
+    import infp_lab.stage1.evaluate as stage1_evaluate
+    import infp_lab.stage2.evaluate as stage2_evaluate
+    from infp_lab.cli import main
+
+    seen = {}
+
+    def fake_stage1(*args, **kwargs):
+        seen["stage1"] = kwargs["mouth_composite"]
+        return {}
+
+    def fake_stage2(*args, **kwargs):
+        seen["stage2"] = kwargs["mouth_composite"]
+        return {}, []
+
+    monkeypatch.setattr(stage1_evaluate, "evaluate_stage1", fake_stage1)
+    monkeypatch.setattr(stage2_evaluate, "evaluate_stage2", fake_stage2)
+    files = ["--data", "d", "--out", str(tmp_path / "r.json")]
+    assert main(["eval", "stage1", "--ckpt", "w", *files, *flag]) == 0
+    assert main(["eval", "stage2", "--ckpt", "w", "--stage1", "w1", "--syncnet", "s", "--train-data", "t",
+                 *files, *flag]) == 0
+    assert seen == {"stage1": expected, "stage2": expected}

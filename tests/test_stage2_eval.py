@@ -68,6 +68,7 @@ def test_report_end_to_end(synconv_many, weights):
                                       reference_clips=4, max_clips=1, progress=False)
     clip = load_clip(list_clips(synconv_many, "test")[0])
     assert report["clips"] == 1 and results[0]["frames"] == len(results[0]["latents"])
+    assert report["mouth_composite"] is False  # the stage-1 weights' own setting
     assert abs(results[0]["frames"] - clip.num_frames) <= 1
     for row in ("ground_truth", "generated"):
         for key in ("state_accuracy", "sid_expression", "sid_pose", "var_expression", "var_pose", "fd_pose",

@@ -229,16 +229,20 @@ def controlled_probes(model: HeadImitator, clips: list[Clip], motions: int = 80,
 
 @torch.no_grad()
 def evaluate_stage1(weights: str | Path, data: str | Path, split: str | None = "test", pairs_per_clip: int = 8,
-                    seed: int = 0, probe_data: str | Path | None = None, probe_clips: int = 24) -> dict:
+                    seed: int = 0, probe_data: str | Path | None = None, probe_clips: int = 24,
+                    mouth_composite: bool | None = None) -> dict:
     """The full stage-1 report for a weights file on one split of a data folder; the motion
-    probe is fitted on the first `probe_clips` training clips of `probe_data` when given."""
-    model = HeadImitator.from_pretrained(weights)
+    probe is fitted on the first `probe_clips` training clips of `probe_data` when given.
+    `mouth_composite` True / False renders with / without the mouth drawn by geometry
+    (None: as the weights say); the report records which."""
+    model = HeadImitator.from_pretrained(weights, mouth_composite=mouth_composite)
     paths = list_clips(data, split)
     if len(paths) < 2:
         raise ValueError(f"stage-1 evaluation needs at least 2 clips, {data} split {split!r} has {len(paths)}")
     clips = [load_clip(p, load_audio_tracks=False) for p in paths]
     report = {"weights": Path(weights).name, "data": Path(data).name, "split": split, "clips": len(clips),
-              "image_size": model.config.image_size, "motion_input": model.config.motion.input}
+              "image_size": model.config.image_size, "motion_input": model.config.motion.input,
+              "mouth_composite": model.config.decoder.mouth_composite}
     report.update(reenactment(model, clips, pairs_per_clip, seed))
     fit_clips = None
     if probe_data is not None:

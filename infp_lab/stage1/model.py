@@ -10,6 +10,7 @@ landmarks, gives the flow estimator its starting point.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import NamedTuple
 
@@ -149,6 +150,14 @@ class HeadImitator(nn.Module):
         return save_weights(path, self.state_dict(), WEIGHTS_KIND, self.config.to_dict(), extra)
 
     @classmethod
-    def from_pretrained(cls, path: str | Path, device: str | torch.device = "cpu") -> "HeadImitator":
-        """Rebuild the model from a file written by `save_pretrained` alone."""
-        return load_pretrained(cls, Stage1Config, path, WEIGHTS_KIND, device)
+    def from_pretrained(cls, path: str | Path, device: str | torch.device = "cpu",
+                        mouth_composite: bool | None = None) -> "HeadImitator":
+        """Rebuild the model from a file written by `save_pretrained` alone.
+
+        `mouth_composite` True or False turns the mouth drawn by geometry over the render
+        (`decoder.mouth_composite`, stage1/mouth_composite.py) on or off whatever the file
+        says; None keeps the file's setting. It is a render-time option: no tensor depends on it."""
+        model = load_pretrained(cls, Stage1Config, path, WEIGHTS_KIND, device)
+        if mouth_composite is not None:
+            model.config = replace(model.config, decoder=replace(model.config.decoder, mouth_composite=mouth_composite))
+        return model

@@ -333,12 +333,16 @@ def evaluate_stage2(stage2_weights: str | Path, stage1_weights: str | Path, sync
                     reference_clips: int = REFERENCE_CLIPS,
                     max_clips: int | None = None, audio_scale: float | None = None, seed: int = 0,
                     progress: bool = True, guidance_smoothing: float | None = None,
-                    pose_gain: float | None = None, pose_smoothing: float | None = None) -> tuple[dict, list[dict]]:
+                    pose_gain: float | None = None, pose_smoothing: float | None = None,
+                    mouth_composite: bool | None = None) -> tuple[dict, list[dict]]:
     """The full stage-2 report of one weights file on one split -> (report, per-clip results).
-    The sampling settings left out (None) are the model's defaults; the report records those used."""
+    The sampling settings left out (None) are the model's defaults, and the stage-1 renderer
+    draws the mouth by geometry or not as its weights say unless `mouth_composite` is given;
+    the report records the settings used."""
     from infp_lab.syncnet import SyncNet
 
-    stage1, stage2 = HeadImitator.from_pretrained(stage1_weights), MotionGenerator.from_pretrained(stage2_weights)
+    stage1 = HeadImitator.from_pretrained(stage1_weights, mouth_composite=mouth_composite)
+    stage2 = MotionGenerator.from_pretrained(stage2_weights)
     if stage1.config.latent_dim != stage2.config.latent_dim:
         raise ValueError(f"stage-2 weights generate {stage2.config.latent_dim}-d latents but the stage-1 model "
                          f"uses {stage1.config.latent_dim}-d ones: pass the stage-1 weights stage 2 was trained on")
@@ -360,5 +364,6 @@ def evaluate_stage2(stage2_weights: str | Path, stage1_weights: str | Path, sync
               "guidance_smoothing": resolve_guidance_smoothing(stage2, guidance_smoothing),
               "pose_gain": resolve_pose_gain(stage2, pose_gain),
               "pose_smoothing": resolve_pose_smoothing(stage2, pose_smoothing), "seed": seed,
+              "mouth_composite": stage1.config.decoder.mouth_composite,
               "motion_reader_alpha": refs.reader.alpha, **summarise(results, refs)}
     return report, results
