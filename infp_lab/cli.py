@@ -180,6 +180,10 @@ def _add_train_commands(sub: argparse._SubParsersAction) -> None:
                              "relative to its variance (clean-latent models)")
     stage2.add_argument("--whitened-floor", type=float, default=1e-3,
                         help="variance floor of that term, in the normalised latents' units")
+    stage2.add_argument("--whiten-latents", type=float, default=0.0, metavar="FLOOR",
+                        help="whiten the space the diffusion works in: each principal direction of the training "
+                             "latents scaled to unit variance, those fainter than FLOOR (in the normalised "
+                             "latents' units, e.g. 1e-3) less; 0 (the default): per-channel normalisation only")
     stage2.add_argument("--head-features", nargs="+", default=["roll", "turn", "nod"], choices=("roll", "turn", "nod"),
                         help="which of the head's roll, turn and nod the head-motion loss compares")
     stage2.add_argument("--resume", action="store_true", help="continue the run in --out")
@@ -253,6 +257,7 @@ def _train_stage2(args: argparse.Namespace) -> None:
                             velocity_weight=args.velocity_weight, mouth_weight=args.mouth_weight,
                             head_weight=args.head_weight, guide_mouth_weight=args.guide_mouth_weight,
                             whitened_weight=args.whitened_weight, whitened_floor=args.whitened_floor,
+                            whiten_floor=args.whiten_latents,
                             head_features=tuple(args.head_features), seed=args.seed, workers=args.workers)
     result = train_stage2(args.data, args.stage1, args.out, args.preset, cfg, resume=args.resume,
                           device=args.device, cache_dir=args.cache, ablation=args.ablation,

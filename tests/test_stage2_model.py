@@ -700,3 +700,38 @@ def test_pose_directions_follow_the_landmark_heads_pose_not_the_mouth():
         pose_directions(stage1, latents[:, :5], torch.zeros(dim), torch.ones(dim))
     with pytest.raises(ValueError, match="does not move"):
         pose_directions(stage1, torch.zeros(100, dim), torch.zeros(dim), torch.ones(dim))
+
+
+def test_whitening_gives_every_strong_direction_unit_variance_and_inverts(tmp_path):
+    """`set_latent_whitening`: after it, the training latents' principal directions well above
+    the floor have unit variance in the normalised space (those far below stay faint),
+    denormalise undoes normalise, and the files keep it; files from before it load unwhitened."""
+    rng = np.random.default_rng(0)
+    rotation, _ = np.linalg.qr(rng.normal(size=(8, 8)))
+    spread = np.array([3.0, 1.0, 0.5, 0.1, 0.03, 1e-4, 1e-4, 1e-5])  # std along each principal direction
+    latents = torch.from_numpy((rng.normal(size=(20000, 8)) * spread) @ rotation.T + 3.0).float()
+    model = _model()
+    assert not model.is_whitened
+    model.set_latent_stats(latents.mean(dim=0), latents.std(dim=0))
+    standardised = model.normalise(latents)
+    model.set_latent_whitening(latents, floor=1e-5)
+    assert model.is_whitened
+    whitened = model.normalise(latents).double()
+    variances = torch.linalg.eigvalsh(torch.cov(whitened.T)).flip(0)  # descending
+    assert torch.allclose(variances[:5], torch.ones(5, dtype=torch.float64), atol=0.05)  # 0.03 std included
+    assert variances[-1] < 0.01  # 1e-5 std: far under the floor, still fainter than the rest
+    plain_variances = torch.linalg.eigvalsh(torch.cov(standardised.double().T)).flip(0)
+    assert plain_variances[4] < 0.01  # without whitening that direction is hundreds of times fainter
+    assert torch.allclose(model.denormalise(model.normalise(latents[:100])), latents[:100], atol=1e-3)
+    loaded = MotionGenerator.from_pretrained(model.save_pretrained(tmp_path / "white.safetensors"))
+    assert loaded.is_whitened and torch.allclose(loaded.normalise(latents[:10]), model.normalise(latents[:10]))
+    state = {k: v for k, v in model.state_dict().items() if k not in ("latent_whitening", "latent_colouring")}
+    old = MotionGenerator.from_pretrained(save_weights(tmp_path / "old.safetensors", state, "infp-lab/stage2",
+                                                       TINY.to_dict()))
+    assert not old.is_whitened and torch.allclose(old.normalise(latents[:10]), standardised[:10])
+    with pytest.raises(ValueError, match="floor must be > 0"):
+        model.set_latent_whitening(latents, floor=0.0)
+    with pytest.raises(ValueError, match=r"\(N, 8\)"):
+        model.set_latent_whitening(latents[:, :5], floor=1e-3)
+    with pytest.raises(ValueError, match="NaN"):
+        model.set_latent_whitening(torch.full((10, 8), float("nan")), floor=1e-3)

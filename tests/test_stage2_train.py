@@ -222,6 +222,31 @@ def test_audio_encoder_options_set_what_it_hears(cache, stage1_file, synconv_dir
     assert not (tmp_path / "o").exists()
 
 
+def test_whiten_latents_whitens_the_diffusion_space(cache, stage1_file, synconv_dir, tmp_path, capsys):
+    """--whiten-latents FLOOR: the weights' normalised space is whitened with the training
+    latents' principal directions (as `set_latent_whitening` does with them), and the pose
+    directions are found in that space; a negative floor is one clear line."""
+    from infp_lab.cli import main
+
+    folder, _ = cache
+    base = ["train", "stage2", "--data", str(synconv_dir), "--stage1", str(stage1_file), "--preset", "tiny",
+            "--steps", "2", "--batch-size", "4", "--one-sided-steps", "1", "--checkpoint-every", "2",
+            "--cache", str(folder)]
+    assert main([*base, "--out", str(tmp_path / "w"), "--whiten-latents", "1e-3"]) == 0
+    model = MotionGenerator.from_pretrained(tmp_path / "w" / "stage2.safetensors")
+    train_clips, _ = train_val_clips(synconv_dir)
+    latents = torch.from_numpy(cached_latents(cache_latents(stage1_file, train_clips, folder, progress=False)))
+    expected = MotionGenerator(model.config)
+    expected.set_latent_stats(model.latent_mean, model.latent_std)
+    expected.set_latent_whitening(latents, 1e-3)
+    assert model.is_whitened and torch.allclose(model.latent_whitening, expected.latent_whitening, atol=1e-4)
+    directions = pose_directions(HeadImitator.from_pretrained(stage1_file), latents, model.latent_mean,
+                                 model.latent_std, whitening=model.latent_whitening)
+    assert torch.allclose(model.pose_projector, directions @ directions.T, atol=1e-5)
+    assert main([*base, "--out", str(tmp_path / "bad"), "--whiten-latents", "-1"]) == 2
+    assert "whiten_floor must be >= 0" in capsys.readouterr().err
+
+
 def test_mouth_loss_compares_the_decoded_lips(cache, stage1_file):
     _, paths = cache
     stage1 = HeadImitator.from_pretrained(stage1_file)

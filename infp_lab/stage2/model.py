@@ -5,7 +5,9 @@ Two audio encoders (self, other track) feed the interactive motion guider, whose
 banks are modulated by the style vector of a reference clip; the guider's motion feature
 f_m conditions the denoising transformer, which predicts the noise in a window of stage-1
 motion latents. Latents are normalised per channel with statistics of the training set
-(`set_latent_stats`), so the diffusion works in a unit-variance space. The projector onto
+(`set_latent_stats`), so the diffusion works in a unit-variance space; optionally they are
+then whitened too (`set_latent_whitening`), so that every principal direction of the training
+latents above a floor has unit variance, the faint ones that hold the lips included. The projector onto
 the head-pose directions of that space (`set_pose_directions`, infp_lab.stage2.pose) lets
 guidance be stronger along them; it is zero, and unused, in a model without them. The
 settings it generates with by default (`sampling`, config.SamplingDefaults) travel in its
@@ -43,6 +45,9 @@ class MotionGenerator(nn.Module):
         self.register_buffer("latent_mean", torch.zeros(config.latent_dim))
         self.register_buffer("latent_std", torch.ones(config.latent_dim))
         self.register_buffer("pose_projector", torch.zeros(config.latent_dim, config.latent_dim))
+        # applied after the per-channel normalisation, and its inverse; the identity: no whitening
+        self.register_buffer("latent_whitening", torch.eye(config.latent_dim))
+        self.register_buffer("latent_colouring", torch.eye(config.latent_dim))
         self.sampling: SamplingDefaults | None = None  # chosen for this model; None: not (yet) chosen
 
     @property
@@ -67,6 +72,34 @@ class MotionGenerator(nn.Module):
         self.latent_mean.copy_(mean)
         self.latent_std.copy_(std)
 
+    def set_latent_whitening(self, latents: torch.Tensor, floor: float) -> None:
+        """Whiten the space the diffusion works in, from raw stage-1 latents (N, Dm) of the
+        training frames: after the per-channel normalisation (`set_latent_stats` first), each
+        principal direction of variance v is scaled by 1 / sqrt(v + floor), without rotating
+        the channels (ZCA). Directions well above `floor` get unit variance, those well below
+        it stay fainter than that. The per-channel normalised latents' principal variances
+        run from about 45 down to 1e-5 (weights/README.md, "The lips are faint in the
+        latent"), so the diffusion's noise and its loss treat the lips as they do the head."""
+        dim = self.config.latent_dim
+        latents = torch.as_tensor(latents, dtype=torch.float32)
+        if latents.dim() != 2 or latents.shape[1] != dim or len(latents) < 2:
+            raise ValueError(f"whitening needs raw latents (N, {dim}) of at least 2 frames, got {tuple(latents.shape)}")
+        if not torch.isfinite(latents).all():
+            raise ValueError("latents contain NaN or infinite values")
+        if not floor > 0:
+            raise ValueError(f"the whitening floor must be > 0, got {floor}")
+        x = ((latents.to(self.latent_mean.device) - self.latent_mean) / self.latent_std).double()
+        centred = x - x.mean(dim=0)
+        variances, directions = torch.linalg.eigh(centred.T @ centred / len(x))
+        scale = (variances.clamp(min=0) + floor).rsqrt()
+        self.latent_whitening.copy_(((directions * scale) @ directions.T).float())
+        self.latent_colouring.copy_(((directions / scale) @ directions.T).float())
+
+    @property
+    def is_whitened(self) -> bool:
+        return not torch.equal(self.latent_whitening, torch.eye(self.config.latent_dim,
+                                                                device=self.latent_whitening.device))
+
     def set_pose_directions(self, directions: torch.Tensor) -> None:
         """Orthonormal head-pose directions (Dm, k) of the normalised latent space (see
         `infp_lab.stage2.pose.pose_directions`); stored as the projector onto their span."""
@@ -84,20 +117,22 @@ class MotionGenerator(nn.Module):
         return bool(self.pose_projector.any())
 
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
-        """As nn.Module's; weights saved before pose directions existed load without them."""
+        """As nn.Module's; weights saved before pose directions or whitening existed load
+        without them."""
         state_dict = dict(state_dict)
-        state_dict.setdefault("pose_projector", self.pose_projector.detach().clone())
+        for name in ("pose_projector", "latent_whitening", "latent_colouring"):
+            state_dict.setdefault(name, getattr(self, name).detach().clone())
         return super().load_state_dict(state_dict, strict, assign)
 
     def normalise(self, latents: torch.Tensor) -> torch.Tensor:
         """Raw stage-1 latents (..., Dm) -> the unit-variance space the diffusion works in."""
         self._check_latents(latents, "latents")
-        return (latents - self.latent_mean) / self.latent_std
+        return ((latents - self.latent_mean) / self.latent_std) @ self.latent_whitening
 
     def denormalise(self, latents: torch.Tensor) -> torch.Tensor:
         """Inverse of `normalise`."""
         self._check_latents(latents, "latents")
-        return latents * self.latent_std + self.latent_mean
+        return (latents @ self.latent_colouring) * self.latent_std + self.latent_mean
 
     def encode_style(self, reference_latents: torch.Tensor) -> torch.Tensor:
         """Raw motion latents of a reference clip (B, T, Dm) -> style vector (B, Ds)."""

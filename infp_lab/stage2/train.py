@@ -10,7 +10,9 @@ terms compare what the frozen stage-1 landmark head decodes from the predicted a
 clean latents: the lips (MouthShapeLoss) and the head's motion (HeadMotionLoss); another asks
 a linear read-out of the guider's motion feature f_m for the true lips (GuideMouthLoss), and
 another weighs the error along every principal direction of the latents alike
-(WhitenedLatentLoss), where the plain MSE hardly sees the faint ones that hold the lips. AdamW
+(WhitenedLatentLoss), where the plain MSE hardly sees the faint ones that hold the lips; or the
+whole space the diffusion works in can be whitened (`whiten_floor`), so that its noise and its
+loss treat those directions as they do the rest. AdamW
 with warm-up and cosine decay, gradient clipping, EMA weights, a validation loss on fixed
 held-out windows, CSV/TensorBoard scalars, atomic resumable checkpoints, bf16 autocast on
 CUDA, DDP under torchrun.
@@ -66,6 +68,7 @@ class Stage2TrainConfig:
     guide_mouth_weight: float = 0.0  # the lips read out of the guider's f_m (any model; see GuideMouthLoss)
     whitened_weight: float = 0.0  # the error along each principal direction alike (clean-latent models; WhitenedLatentLoss)
     whitened_floor: float = 1e-3  # that term's variance floor, in the normalised latents' units
+    whiten_floor: float = 0.0  # > 0: the diffusion's space whitened too, with this floor (MotionGenerator.set_latent_whitening)
     checkpoint_every: int = 250
     val_batches: int = 4
     seed: int = 0
@@ -82,6 +85,8 @@ class Stage2TrainConfig:
         if min(weights) < 0:
             problems.append(f"velocity_weight, mouth_weight, head_weight, guide_mouth_weight and whitened_weight "
                             f"must be >= 0, got {', '.join(map(str, weights))}")
+        if not self.whiten_floor >= 0:
+            problems.append(f"whiten_floor must be >= 0 (0: no whitening), got {self.whiten_floor}")
         if not self.whitened_floor > 0:
             problems.append(f"whitened_floor must be > 0, got {self.whitened_floor}")
         unknown = set(self.head_features) - set(HeadMotionLoss.FEATURES)
@@ -352,7 +357,10 @@ def train_stage2(data: str | Path, stage1_weights: str | Path, out: str | Path, 
     model.set_latent_stats(*(torch.from_numpy(x) for x in latent_stats(train_paths)))
     train_clips = [cached_latents([path]) for path in train_paths]  # (T_i, Dm) per clip, read once
     train_latents = np.concatenate(train_clips)  # (N, Dm), every training frame
-    model.set_pose_directions(pose_directions(stage1, train_latents, model.latent_mean, model.latent_std))
+    if train_cfg.whiten_floor > 0:
+        model.set_latent_whitening(torch.from_numpy(train_latents), train_cfg.whiten_floor)
+    model.set_pose_directions(pose_directions(stage1, train_latents, model.latent_mean, model.latent_std,
+                                              whitening=model.latent_whitening))
     ema = EMA(model, train_cfg.ema_decay)  # after the stats and pose directions: the EMA copy holds them too
     mouth = None
     if train_cfg.mouth_weight > 0:
