@@ -440,3 +440,21 @@ report["val36_stage1_self_reenactment"].update({"plain": load("runs/stage1_compo
                                                 "0.5": load("runs/stage1_composite/report_val.json")["self_reenactment"]})
 json.dump(report, open("weights/stage1_mouth_composite.json", "w"), indent=1)
 PYTHON
+# The teeth-keeping mouth composite through the whole chain, on both test splits (2026-12-07, seventeenth
+# session; measured only, the shade and the stage-2 defaults unchanged; 15-17 min each on 2 cores):
+for SPLIT in s1test s1test300; do
+    $IL eval stage2 --ckpt weights/stage2_tiny.safetensors --stage1 weights/stage1_tiny.safetensors \
+        --syncnet weights/syncnet_synconv.safetensors --data data/$SPLIT --train-data data/s1train \
+        --mouth-composite --out runs/stage1_composite/stage2_report_$SPLIT.json
+done
+$PY - <<'PYTHON'
+import json
+
+report = json.load(open("weights/stage1_mouth_composite.json"))
+keys = ("data", "split", "clips", "audio_scale", "guidance_smoothing", "pose_gain", "pose_smoothing", "seed",
+        "generated", "ground_truth", "stage1_reconstruction", "targets")
+for split, name in (("s1test", "test200"), ("s1test300", "test300")):
+    run = json.load(open(f"runs/stage1_composite/stage2_report_{split}.json"))
+    report[f"{name}_stage2_report_composite"] = {key: run[key] for key in keys}
+json.dump(report, open("weights/stage1_mouth_composite.json", "w"), indent=1)
+PYTHON
