@@ -275,3 +275,16 @@ print(json.dumps({name: {"option": option, "lips": r(f"runs/{name}/lips_in_the_l
                                        ("stage2_whitened1_floor1e-4", "--whitened-weight 1 --whitened-floor 1e-4"))},
                  indent=1))' \
     > weights/stage2_lip_terms_val.json
+# The diffusion's space whitened (weights/README.md, "The diffusion in a whitened space"; 2026-12-07,
+# seventeenth session): the shipped command plus --whiten-latents 1e-3 (16 min on 2 cores with the cache of
+# the shipped stage-1 latents), its lip sync on the 8 validation clips at the library's defaults (the shipped
+# model's chosen ones; 12 min) and its generated lips (about 5 min). Not shipped.
+RUN=runs/stage2_whiten1e-3
+$IL train stage2 --data data/s1train --stage1 weights/stage1_tiny.safetensors --out $RUN \
+    --preset tiny --steps 4000 --batch-size 32 --one-sided-steps 1000 --mouth-weight 1 --seed 0 \
+    --audio-layers 4 --audio-kernel 5 --whiten-latents 1e-3
+$PY scripts/stage2_experiments.py pose-sweep --stage2 $RUN/stage2.safetensors \
+    --stage1 weights/stage1_tiny.safetensors --syncnet weights/syncnet_synconv.safetensors \
+    --data data/s1train --split val --train-data data/s1train --out $RUN/pose_gain_val --clips 8 --gains 1
+$PY scripts/lips_in_the_latent.py --stage2 $RUN/stage2.safetensors --clips 8 --pca-clips 0 \
+    --out $RUN/lips_in_the_latent.json
