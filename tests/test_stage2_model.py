@@ -735,3 +735,17 @@ def test_whitening_gives_every_strong_direction_unit_variance_and_inverts(tmp_pa
         model.set_latent_whitening(latents[:, :5], floor=1e-3)
     with pytest.raises(ValueError, match="NaN"):
         model.set_latent_whitening(torch.full((10, 8), float("nan")), floor=1e-3)
+
+
+def test_normalise_stays_float32_under_autocast():
+    """The whitening matmul must not round the latents to bf16 where training autocasts; an
+    unwhitened model gives the per-channel normalisation back exactly."""
+    model = _model()
+    model.set_latent_stats(torch.linspace(-1, 1, 8), torch.linspace(0.5, 2, 8))
+    latents = torch.randn(3, 16, 8) * 3
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        normalised = model.normalise(latents)
+        back = model.denormalise(normalised)
+    assert normalised.dtype == torch.float32
+    assert torch.equal(normalised, (latents - model.latent_mean) / model.latent_std)
+    assert torch.allclose(back, latents, atol=1e-5)

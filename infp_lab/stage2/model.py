@@ -31,6 +31,13 @@ from infp_lab.stage2.style import StyleEncoder
 WEIGHTS_KIND = "infp-lab/stage2"
 
 
+def _full_precision_matmul(x: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
+    """x @ matrix in float32 even under autocast (bf16 would round the latents; with the
+    identity, the unwhitened case, float32 gives x back exactly)."""
+    with torch.autocast(x.device.type, enabled=False):
+        return x.float() @ matrix.float()
+
+
 class MotionGenerator(nn.Module):
     """Audio encoders + interactive motion guider + style encoder + motion DiT."""
 
@@ -127,12 +134,12 @@ class MotionGenerator(nn.Module):
     def normalise(self, latents: torch.Tensor) -> torch.Tensor:
         """Raw stage-1 latents (..., Dm) -> the unit-variance space the diffusion works in."""
         self._check_latents(latents, "latents")
-        return ((latents - self.latent_mean) / self.latent_std) @ self.latent_whitening
+        return _full_precision_matmul((latents - self.latent_mean) / self.latent_std, self.latent_whitening)
 
     def denormalise(self, latents: torch.Tensor) -> torch.Tensor:
         """Inverse of `normalise`."""
         self._check_latents(latents, "latents")
-        return (latents @ self.latent_colouring) * self.latent_std + self.latent_mean
+        return _full_precision_matmul(latents, self.latent_colouring) * self.latent_std + self.latent_mean
 
     def encode_style(self, reference_latents: torch.Tensor) -> torch.Tensor:
         """Raw motion latents of a reference clip (B, T, Dm) -> style vector (B, Ds)."""
