@@ -288,3 +288,14 @@ $PY scripts/stage2_experiments.py pose-sweep --stage2 $RUN/stage2.safetensors \
     --data data/s1train --split val --train-data data/s1train --out $RUN/pose_gain_val --clips 8 --gains 1
 $PY scripts/lips_in_the_latent.py --stage2 $RUN/stage2.safetensors --clips 8 --pca-clips 0 \
     --out $RUN/lips_in_the_latent.json
+# Stage 2 trained twice as long (weights/README.md, "Stage 2 trained twice as long"; seventeenth session):
+# the shipped command with 8000 steps (29 min on 2 cores with the cached latents), measured as above. Not shipped.
+RUN=runs/stage2_steps8000
+$IL train stage2 --data data/s1train --stage1 weights/stage1_tiny.safetensors --out $RUN \
+    --preset tiny --steps 8000 --batch-size 32 --one-sided-steps 2000 --mouth-weight 1 --seed 0 \
+    --audio-layers 4 --audio-kernel 5
+$PY scripts/lips_in_the_latent.py --stage2 $RUN/stage2.safetensors --clips 8 --pca-clips 0 \
+    --out $RUN/lips_in_the_latent.json
+$PY scripts/stage2_experiments.py pose-sweep --stage2 $RUN/stage2.safetensors \
+    --stage1 weights/stage1_tiny.safetensors --syncnet weights/syncnet_synconv.safetensors \
+    --data data/s1train --split val --train-data data/s1train --out $RUN/pose_gain_val --clips 8 --gains 1
