@@ -45,8 +45,7 @@ def main() -> None:
     if not (np.allclose(mean, model.latent_mean.numpy(), atol=1e-4) and np.allclose(std, model.latent_std.numpy(), rtol=1e-4)):
         raise SystemExit(f"the latent statistics of {args.data}'s training clips differ from those stored in "
                          f"{args.stage2}: pass the data and stage-1 weights it was trained on")
-    directions = pose_directions(stage1, cached_latents(paths), model.latent_mean, model.latent_std,
-                                 whitening=model.latent_whitening)
+    directions = pose_directions(stage1, cached_latents(paths), model.normalise)
     model.set_pose_directions(directions)
     save_weights(args.stage2, model.state_dict(), WEIGHTS_KIND, model.config.to_dict(), extra)
     print(f"{args.stage2}: {directions.shape[1]} pose directions from {len(paths)} training clips")

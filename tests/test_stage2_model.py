@@ -689,17 +689,17 @@ def test_pose_directions_follow_the_landmark_heads_pose_not_the_mouth():
         stage1.landmark_head.linear.bias.copy_(torch.from_numpy(points - 0.5).float().reshape(-1))
     latents = torch.zeros(2000, dim)
     latents[:, :3] = torch.randn(2000, 3, generator=torch.Generator().manual_seed(0))
-    basis = pose_directions(stage1, latents, torch.zeros(dim), torch.ones(dim))
+    basis = pose_directions(stage1, latents, lambda raw: raw)
     assert basis.shape == (dim, 2)  # only where the head sits (x) and the nod vary
     assert torch.allclose(basis.T @ basis, torch.eye(2), atol=1e-5)
     inside = (basis.T @ torch.eye(dim)[:, :3]).norm(dim=0)  # how much of latents 0, 1, 2 the span holds
     assert inside[0] > 0.95 and inside[2] > 0.95 and inside[1] < 0.15, inside
     with pytest.raises(ValueError, match="at least"):
-        pose_directions(stage1, latents[:3], torch.zeros(dim), torch.ones(dim))
+        pose_directions(stage1, latents[:3], lambda raw: raw)
     with pytest.raises(ValueError, match=r"latents must be \(N"):
-        pose_directions(stage1, latents[:, :5], torch.zeros(dim), torch.ones(dim))
+        pose_directions(stage1, latents[:, :5], lambda raw: raw)
     with pytest.raises(ValueError, match="does not move"):
-        pose_directions(stage1, torch.zeros(100, dim), torch.zeros(dim), torch.ones(dim))
+        pose_directions(stage1, torch.zeros(100, dim), lambda raw: raw)
 
 
 def test_whitening_gives_every_strong_direction_unit_variance_and_inverts(tmp_path):

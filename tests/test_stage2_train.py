@@ -148,7 +148,7 @@ def test_train_export_and_resume(cache, stage1_file, synconv_dir, tmp_path):
     assert torch.allclose(model.latent_std, torch.from_numpy(std))
     directions = pose_directions(HeadImitator.from_pretrained(stage1_file),
                                  cached_latents(cache_latents(stage1_file, train_clips, folder, progress=False)),
-                                 model.latent_mean, model.latent_std)
+                                 model.normalise)
     assert torch.allclose(model.pose_projector, directions @ directions.T, atol=1e-5)  # found in training
     _, config, extra = load_weights(weights, "infp-lab/stage2")
     assert extra["step"] == 4 and extra["stage1_weights"] == "stage1.safetensors"
@@ -240,8 +240,7 @@ def test_whiten_latents_whitens_the_diffusion_space(cache, stage1_file, synconv_
     expected.set_latent_stats(model.latent_mean, model.latent_std)
     expected.set_latent_whitening(latents, 1e-3)
     assert model.is_whitened and torch.allclose(model.latent_whitening, expected.latent_whitening, atol=1e-4)
-    directions = pose_directions(HeadImitator.from_pretrained(stage1_file), latents, model.latent_mean,
-                                 model.latent_std, whitening=model.latent_whitening)
+    directions = pose_directions(HeadImitator.from_pretrained(stage1_file), latents, model.normalise)
     assert torch.allclose(model.pose_projector, directions @ directions.T, atol=1e-5)
     assert main([*base, "--out", str(tmp_path / "bad"), "--whiten-latents", "-1"]) == 2
     assert "whiten_floor must be >= 0" in capsys.readouterr().err

@@ -31,6 +31,15 @@ from infp_lab.stage2.style import StyleEncoder
 WEIGHTS_KIND = "infp-lab/stage2"
 
 
+def principal_axes(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The principal variances (Dm,), ascending and >= 0, and the orthonormal directions
+    (Dm, Dm), one per column, of the rows of x (N, Dm); in float64."""
+    x = x.double()
+    centred = x - x.mean(dim=0)
+    variances, directions = torch.linalg.eigh(centred.T @ centred / len(x))
+    return variances.clamp(min=0), directions
+
+
 def _full_precision_matmul(x: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
     """x @ matrix in float32 even under autocast (bf16 would round the latents; with the
     identity, the unwhitened case, float32 gives x back exactly)."""
@@ -95,10 +104,8 @@ class MotionGenerator(nn.Module):
             raise ValueError("latents contain NaN or infinite values")
         if not floor > 0:
             raise ValueError(f"the whitening floor must be > 0, got {floor}")
-        x = ((latents.to(self.latent_mean.device) - self.latent_mean) / self.latent_std).double()
-        centred = x - x.mean(dim=0)
-        variances, directions = torch.linalg.eigh(centred.T @ centred / len(x))
-        scale = (variances.clamp(min=0) + floor).rsqrt()
+        variances, directions = principal_axes((latents.to(self.latent_mean.device) - self.latent_mean) / self.latent_std)
+        scale = (variances + floor).rsqrt()
         self.latent_whitening.copy_(((directions * scale) @ directions.T).float())
         self.latent_colouring.copy_(((directions / scale) @ directions.T).float())
 

@@ -11,6 +11,8 @@ sits), and the directions along which the training latents move with it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 
@@ -21,8 +23,8 @@ MIN_FRAMES = 16
 
 
 @torch.no_grad()
-def pose_directions(stage1: HeadImitator, latents, latent_mean: torch.Tensor, latent_std: torch.Tensor,
-                    batch: int = 4096, whitening: torch.Tensor | None = None) -> torch.Tensor:
+def pose_directions(stage1: HeadImitator, latents, normalise: Callable[[torch.Tensor], torch.Tensor],
+                    batch: int = 4096) -> torch.Tensor:
     """Orthonormal head-pose directions (Dm, k) in the normalised latent space of stage 2.
 
     For raw stage-1 latents of many frames (N, Dm), e.g. the training set's, the landmark
@@ -30,8 +32,8 @@ def pose_directions(stage1: HeadImitator, latents, latent_mean: torch.Tensor, la
     each feature's direction is the covariance of the normalised latents with it (the
     direction along which the latents move as that feature grows, so it stays within the
     motion the data holds). The k <= 5 directions of the features that vary are
-    orthonormalised; `latent_mean` and `latent_std` (Dm,) are the stage-2 model's, and so is
-    `whitening` (Dm, Dm), for a model whose space is whitened (None: it is not).
+    orthonormalised. `normalise` takes raw latents (N, Dm) on the CPU into the stage-2 model's
+    space: its `MotionGenerator.normalise`.
     """
     latents = torch.as_tensor(np.asarray(latents, dtype=np.float32) if not torch.is_tensor(latents) else latents)
     dim = stage1.config.latent_dim
@@ -51,10 +53,7 @@ def pose_directions(stage1: HeadImitator, latents, latent_mean: torch.Tensor, la
     if not moving.any():
         raise ValueError("the head does not move in these latents: no pose directions to find")
     features = (features[:, moving] - features[:, moving].mean(axis=0)) / spread[moving]
-    normalised = (latents - latent_mean.cpu()) / latent_std.cpu()
-    if whitening is not None:
-        normalised = normalised @ whitening.cpu()
-    normalised = normalised.double().numpy()
+    normalised = normalise(latents).cpu().double().numpy()
     patterns = (normalised - normalised.mean(axis=0)).T @ features / len(features)  # (Dm, k)
     basis, _ = np.linalg.qr(patterns)
     return torch.from_numpy(basis).float()

@@ -39,7 +39,7 @@ from infp_lab.stage1.model import HeadImitator
 from infp_lab.stage2.config import ablated, preset, with_audio_encoder
 from infp_lab.stage2.data import WindowDataset, cache_latents, cached_latents, latent_stats
 from infp_lab.stage2.diffusion import diffusion_loss
-from infp_lab.stage2.model import MotionGenerator
+from infp_lab.stage2.model import MotionGenerator, principal_axes
 from infp_lab.stage2.pose import pose_directions
 from infp_lab.train.common import (
     EMA, DistInfo, ScalarLogger, StepBatchSampler, autocast, cleanup_distributed, cosine_lr, distribute,
@@ -184,11 +184,8 @@ class WhitenedLatentLoss:
         """`normalised_latents`: (N, Dm) training frames in the space the diffusion works in."""
         if not floor > 0:
             raise ValueError(f"floor must be > 0, got {floor}")
-        x = normalised_latents.double()
-        centred = x - x.mean(dim=0)
-        variances, self.directions = torch.linalg.eigh(centred.T @ centred / len(x))  # ascending, (Dm,), (Dm, Dm)
-        self.weights = 1.0 / (variances.clamp(min=0) + floor)
-        self.directions, self.weights = self.directions.float(), self.weights.float()
+        variances, directions = principal_axes(normalised_latents)
+        self.directions, self.weights = directions.float(), (1.0 / (variances + floor)).float()
 
     def __call__(self, predicted: torch.Tensor, latents: torch.Tensor) -> torch.Tensor:
         """Normalised predicted and true latents (B, W, Dm) -> scalar loss."""
@@ -359,8 +356,8 @@ def train_stage2(data: str | Path, stage1_weights: str | Path, out: str | Path, 
     train_latents = np.concatenate(train_clips)  # (N, Dm), every training frame
     if train_cfg.whiten_floor > 0:
         model.set_latent_whitening(torch.from_numpy(train_latents), train_cfg.whiten_floor)
-    model.set_pose_directions(pose_directions(stage1, train_latents, model.latent_mean, model.latent_std,
-                                              whitening=model.latent_whitening))
+    model.set_pose_directions(pose_directions(stage1, train_latents,
+                                              lambda raw: model.normalise(raw.to(torch_device))))
     ema = EMA(model, train_cfg.ema_decay)  # after the stats and pose directions: the EMA copy holds them too
     mouth = None
     if train_cfg.mouth_weight > 0:
