@@ -57,6 +57,10 @@ def _triangles() -> tuple[list[tuple[int, int, int]], list[tuple[int, int, int]]
 
 
 RING_TRIANGLES, LIP_TRIANGLES, OPENING_TRIANGLES = _triangles()
+_WARP = torch.tensor(RING_TRIANGLES + LIP_TRIANGLES)  # (T, 3): the triangles the source's lips are warped by
+_LIPS, _OPENING = torch.tensor(LIP_TRIANGLES), torch.tensor(OPENING_TRIANGLES)
+_RING_VERTEX = (_WARP >= _RING[0]) & (_WARP <= _RING[-1])  # (T, 3): which corners are ring anchors
+_ON_LIPS = torch.arange(len(_WARP)) >= len(RING_TRIANGLES)  # (T,): the lip triangles (the rest: the ring's)
 
 
 def _mesh_points(landmarks: torch.Tensor) -> torch.Tensor:
@@ -121,11 +125,8 @@ def composite_mouth(image: torch.Tensor, source: torch.Tensor, source_landmarks:
     half_pixel = torch.tensor([0.5 / w, 0.5 / h], device=device)
     src_points = _mesh_points(source_landmarks.float() + half_pixel)
     dst_points = _mesh_points(driven_landmarks.float() + half_pixel)
-    warp_tris = torch.tensor(RING_TRIANGLES + LIP_TRIANGLES, device=device)
-    lip_tris = torch.tensor(LIP_TRIANGLES, device=device)
-    opening_tris = torch.tensor(OPENING_TRIANGLES, device=device)
-    ring_vertex = (warp_tris >= _RING[0]) & (warp_tris <= _RING[-1])  # (T, 3)
-    on_lip_triangle = torch.arange(len(warp_tris), device=device) >= len(RING_TRIANGLES)  # (T,)
+    warp_tris, lip_tris, opening_tris = _WARP.to(device), _LIPS.to(device), _OPENING.to(device)
+    ring_vertex, on_lip_triangle = _RING_VERTEX.to(device), _ON_LIPS.to(device)
     out = []
     for k in range(b):
         # the cavity's colour: the source's lips (the lip triangles at its own landmarks), darkened
