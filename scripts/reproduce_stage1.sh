@@ -400,27 +400,22 @@ PYTHON
 # clips (1.5 min each), the plain render's on the same validation clips, and a second sampling seed of the shipped
 # pair on the seed-300 split (about 15 min). The JSON's d2cea50 entries (the whole opening dark, shade 0.3) were
 # made by the same commands at commit d2cea50; the *_keep_teeth ones by today's composite (shade 0.5).
+# --mouth-composite renders the shipped weights with the composite (the same as a copy of the file with
+# decoder.mouth_composite on, which is how these figures were first made).
 mkdir -p runs/stage1_composite
-$PY - <<'PYTHON'
-from dataclasses import replace
-from infp_lab.stage1.model import HeadImitator
-model = HeadImitator.from_pretrained("weights/stage1_tiny.safetensors")
-model.config = replace(model.config, decoder=replace(model.config.decoder, mouth_composite=True))
-model.save_pretrained("runs/stage1_composite/stage1_composite.safetensors")
-PYTHON
 $PY scripts/stage2_experiments.py pose-sweep --stage2 weights/stage2_tiny.safetensors \
-    --stage1 runs/stage1_composite/stage1_composite.safetensors --syncnet weights/syncnet_synconv.safetensors \
+    --stage1 weights/stage1_tiny.safetensors --mouth-composite --syncnet weights/syncnet_synconv.safetensors \
     --data data/s1train --split val --train-data data/s1train --out runs/stage1_composite/pose_gain_val --clips 8 --gains 1
-$IL eval stage1 --ckpt runs/stage1_composite/stage1_composite.safetensors --data data/s1test --split test \
+$IL eval stage1 --ckpt weights/stage1_tiny.safetensors --mouth-composite --data data/s1test --split test \
     --probe-data data/s1train --out runs/stage1_composite/report.json
-$IL eval stage1 --ckpt runs/stage1_composite/stage1_composite.safetensors --data data/s1train --split val \
+$IL eval stage1 --ckpt weights/stage1_tiny.safetensors --mouth-composite --data data/s1train --split val \
     --probe-data data/s1train --out runs/stage1_composite/report_val.json
 $IL eval stage1 --ckpt weights/stage1_tiny.safetensors --data data/s1train --split val \
     --probe-data data/s1train --out runs/stage1_composite/report_val_plain.json
-for FILE in weights/stage1_tiny.safetensors runs/stage1_composite/stage1_composite.safetensors; do
-    $IL eval stage1 --ckpt $FILE --data data/s1test300 --split test --probe-data data/s1train \
-        --out runs/stage1_composite/report_seed300_$(basename $FILE .safetensors).json
-done
+$IL eval stage1 --ckpt weights/stage1_tiny.safetensors --data data/s1test300 --split test --probe-data data/s1train \
+    --out runs/stage1_composite/report_seed300_stage1_tiny.json
+$IL eval stage1 --ckpt weights/stage1_tiny.safetensors --mouth-composite --data data/s1test300 --split test \
+    --probe-data data/s1train --out runs/stage1_composite/report_seed300_stage1_composite.json
 $IL eval stage2 --ckpt weights/stage2_tiny.safetensors --stage1 weights/stage1_tiny.safetensors \
     --syncnet weights/syncnet_synconv.safetensors --data data/s1test300 --train-data data/s1train \
     --out runs/stage1_composite/stage2_report_seed300_sampling_seed1.json --seed 1

@@ -132,15 +132,17 @@ def choose_pose_smoothing(rows: dict, min_state_accuracy: float = 0.9, tolerance
 
 
 @functools.cache
-def models(stage1_path: Path, stage2_path: Path, syncnet_path: Path, train_data: Path):
+def models(stage1_path: Path, stage2_path: Path, syncnet_path: Path, train_data: Path,
+           mouth_composite: bool | None = None):
     """The stage-1, stage-2 and SyncNet models and the metrics' references, loaded once for all
-    the sweeps of a run."""
-    stage1 = HeadImitator.from_pretrained(stage1_path).eval()
+    the sweeps of a run; the stage-1 renderer draws the mouth by geometry or not as
+    `mouth_composite` says (None: as its weights say)."""
+    stage1 = HeadImitator.from_pretrained(stage1_path, mouth_composite=mouth_composite).eval()
     return (stage1, MotionGenerator.from_pretrained(stage2_path).eval(), SyncNet.from_pretrained(syncnet_path).eval(),
             References.from_training_clips(stage1, train_data))
 
 
-_truths: dict[tuple[Path, Path, Path], dict] = {}  # a clip's result under its stage-1 and SyncNet weights
+_truths: dict[tuple, dict] = {}  # a clip's result under its stage-1 weights, mouth composite and SyncNet weights
 
 
 @torch.no_grad()
@@ -148,10 +150,11 @@ def sweep(args: argparse.Namespace, settings: dict[str, dict]) -> tuple[dict, in
     """Rows of the report's metrics, one per named setting (keyword arguments of evaluate_clip
     beyond those in `args`), on the same clips and seed, plus the ground truth's; the number
     of clips; and the stage-2 model."""
-    stage1, stage2, syncnet, refs = models(args.stage1, args.stage2, args.syncnet, args.train_data)
+    stage1, stage2, syncnet, refs = models(args.stage1, args.stage2, args.syncnet, args.train_data,
+                                           args.mouth_composite)
     paths = list_clips(args.data, args.split)[:args.clips]
     clips = [load_clip(p) for p in paths]
-    keys = [(args.stage1, args.syncnet, path) for path in paths]
+    keys = [(args.stage1, args.mouth_composite, args.syncnet, path) for path in paths]
     rows = {}
     for name, setting in settings.items():  # the truth of each clip is measured once per run, at its first setting
         results = [evaluate_clip(stage1, stage2, syncnet, clip, seed=args.seed, truth=_truths.get(key),
@@ -167,9 +170,11 @@ def sweep(args: argparse.Namespace, settings: dict[str, dict]) -> tuple[dict, in
 
 
 def sampling(args: argparse.Namespace, stage2: MotionGenerator) -> dict:
-    """The sampler and steps the sweep ran with."""
+    """The sampler and steps the sweep ran with, and whether the renderer drew the mouth by geometry."""
+    stage1 = models(args.stage1, args.stage2, args.syncnet, args.train_data, args.mouth_composite)[0]
     return {"sampler": args.sampler or stage2.config.diffusion.sampler,
-            "sampler_steps": args.sampler_steps or stage2.config.diffusion.steps}
+            "sampler_steps": args.sampler_steps or stage2.config.diffusion.steps,
+            "mouth_composite": stage1.config.decoder.mouth_composite}
 
 
 def cfg_sweep(args: argparse.Namespace) -> dict:
@@ -230,7 +235,8 @@ def choose_defaults(args: argparse.Namespace, max_rounds: int = 3) -> dict:
     sigma = choose_smoothing(cfg["rows"], {k: v["rows"] for k, v in smoothed.items()}, scale)
     # the gain is swept at a low-pass, and the low-pass at a gain: from the model's low-pass, alternate until
     # the low-pass chosen is the one the gain was swept at
-    frames = resolve_pose_smoothing(models(args.stage1, args.stage2, args.syncnet, args.train_data)[1], None)
+    frames = resolve_pose_smoothing(models(args.stage1, args.stage2, args.syncnet, args.train_data,
+                                           args.mouth_composite)[1], None)
     for _ in range(max_rounds):
         pose = run(pose_sweep, "pose_gain_val", clips=args.pose_clips, scale=scale, smoothing=sigma,
                    pose_smoothing=frames)
@@ -313,6 +319,9 @@ def main() -> None:
                                 "model's default; a pose-smoothing sweep sets its own)")
         p.add_argument("--sampler", choices=SAMPLERS, default=None, help="the diffusion sampler (default: the model's)")
         p.add_argument("--sampler-steps", type=int, default=None, help="its denoising steps (default: the model's)")
+        p.add_argument("--mouth-composite", action=argparse.BooleanOptionalAction, default=None,
+                       help="render with (or, --no-mouth-composite, without) the mouth drawn by geometry over the "
+                            "render (default: as the stage-1 weights say)")
     ablate = sub.add_parser("ablation")
     ablate.add_argument("--data", required=True, type=Path, help="training clips")
     ablate.add_argument("--test", required=True, type=Path, help="held-out clips (test split)")

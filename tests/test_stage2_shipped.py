@@ -225,8 +225,10 @@ def test_the_defaults_chain_feeds_each_choice_to_the_next_sweep(tmp_path, monkey
     it was swept at, the files it writes give the same choice when read as the committed ones
     are, and --store writes the defaults; a model no scale suits gets an error and keeps its file."""
     import argparse
+    import json
     import shutil
 
+    from infp_lab.stage1 import HeadImitator
     from infp_lab.stage2.config import SamplingDefaults
 
     experiments = _experiments()
@@ -254,12 +256,17 @@ def test_the_defaults_chain_feeds_each_choice_to_the_next_sweep(tmp_path, monkey
                           **{k: diversity for k in measures}}
         return rows, 4, model
 
+    stage1 = HeadImitator.from_pretrained(ROOT / "weights" / "stage1_tiny.safetensors", mouth_composite=True)
     monkeypatch.setattr(experiments, "sweep", made_up_sweep)
-    monkeypatch.setattr(experiments, "models", lambda *paths: (None, model, None, None))
+    monkeypatch.setattr(experiments, "models", lambda *paths: (stage1, model, None, None))
     args = argparse.Namespace(stage2=weights, stage1=None, syncnet=None, data=None, train_data=None, split="val",
                               out=tmp_path, clips=4, pose_clips=8, seed=0, sampler=None, sampler_steps=None,
-                              scales=scales, gains=gains, time_constants=[0, 1, 2, 3], store=True)
+                              scales=scales, gains=gains, time_constants=[0, 1, 2, 3], store=True,
+                              mouth_composite=True)
     result = experiments.choose_defaults(args)
+    sweeps = [json.loads((tmp_path / f"stage2_{name}.json").read_text())
+              for name in ("cfg_sweep_val", "pose_gain_val", "pose_smoothing_val")]
+    assert [sweep["mouth_composite"] for sweep in sweeps] == [True] * 3  # each sweep says how it was rendered
 
     chosen = SamplingDefaults(audio_scale=4.0, guidance_smoothing=1.0, pose_gain=2.5, pose_smoothing=2.0)
     assert result["sampling"] == chosen.to_dict()
@@ -292,22 +299,31 @@ def test_a_runs_sweeps_measure_each_clips_truth_once(tmp_path, monkeypatch):
         handed.append((clip, truth and truth["clip"]))
         return {"clip": clip}
 
+    loaded = []
+
+    def made_up_models(*paths):
+        loaded.append(paths)
+        return None, None, None, None
+
     monkeypatch.setattr(experiments, "_truths", {})
-    monkeypatch.setattr(experiments, "models", lambda *paths: (None, None, None, None))
+    monkeypatch.setattr(experiments, "models", made_up_models)
     monkeypatch.setattr(experiments, "list_clips", lambda data, split: clips)
     monkeypatch.setattr(experiments, "load_clip", lambda path: path)
     monkeypatch.setattr(experiments, "evaluate_clip", made_up_evaluate)
     monkeypatch.setattr(experiments, "summarise", lambda results, refs: {"generated": {}, "ground_truth": {}})
     args = argparse.Namespace(stage1=Path("s1"), stage2=None, syncnet=Path("sync"), train_data=None, data=None,
                               split="val", clips=2, seed=0, smoothing=0.0, sampler=None, sampler_steps=None,
-                              pose_smoothing=0.0)
+                              pose_smoothing=0.0, mouth_composite=None)
     experiments.sweep(args, {"1": {}, "2": {}})
     experiments.sweep(argparse.Namespace(**{**vars(args), "clips": 3}), {"3": {}})
     experiments.sweep(argparse.Namespace(**{**vars(args), "stage1": Path("other")}), {"1": {}})
+    experiments.sweep(argparse.Namespace(**{**vars(args), "mouth_composite": True}), {"1": {}})
     a, b, c = clips
     assert handed == [(a, None), (b, None), (a, a), (b, b),  # first sweep: measured, then handed on
                       (a, a), (b, b), (c, None),  # second: only the new clip is measured
-                      (a, None), (b, None)]  # other stage-1 weights: measured again
+                      (a, None), (b, None),  # other stage-1 weights: measured again
+                      (a, None), (b, None)]  # the same weights rendered with the mouth composite: again
+    assert [paths[-1] for paths in loaded] == [None, None, None, True]  # the models load as --mouth-composite says
 
 
 @pytest.fixture(scope="module")
