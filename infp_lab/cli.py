@@ -325,7 +325,7 @@ def _add_eval_commands(sub: argparse._SubParsersAction) -> None:
     stage1.add_argument("--probe-data", type=Path, default=None,
                         help="training clips whose identities the motion probe is fitted on (default: half the test ones)")
     stage1.add_argument("--seed", type=int, default=0)
-    _add_mouth_composite_option(stage1)
+    add_mouth_composite_option(stage1)
     stage1.set_defaults(func=_eval_stage1)
 
     stage2 = evaluate.add_parser("stage2", help="end to end from audio: image, sync, motion and interaction metrics")
@@ -342,11 +342,11 @@ def _add_eval_commands(sub: argparse._SubParsersAction) -> None:
         stage2.add_argument(option, type=float, default=None,
                             help=f"{text} (default: the weights' own, see `infp-lab defaults`)")
     stage2.add_argument("--seed", type=int, default=0)
-    _add_mouth_composite_option(stage2)
+    add_mouth_composite_option(stage2)
     stage2.set_defaults(func=_eval_stage2)
 
 
-def _add_mouth_composite_option(parser: argparse.ArgumentParser) -> None:
+def add_mouth_composite_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mouth-composite", action=argparse.BooleanOptionalAction, default=None,
                         help="render with (or, --no-mouth-composite, without) the mouth drawn by geometry over the "
                              "render: the portrait's own lips moved onto the driven landmarks and the opening drawn "

@@ -42,6 +42,7 @@ from pathlib import Path
 
 import torch
 
+from infp_lab.cli import add_mouth_composite_option
 from infp_lab.data.clip import list_clips, load_clip
 from infp_lab.stage1.model import HeadImitator
 from infp_lab.stage2.config import ABLATIONS, SAMPLERS, SamplingDefaults
@@ -319,9 +320,7 @@ def main() -> None:
                                 "model's default; a pose-smoothing sweep sets its own)")
         p.add_argument("--sampler", choices=SAMPLERS, default=None, help="the diffusion sampler (default: the model's)")
         p.add_argument("--sampler-steps", type=int, default=None, help="its denoising steps (default: the model's)")
-        p.add_argument("--mouth-composite", action=argparse.BooleanOptionalAction, default=None,
-                       help="render with (or, --no-mouth-composite, without) the mouth drawn by geometry over the "
-                            "render (default: as the stage-1 weights say)")
+        add_mouth_composite_option(p)
     ablate = sub.add_parser("ablation")
     ablate.add_argument("--data", required=True, type=Path, help="training clips")
     ablate.add_argument("--test", required=True, type=Path, help="held-out clips (test split)")
